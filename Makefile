@@ -1,0 +1,53 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both set up .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test unit lint fmt synth layer bench bench-quick chaos simulate clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+## the whole system on the local sandbox, with demo data (Ctrl-C to stop)
+run: $(STAMP)
+	$(BIN)/bmsync up $(ARGS)
+
+## lint, types, then every test (unit, integration, end-to-end, infra, browser, short simulation)
+test: $(STAMP) lint
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/pytest -n 2 tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy layer/bmsync sandbox functions infra
+
+fmt: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## the Lambda layer for the Lambda runtime (Python 3.12, x86_64), built without Docker.
+## boto3 is not copied in: the Lambda runtime provides it, and the layer must stay under 20 MB.
+layer: $(STAMP)
+	rm -rf build/layer && mkdir -p build/layer/python
+	$(BIN)/pip install --quiet --platform manylinux2014_x86_64 --only-binary=:all: \
+		--python-version 3.12 --implementation cp --target build/layer/python \
+		aws-lambda-powertools requests pydantic
+	cp -r layer/bmsync build/layer/python/bmsync
+	find build/layer -name '__pycache__' -prune -exec rm -rf {} +
+
+## synthesize the CDK app offline, with cdk-nag as validation and cfn-lint on the templates
+synth: layer
+	$(BIN)/python -m infra.synth
+
+clean:
+	rm -rf build cdk.out .bmsync .pytest_cache .mypy_cache .ruff_cache

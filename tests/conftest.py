@@ -1,0 +1,49 @@
+"""Fixtures every test layer shares: fake AWS credentials, moto, and the tables from their one definition."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# Never reach AWS from a test: fake credentials and a fixed region, set before boto3 is used.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
+os.environ["AWS_DEFAULT_REGION"] = "eu-west-1"
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "bmsync")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """In-process moto with every bmsync table created from the shared definitions."""
+    import boto3
+    from bmsync import secrets
+    from bmsync.store import ALL_TABLES
+    from bmsync.store.dynamo import reset_connections
+    from moto import mock_aws
+
+    with mock_aws():
+        reset_connections()
+        secrets.reset_cache()
+        client = boto3.client("dynamodb")
+        for definition in ALL_TABLES:
+            client.create_table(**definition.create_table_kwargs())
+        yield
+    reset_connections()
+    secrets.reset_cache()
+
+
+@pytest.fixture
+def clock():
+    from bmsync.clock import ManualClock
+
+    return ManualClock()
