@@ -26,10 +26,11 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 def aws() -> Iterator[None]:
     """In-process moto with every bmsync table created from the shared definitions."""
     import boto3
+    from moto import mock_aws
+
     from bmsync import secrets
     from bmsync.store import ALL_TABLES
     from bmsync.store.dynamo import reset_connections
-    from moto import mock_aws
 
     with mock_aws():
         reset_connections()

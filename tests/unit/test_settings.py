@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from bmsync.settings import (
     BackMarketOrderStatus,
     Platform,
@@ -8,7 +10,6 @@ from bmsync.settings import (
     Settings,
     error_fields,
 )
-from pydantic import ValidationError
 
 
 def test_defaults_follow_the_seed() -> None:

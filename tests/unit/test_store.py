@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from bmsync.settings import Settings
 from bmsync.store.settings_repo import SettingsRepository, StaleSettings
 from bmsync.store.sync_state import SyncStateRepository

@@ -1,0 +1,1 @@
+"""The business rules of bmsync: pure logic that takes its collaborators as arguments."""

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import pytest
+
+from bmsync.errors import IntegrationError
+from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync.flow import run_flow
+
+
+class TokenRevoked(IntegrationError):
+    service = "backmarket"
+    needs_attention = True
+
+
+class Unauthorized(TokenRevoked):
+    pass
+
+
+def test_a_run_is_recorded_with_its_counts(aws: None, clock) -> None:
+    state = SyncStateRepository("uk", clock)
+
+    def body(run: RunRecord) -> None:
+        run.counts["imported"] = 2
+
+    run = run_flow("order_import", state, clock, body)
+    assert run.status == "succeeded" and run.counts == {"imported": 2}
+    assert state.last_run("order_import") == run
+
+
+def test_an_overlapping_run_is_skipped_not_run_twice(aws: None, clock) -> None:
+    state = SyncStateRepository("uk", clock)
+    calls: list[str] = []
+
+    def outer(run: RunRecord) -> None:
+        calls.append("outer")
+        inner = run_flow("order_import", state, clock, lambda run: calls.append("inner"))
+        assert inner.status == "skipped"
+
+    run_flow("order_import", state, clock, outer)
+    assert calls == ["outer"]
+
+
+def test_a_revoked_token_becomes_a_critical_alert_cleared_by_the_next_good_run(aws: None, clock) -> None:
+    state = SyncStateRepository("uk", clock)
+
+    def revoked(run: RunRecord) -> None:
+        raise Unauthorized("Back Market rejected the token (reset?)", status=401, action="Set a new token")
+
+    run = run_flow("order_import", state, clock, revoked, services=("backmarket",))
+    assert run.status == "failed" and run.error == "Back Market rejected the token (reset?)"
+    [alert] = state.alerts()
+    assert alert.severity == "critical" and alert.action == "Set a new token"
+
+    run_flow("order_import", state, clock, lambda run: None, services=("backmarket",))
+    assert state.alerts() == []
+
+
+def test_an_unexpected_error_is_recorded_released_and_raised(aws: None, clock) -> None:
+    state = SyncStateRepository("uk", clock)
+
+    def broken(run: RunRecord) -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        run_flow("order_import", state, clock, broken)
+    last = state.last_run("order_import")
+    assert last is not None and last.status == "failed" and "boom" in (last.error or "")
+    assert run_flow("order_import", state, clock, lambda run: None).status == "succeeded"
