@@ -45,9 +45,20 @@ _PERSONAL_KEYS = {
     "shipping_address",
     "billing_address",
     "company",
+    "city",
+    # WholeCell's customer is the buyer when the organization type is "Shipping Name".
+    "customer",
+    "customer_name",
+    "buyer",
 }
 _CREDENTIAL_IN_TEXT = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]+", re.IGNORECASE)
 _EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# A sensitive field inside text (a JSON request body, a query string): `"password": "..."`, `token=...`.
+_SENSITIVE_FIELD_IN_TEXT = re.compile(
+    r"""(?P<key>["']?[\w-]*(?:authorization|token|password|secret|cookie|api_?key|credential|csrf)[\w-]*["']?"""
+    r"""\s*[:=]\s*)(?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,&;}\]]+)""",
+    re.IGNORECASE,
+)
 
 _known_secrets: set[str] = set()
 _known_secrets_lock = threading.Lock()
@@ -65,8 +76,15 @@ def _is_sensitive_key(key: str) -> bool:
     return lowered in _PERSONAL_KEYS or any(part in lowered for part in _SENSITIVE_KEY_PARTS)
 
 
+def _redact_field_value(match: re.Match[str]) -> str:
+    value = match.group("value")
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group('key')}{quote}{REDACTED}{quote}"
+
+
 def redact_text(text: str) -> str:
     text = _CREDENTIAL_IN_TEXT.sub(lambda match: f"{match.group(1)} {REDACTED}", text)
+    text = _SENSITIVE_FIELD_IN_TEXT.sub(_redact_field_value, text)
     text = _EMAIL_IN_TEXT.sub("[email]", text)
     with _known_secrets_lock:
         secrets = sorted(_known_secrets, key=len, reverse=True)
@@ -87,7 +105,11 @@ def redact(value: Any) -> Any:
         return [redact(item) for item in value]
     if isinstance(value, str):
         return redact_text(value)
-    return value
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    # Anything else (an exception in Powertools' stack_trace, a Decimal, a datetime) is logged as its
+    # text: scrub that text.
+    return redact_text(str(value))
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
