@@ -1,0 +1,371 @@
+"""Shipments WholeCell -> Back Market.
+
+``capture_new_shipments`` (called by wholecell_watch) records a shipment that appeared on a
+``Backmarket`` sales order in WholeCell on the order's item; that write reaches ``export_shipment``
+(shipment_export, through the ``orders`` stream), which sends it to Back Market once Back Market shows
+the lines accepted. Back Market's ship call is not idempotent, so the export claims the item
+("sending", with a lease) before the call and, after a crash, re-reads the Back Market order instead
+of sending again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from bmsync.clock import Clock, parse_iso, utc_iso
+from bmsync.errors import IntegrationError
+from bmsync.observability import logger
+from bmsync.settings import ORDER_STATUS_LABELS, SALES_CHANNEL, BackMarketOrderStatus, Settings
+from bmsync.store.orders_repo import ExportState, OrderRecord, OrdersRepository, ShipmentRecord, ShippedUnit
+from bmsync.store.sync_state import SyncStateRepository
+from bmsync.sync.order_protocols import (
+    BackMarketOrder,
+    BackMarketOrderLine,
+    BackMarketOrders,
+    WholeCellSalesOrder,
+)
+
+#: Orderline states: 2 accepted (may ship), 3 shipped; 4-7 cancelled, refunded or not paid.
+LINE_ACCEPTED = 2
+LINE_SHIPPED = 3
+LINE_CLOSED = frozenset({4, 5, 6, 7})
+
+#: Transient failures are retried with a doubling delay up to this many attempts, then need a person.
+MAX_EXPORT_ATTEMPTS = 6
+EXPORT_LEASE = timedelta(minutes=2)
+
+
+def hand_change_note(record: OrderRecord, wholecell_status: str) -> str:
+    """Why WholeCell shows a status bmsync did not set ("status not sticking"), or ``""``."""
+    if record.wholecell_status is None or wholecell_status == record.wholecell_status:
+        return ""
+    label = (
+        ORDER_STATUS_LABELS[BackMarketOrderStatus(record.bm_status)]
+        if record.bm_status
+        else "the Back Market state"
+    )
+    return (
+        f"WholeCell status changed by hand to {wholecell_status!r}: {label} maps to "
+        f"{record.wholecell_status!r}. bmsync never sends WholeCell status changes to Back Market, and "
+        "sets the mapped status again at the next Back Market change; if the mapped status is wrong, "
+        "change the order status mapping in the settings."
+    )
+
+
+def shipment_from(sales_order: WholeCellSalesOrder) -> ShipmentRecord | None:
+    """The newest shipment of a sales order that has a tracking number, with its committed units."""
+    shipments = [shipment for shipment in sales_order.shipments if (shipment.tracking_number or "").strip()]
+    if not shipments:
+        return None
+    latest = max(
+        shipments, key=lambda shipment: (shipment.shipped_at is not None, shipment.shipped_at, shipment.id)
+    )
+    return ShipmentRecord(
+        shipment_id=latest.id,
+        carrier=(latest.carrier or "").strip() or None,
+        tracking_number=(latest.tracking_number or "").strip(),
+        tracking_url=(latest.tracking_url or "").strip() or None,
+        shipped_at=utc_iso(latest.shipped_at) if latest.shipped_at else None,
+        units=[
+            ShippedUnit(esn=unit.esn.strip(), product_variation_id=unit.product_variation_id)
+            for unit in sales_order.inventories
+            if unit.esn and unit.esn.strip()
+        ],
+    )
+
+
+def capture_new_shipments(
+    settings: Settings,
+    sales_orders: Iterable[WholeCellSalesOrder],
+    orders_repo: OrdersRepository,
+    clock: Clock,
+) -> int:
+    """Record on each order's item what changed in WholeCell: a new shipment, a status set by hand.
+
+    ``sales_orders`` are the WholeCell sales orders that changed since wholecell_watch's cursor.
+    Only orders bmsync imported (channel ``Backmarket``, external id = the Back Market order number)
+    are considered. Returns how many order items were written; nothing is written when nothing changed.
+    """
+    written = 0
+    for sales_order in sales_orders:
+        external_id = (sales_order.external_id or "").strip()
+        if sales_order.channel != SALES_CHANNEL or not external_id.isdigit():
+            continue
+        record = orders_repo.get(settings.connection_id, external_id)
+        if record is None or record.wholecell_order_id != sales_order.id:
+            continue
+        before = record.revision
+        stored = orders_repo.record_wholecell_shipment(
+            settings.connection_id,
+            external_id,
+            shipment_from(sales_order),
+            wholecell_order_id=sales_order.id,
+            wholecell_status=sales_order.status,
+            status_note=hand_change_note(record, sales_order.status),
+            now=clock.now(),
+        )
+        if stored is not None and stored.revision != before:
+            written += 1
+    return written
+
+
+# --- the export
+
+
+def export_backoff(attempts: int) -> timedelta:
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def _is_imei(esn: str) -> bool:
+    """A 15-digit IMEI with a valid Luhn check digit (Back Market refuses anything else as IMEI)."""
+    if len(esn) != 15 or not esn.isdigit():
+        return False
+    total = 0
+    for position, char in enumerate(reversed(esn)):
+        digit = int(char)
+        if position % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def identifiers(esn: str) -> dict[str, str]:
+    """``imei`` for a valid IMEI, else ``serial_number`` (Back Market accepts up to 50 characters)."""
+    if _is_imei(esn):
+        return {"imei": esn}
+    return {"serial_number": esn[:50]}
+
+
+class _Outcome:
+    """The result of one export attempt, applied to the item in one write."""
+
+    def __init__(self, state: ExportState, reason: str, *, sent_key: str | None = None) -> None:
+        self.state = state
+        self.reason = reason
+        self.sent_key = sent_key
+
+
+def export_shipment(
+    settings: Settings,
+    order_id: str,
+    backmarket: BackMarketOrders,
+    orders_repo: OrdersRepository,
+    state: SyncStateRepository,
+    clock: Clock,
+) -> str:
+    """Send the order's recorded shipment to Back Market if it is due; return the export state after.
+
+    Safe to call for any ``orders`` stream record, any number of times: it acts only on a shipment
+    that is pending (or due for a retry), and never ships an order Back Market already shows shipped.
+    """
+    connection_id = settings.connection_id
+    owner = uuid.uuid4().hex
+    now = clock.now()
+
+    def claim(record: OrderRecord) -> bool:
+        if record.shipment is None or not _due(record, now):
+            return False
+        record.export_state = "sending"
+        record.export_owner = owner
+        record.export_until = utc_iso(now + EXPORT_LEASE)
+        return True
+
+    claimed = orders_repo.update(connection_id, order_id, claim, writer="shipment_export", now=now)
+    if claimed is None:
+        return "none"
+    if claimed.export_owner != owner or claimed.export_state != "sending" or claimed.shipment is None:
+        return claimed.export_state
+    outcome = _attempt(settings, claimed, claimed.shipment, backmarket, clock)
+    stored = _record_outcome(orders_repo, claimed, owner, outcome, state, clock)
+    logger.info(
+        "shipment export",
+        extra={"order_id": order_id, "export_state": stored.export_state if stored else None},
+    )
+    return stored.export_state if stored else outcome.state
+
+
+def _due(record: OrderRecord, now: datetime) -> bool:
+    if record.export_state == "pending":
+        return True
+    if record.export_state == "failed_retrying":
+        return record.export_next_attempt_at is None or parse_iso(record.export_next_attempt_at) <= now
+    if record.export_state == "sending":
+        # A crashed attempt: after its lease the Back Market order is re-read before anything is sent.
+        return record.export_until is None or parse_iso(record.export_until) <= now
+    return False
+
+
+def _attempt(
+    settings: Settings,
+    record: OrderRecord,
+    shipment: ShipmentRecord,
+    backmarket: BackMarketOrders,
+    clock: Clock,
+) -> _Outcome:
+    order_number = record.order_number
+    try:
+        order = backmarket.get_order(order_number)
+        verdict = _verdict(order, shipment, order_number)
+        if verdict is not None:
+            return verdict
+        note = _send(settings, record, order, shipment, backmarket)
+        confirmed = backmarket.get_order(order_number)
+    except IntegrationError as error:
+        return _failure(record, error)
+    if _shipped_with(confirmed, shipment.tracking_number):
+        return _Outcome(
+            "sent", f"sent to Back Market: tracking {shipment.tracking_number}{note}", sent_key=shipment.key
+        )
+    return _failure(
+        record,
+        IntegrationError(
+            f"Back Market accepted the shipment of order {order_number} but does not show it shipped yet"
+        ),
+        retryable=True,
+    )
+
+
+def _verdict(order: BackMarketOrder, shipment: ShipmentRecord, order_number: int) -> _Outcome | None:
+    """What Back Market's current view of the order means for the export; None = send it now."""
+    open_lines = [line for line in order.orderlines if line.state not in LINE_CLOSED]
+    if not open_lines:
+        return _Outcome(
+            "rejected",
+            f"not sent: order {order_number} was cancelled or refunded on Back Market before it shipped",
+        )
+    if any(line.state == LINE_SHIPPED for line in open_lines):
+        if _shipped_with(order, shipment.tracking_number):
+            return _Outcome(
+                "sent",
+                f"Back Market already shows tracking {shipment.tracking_number} (confirmed)",
+                sent_key=shipment.key,
+            )
+        return _Outcome(
+            "rejected",
+            f"not sent: Back Market already shows order {order_number} shipped with tracking "
+            f"{order.tracking_number or '(none)'}; a tracking change must be made on Back Market",
+        )
+    if any(line.state != LINE_ACCEPTED for line in open_lines):
+        return _Outcome(
+            "held_not_validated",
+            f"shipment held: validate order {order_number} on Back Market first "
+            "(it is sent by itself as soon as the validation is seen)",
+        )
+    return None
+
+
+def _shipped_with(order: BackMarketOrder, tracking_number: str) -> bool:
+    return (order.tracking_number or "").strip() == tracking_number and any(
+        line.state == LINE_SHIPPED for line in order.orderlines
+    )
+
+
+def _send(
+    settings: Settings,
+    record: OrderRecord,
+    order: BackMarketOrder,
+    shipment: ShipmentRecord,
+    backmarket: BackMarketOrders,
+) -> str:
+    """Ship the order; return a note about identifiers Back Market did not take (ship still counts)."""
+    open_lines = [line for line in order.orderlines if line.state not in LINE_CLOSED]
+    single_unit = len(open_lines) == 1 and open_lines[0].quantity == 1
+    with_identifier = settings.export_imei and single_unit and len(shipment.units) == 1
+    unit_identifiers = identifiers(shipment.units[0].esn) if with_identifier else {}
+    backmarket.ship_order(
+        order.order_id,
+        tracking_number=shipment.tracking_number,
+        shipper=settings.shipper_for(shipment.carrier),
+        tracking_url=shipment.tracking_url,
+        date_shipping=parse_iso(shipment.shipped_at) if shipment.shipped_at else None,
+        **unit_identifiers,
+    )
+    if not settings.export_imei or single_unit:
+        return ""
+    return _send_line_identifiers(record, open_lines, shipment, backmarket)
+
+
+def _send_line_identifiers(
+    record: OrderRecord,
+    open_lines: list[BackMarketOrderLine],
+    shipment: ShipmentRecord,
+    backmarket: BackMarketOrders,
+) -> str:
+    """Several lines: each single-unit line gets a unit committed against one of its variations."""
+    variations_of_line = {line.line_id: set(line.variation_ids) for line in record.lines}
+    unused = list(shipment.units)
+    problems: list[str] = []
+    for line in open_lines:
+        if line.quantity != 1:
+            continue
+        unit = next(
+            (unit for unit in unused if unit.product_variation_id in variations_of_line.get(line.id, set())),
+            None,
+        )
+        if unit is None:
+            continue
+        unused.remove(unit)
+        try:
+            backmarket.set_orderline_identifiers(line.id, **identifiers(unit.esn))
+        except IntegrationError as error:
+            problems.append(f"line {line.listing}: {error.message}")
+    return f"; identifiers not accepted ({'; '.join(problems)})" if problems else ""
+
+
+def _failure(record: OrderRecord, error: IntegrationError, *, retryable: bool | None = None) -> _Outcome:
+    transient = error.retryable if retryable is None else retryable
+    detail = error.message + (f" ({error.action})" if error.action else "")
+    if transient or error.needs_attention:
+        if record.export_attempts + 1 >= MAX_EXPORT_ATTEMPTS:
+            return _Outcome("failed", f"not sent after {MAX_EXPORT_ATTEMPTS} attempts: {detail}")
+        return _Outcome("failed_retrying", f"Back Market did not take the shipment yet: {detail}")
+    return _Outcome("rejected", f"Back Market refused the shipment: {detail}")
+
+
+def _record_outcome(
+    orders_repo: OrdersRepository,
+    claimed: OrderRecord,
+    owner: str,
+    outcome: _Outcome,
+    state: SyncStateRepository,
+    clock: Clock,
+) -> OrderRecord | None:
+    now = clock.now()
+
+    def apply(record: OrderRecord) -> bool:
+        if record.export_owner != owner:
+            return False
+        record.export_state = outcome.state
+        record.export_reason = outcome.reason
+        record.export_owner = None
+        record.export_until = None
+        if outcome.sent_key:
+            record.exported_key = outcome.sent_key
+            record.export_attempts = 0
+            record.export_next_attempt_at = None
+        elif outcome.state == "failed_retrying":
+            record.export_attempts += 1
+            record.export_next_attempt_at = utc_iso(now + export_backoff(record.export_attempts))
+        record.add_history(now, outcome.reason)
+        return True
+
+    stored = orders_repo.update(
+        claimed.connection_id, claimed.order_id, apply, writer="shipment_export", now=now
+    )
+    subject = f"order {claimed.order_id}"
+    alert_id = f"shipment-{claimed.order_id}"
+    if outcome.state in ("rejected", "failed"):
+        state.raise_alert(
+            alert_id,
+            f"Order {claimed.order_id}: {outcome.reason}",
+            severity="error",
+            action="Check the order on Back Market and enter the tracking there if it still has to ship.",
+            subject=subject,
+        )
+    elif outcome.state == "sent":
+        state.clear_alert(alert_id)
+    return stored

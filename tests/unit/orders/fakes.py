@@ -1,0 +1,215 @@
+"""In-memory stand-ins for the Back Market and WholeCell clients, shaped like their models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bmsync.errors import IntegrationError
+
+
+@dataclass
+class FakeShipment:
+    id: int
+    carrier: str | None
+    tracking_number: str | None
+    tracking_url: str | None = None
+    shipped_at: datetime | None = None
+
+
+@dataclass
+class FakeUnit:
+    esn: str | None
+    product_variation_id: int | None = None
+
+
+@dataclass
+class FakeSalesOrder:
+    id: int
+    status: str
+    external_id: str | None
+    channel: str | None = "Backmarket"
+    customer: Any = None
+    order_items: list[Any] = field(default_factory=list)
+    inventories: list[FakeUnit] = field(default_factory=list)
+    shipments: list[FakeShipment] = field(default_factory=list)
+
+
+@dataclass
+class FakeAddress:
+    first_name: str | None = "Alex"
+    last_name: str | None = "Martin"
+    company: str | None = ""
+    street: str | None = "1 Sample Street"
+    street2: str | None = ""
+    postal_code: str | None = "B94 4RE"
+    city: str | None = "London"
+    country: str | None = "GB"
+    phone: str | None = "0123"
+
+
+@dataclass
+class FakeLine:
+    id: int
+    state: int
+    listing: str
+    quantity: int = 1
+    price: Decimal = Decimal("329.00")
+    product: str | None = "iPhone 13 128GB - Midnight"
+
+
+@dataclass
+class FakeOrder:
+    order_id: int
+    state: int
+    orderlines: list[FakeLine]
+    date_modification: datetime | None = None
+    shipping_address: FakeAddress | None = field(default_factory=FakeAddress)
+    tracking_number: str | None = ""
+
+
+class BackMarketError(IntegrationError):
+    service = "backmarket"
+
+
+class InvalidTransition(BackMarketError):
+    pass
+
+
+class ServerError(BackMarketError):
+    retryable = True
+
+
+class FakeBackMarket:
+    """Orders by id; shipping applies to accepted lines, refuses anything else like Back Market."""
+
+    def __init__(self) -> None:
+        self.orders: dict[int, FakeOrder] = {}
+        self.calls: list[tuple[str, Any]] = []
+        self.fail_next: list[IntegrationError] = []
+
+    def add(self, order: FakeOrder) -> FakeOrder:
+        self.orders[order.order_id] = order
+        return order
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+    def iter_orders(self, *, state=None, date_creation=None, date_modification=None, country_code=None):
+        self.calls.append(("iter_orders", {"state": state, "date_modification": date_modification}))
+        for order in list(self.orders.values()):
+            if state is not None and order.state != state:
+                continue
+            if date_modification is not None and (
+                order.date_modification is None or order.date_modification < date_modification
+            ):
+                continue
+            yield order
+
+    def get_order(self, order_id: int) -> FakeOrder:
+        self.calls.append(("get_order", order_id))
+        self._maybe_fail()
+        return self.orders[order_id]
+
+    def _line(self, order_id: int, sku: str) -> FakeLine:
+        return next(line for line in self.orders[order_id].orderlines if line.listing == sku)
+
+    def accept_orderline(self, order_id: int, sku: str) -> FakeOrder:
+        self.calls.append(("accept", (order_id, sku)))
+        self._maybe_fail()
+        self._line(order_id, sku).state = 2
+        self._settle(order_id)
+        return self.orders[order_id]
+
+    def cancel_orderline(self, order_id: int, sku: str) -> FakeOrder:
+        self.calls.append(("cancel", (order_id, sku)))
+        self._line(order_id, sku).state = 4
+        self._settle(order_id)
+        return self.orders[order_id]
+
+    def _settle(self, order_id: int) -> None:
+        order = self.orders[order_id]
+        states = {line.state for line in order.orderlines}
+        if states <= {3, 4, 5, 6}:
+            order.state = 9
+        elif states <= {2, 3, 4, 5, 6}:
+            order.state = 3
+
+    def ship_order(self, order_id: int, **fields: Any) -> FakeOrder:
+        self.calls.append(("ship", (order_id, fields)))
+        self._maybe_fail()
+        order = self.orders[order_id]
+        if any(line.state == 1 for line in order.orderlines):
+            raise InvalidTransition(f"order {order_id}: orderline is not accepted", status=400)
+        for line in order.orderlines:
+            if line.state == 2:
+                line.state = 3
+        order.tracking_number = fields["tracking_number"]
+        self._settle(order_id)
+        return order
+
+    def set_orderline_identifiers(self, orderline_id: int, *, imei=None, serial_number=None) -> None:
+        self.calls.append(("identifiers", (orderline_id, imei, serial_number)))
+
+    def sent(self, name: str) -> list[Any]:
+        return [arguments for call, arguments in self.calls if call == name]
+
+
+@dataclass
+class FakeVariation:
+    id: int
+    sku: str | None
+
+
+@dataclass
+class FakeCustomer:
+    id: int
+    name: str
+
+
+class FakeWholeCell:
+    def __init__(self, variations: list[FakeVariation] | None = None) -> None:
+        self.variations = variations or []
+        self.customers: dict[str, FakeCustomer] = {}
+        self.orders: dict[int, FakeSalesOrder] = {}
+        self.created: list[Any] = []
+        self.status_updates: list[tuple[int, str]] = []
+        #: Raised right after the order is created in WholeCell (a crash before bmsync records it).
+        self.crash_after_create: list[Exception] = []
+
+    def iter_product_variations(self, *, sku: str | None = None) -> Iterator[FakeVariation]:
+        for variation in self.variations:
+            if sku is None or (variation.sku or "").lower() == sku.lower():
+                yield variation
+
+    def find_or_create_customer(self, name: str) -> FakeCustomer:
+        return self.customers.setdefault(name, FakeCustomer(len(self.customers) + 1, name))
+
+    def find_sales_order_by_external_id(self, external_id: str, *, channel: str = "Backmarket"):
+        return next(
+            (o for o in self.orders.values() if o.external_id == external_id and o.channel == channel), None
+        )
+
+    def create_sales_order(self, order: Any) -> FakeSalesOrder:
+        self.created.append(order)
+        sales_order = FakeSalesOrder(
+            id=1000 + len(self.orders),
+            status=order.status,
+            external_id=order.external_id,
+            channel=order.channel,
+            customer=order.customer_id,
+            order_items=list(order.order_items),
+        )
+        self.orders[sales_order.id] = sales_order
+        if self.crash_after_create:
+            raise self.crash_after_create.pop(0)
+        return sales_order
+
+    def update_sales_order_status(self, order_id: int, status: str) -> FakeSalesOrder:
+        self.status_updates.append((order_id, status))
+        self.orders[order_id].status = status
+        return self.orders[order_id]
