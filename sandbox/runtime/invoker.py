@@ -1,0 +1,126 @@
+"""Loading and calling handlers the way the Lambda runtime does: by file path, with a context object."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from bmsync.catalog import FUNCTIONS, FunctionSpec
+from bmsync.catalog import FUNCTIONS_DIR as DEFAULT_FUNCTIONS_DIR
+from bmsync.clock import Clock
+from sandbox.runtime.local_aws import ACCOUNT_ID, REGION
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class HandlerMissing(Exception):
+    """The function's ``handler.py`` does not exist (yet)."""
+
+
+class LambdaContext:
+    """What the Lambda runtime hands a handler as ``context`` (what Powertools reads from it)."""
+
+    def __init__(self, spec: FunctionSpec, clock: Clock) -> None:
+        self.function_name = spec.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{spec.name}"
+        self.memory_limit_in_mb = spec.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{spec.name}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+        self.identity = None
+        self.client_context = None
+        self._clock = clock
+        self._deadline = clock.monotonic() + spec.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - self._clock.monotonic()) * 1000))
+
+
+@dataclass
+class Invocation:
+    """One call of a handler: what came back, or the error it raised (as Lambda would report it)."""
+
+    function: str
+    request_id: str
+    result: Any = None
+    error: str | None = None
+    error_type: str | None = None
+    stack: list[str] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class Invoker:
+    """Loads each ``functions/<name>/handler.py`` once (a warm container) and invokes it.
+
+    Invocations of one function are serialized, as in one warm Lambda container; different functions
+    run side by side.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        functions_dir: Path = DEFAULT_FUNCTIONS_DIR,
+        specs: tuple[FunctionSpec, ...] = FUNCTIONS,
+    ) -> None:
+        self.clock = clock
+        self.functions_dir = functions_dir
+        self.specs = {spec.name: spec for spec in specs}
+        self._handlers: dict[str, Handler] = {}
+        self._locks = {name: threading.Lock() for name in self.specs}
+        self._load_lock = threading.Lock()
+
+    def handler_path(self, name: str) -> Path:
+        return self.functions_dir / name / "handler.py"
+
+    def available(self, name: str) -> bool:
+        return self.handler_path(name).is_file()
+
+    def _handler(self, name: str) -> Handler:
+        with self._load_lock:
+            if name not in self._handlers:
+                self._handlers[name] = _load_handler(name, self.handler_path(name))
+            return self._handlers[name]
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
+        """Call the handler with ``event``; a raised exception becomes the invocation's error."""
+        spec = self.specs[name]
+        handler = self._handler(name)
+        with self._locks[name]:
+            context = LambdaContext(spec, self.clock)
+            invocation = Invocation(function=name, request_id=context.aws_request_id)
+            started = self.clock.monotonic()
+            try:
+                invocation.result = handler(event, context)
+            except Exception as error:
+                invocation.error = str(error) or type(error).__name__
+                invocation.error_type = type(error).__name__
+                invocation.stack = traceback.format_exception(error)
+            invocation.duration_ms = (self.clock.monotonic() - started) * 1000
+        return invocation
+
+
+def _load_handler(name: str, path: Path) -> Handler:
+    if not path.is_file():
+        raise HandlerMissing(f"{name}: {path} does not exist yet")
+    spec = importlib.util.spec_from_file_location(f"bmsync_function_{name}", path)
+    if spec is None or spec.loader is None:
+        raise HandlerMissing(f"{name}: {path} cannot be loaded")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler = getattr(module, "handler", None)
+    if not callable(handler):
+        raise HandlerMissing(f"{name}: {path} has no handler(event, context)")
+    return handler
