@@ -1,0 +1,33 @@
+"""The WholeCell client (``WholeCellClient``) and ``client_for`` a connection's settings."""
+
+from __future__ import annotations
+
+from bmsync.clock import Clock
+from bmsync.secrets import SecretMissing, WholeCellCredentials, read_wholecell_credentials
+from bmsync.settings import Settings
+from bmsync.wholecell.client import WholeCellClient
+from bmsync.wholecell.errors import Unauthorized
+
+__all__ = ["WholeCellClient", "client_for"]
+
+
+def client_for(settings: Settings, clock: Clock) -> WholeCellClient:
+    """A client for the connection, reading the App ID/Secret from Secrets Manager (cached)."""
+    secret_name = settings.secret_names().wholecell_credentials
+
+    def credentials(force_refresh: bool) -> WholeCellCredentials:
+        try:
+            return read_wholecell_credentials(secret_name, force_fetch=force_refresh)
+        except SecretMissing as error:
+            raise Unauthorized(
+                "the WholeCell App ID/Secret are not set",
+                status=None,
+                action="create an API App in WholeCell settings and save its App ID and Secret in the admin",
+            ) from error
+
+    return WholeCellClient(
+        base_url=settings.wholecell.base_url,
+        credentials_provider=credentials,
+        clock=clock,
+        requests_per_second=settings.wholecell.requests_per_second,
+    )

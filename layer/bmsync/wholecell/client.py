@@ -1,0 +1,380 @@
+"""The WholeCell API client: Basic auth from Secrets Manager, paging to the end, a limiter, retries.
+
+Retry policy (why each case is safe):
+
+- 429: WholeCell refused the request before doing anything, so every call waits (``Retry-After`` or
+  exponential backoff on the injected clock) and tries again, up to ``max_attempts``.
+- 5xx, a body that is not JSON, a timeout or a dropped connection: reads and ``PATCH`` of a status
+  (setting the same status twice is harmless) are retried the same way. A *create* (``POST``) is NOT
+  resent: WholeCell may have created the order already, and a second POST would create a second one.
+  It raises :class:`~bmsync.wholecell.errors.OutcomeUnknown`; the caller looks the order up by its
+  external id (``find_sales_order_by_external_id``) before creating it again.
+- 401: the credentials are read once more from Secrets Manager (``force_refresh=True``); the call is
+  retried once only if they changed, otherwise :class:`~bmsync.wholecell.errors.Unauthorized`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+from bmsync.clock import Clock
+from bmsync.observability import logger
+from bmsync.secrets import WholeCellCredentials
+from bmsync.wholecell import adopted
+from bmsync.wholecell.errors import (
+    NotFound,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    UnexpectedResponse,
+    ValidationFailed,
+    WholeCellError,
+)
+from bmsync.wholecell.models import (
+    Customer,
+    InventoryUnit,
+    ProductVariation,
+    SalesOrder,
+    SalesOrderCreate,
+    SalesOrderStatus,
+    StockLevel,
+)
+
+CredentialsProvider = Callable[[bool], WholeCellCredentials]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class RequestLimiter:
+    """Spaces requests at least ``1 / requests_per_second`` apart (thread-safe, on the injected clock)."""
+
+    def __init__(self, clock: Clock, requests_per_second: float) -> None:
+        if requests_per_second <= 0:
+            raise ValueError("requests_per_second must be positive")
+        self._clock = clock
+        self._interval = 1.0 / requests_per_second
+        self._next_slot: float | None = None
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._clock.monotonic()
+            if self._next_slot is not None and self._next_slot > now:
+                self._clock.sleep(self._next_slot - now)
+                now = self._clock.monotonic()
+            self._next_slot = max(now, self._next_slot or now) + self._interval
+
+
+class WholeCellClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials_provider: CredentialsProvider,
+        clock: Clock,
+        requests_per_second: float = 2.0,
+        timeout: tuple[float, float] = (3.05, 30.0),
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials_provider = credentials_provider
+        self._clock = clock
+        self._limiter = RequestLimiter(clock, requests_per_second)
+        self._timeout = timeout
+        self._max_attempts = max(1, max_attempts)
+        self._backoff_seconds = backoff_seconds
+        self._session = session or requests.Session()
+        self._credentials: WholeCellCredentials | None = None
+
+    # --- inventory and catalogue
+
+    def iter_inventories(
+        self,
+        *,
+        status: str | None = None,
+        esn: str | None = None,
+        location: str | None = None,
+        updated_at_gt: datetime | None = None,
+    ) -> Iterator[InventoryUnit]:
+        filters = adopted.query(status=status, esn=esn, location=location, updated_at_gt=updated_at_gt)
+        yield from self._iter_models(adopted.INVENTORIES, filters, InventoryUnit)
+
+    def iter_stock_levels(self, *, inventory_statuses: list[str] | None = None) -> Iterator[StockLevel]:
+        filters = {adopted.STOCK_LEVEL_STATUSES_PARAM: list(inventory_statuses)} if inventory_statuses else {}
+        yield from self._iter_models(adopted.STOCK_LEVELS, filters, StockLevel)
+
+    def iter_product_variations(self, *, sku: str | None = None) -> Iterator[ProductVariation]:
+        filters = {adopted.VARIATION_SKU_PARAM: sku} if sku is not None else {}
+        for variation in self._iter_models(adopted.PRODUCT_VARIATIONS, filters, ProductVariation):
+            # The filter is adopted, not confirmed: an API that ignores it would return every variation.
+            if sku is None or variation.sku == sku:
+                yield variation
+
+    def list_sales_order_statuses(self) -> list[SalesOrderStatus]:
+        return list(self._iter_models(adopted.SALES_ORDER_STATUSES, {}, SalesOrderStatus))
+
+    # --- customers
+
+    def find_customer(self, name: str) -> Customer | None:
+        wanted = name.strip()
+        filters = {adopted.CUSTOMER_NAME_PARAM: wanted}
+        for customer in self._iter_models(adopted.CUSTOMERS, filters, Customer):
+            if customer.name.strip() == wanted:
+                return customer
+        return None
+
+    def create_customer(self, name: str) -> Customer:
+        body = self._request("POST", adopted.CUSTOMERS, json=adopted.create_customer_body(name.strip()))
+        return self._model(Customer, adopted.single_item(body))
+
+    def find_or_create_customer(self, name: str) -> Customer:
+        found = self.find_customer(name)
+        if found is not None:
+            return found
+        try:
+            return self.create_customer(name)
+        except OutcomeUnknown:
+            # The create may have happened: look before anyone creates a second customer.
+            found = self.find_customer(name)
+            if found is not None:
+                return found
+            raise
+
+    # --- sales orders
+
+    def iter_sales_orders(
+        self, *, channel: str | None = None, status: str | None = None, updated_at_gt: datetime | None = None
+    ) -> Iterator[SalesOrder]:
+        filters = adopted.query(channel=channel, status=status, updated_at_gt=updated_at_gt)
+        for order in self._iter_models(adopted.SALES_ORDERS, filters, SalesOrder):
+            # The list filters are adopted: re-check locally in case the API ignores one.
+            if channel is not None and order.channel != channel:
+                continue
+            if status is not None and order.status != status:
+                continue
+            if updated_at_gt is not None and order.updated_at <= updated_at_gt:
+                continue
+            yield order
+
+    def find_sales_order_by_external_id(
+        self, external_id: str, *, channel: str = "Backmarket"
+    ) -> SalesOrder | None:
+        filters = adopted.query(channel=channel, **{adopted.EXTERNAL_ID_PARAM: external_id})
+        for order in self._iter_models(adopted.SALES_ORDERS, filters, SalesOrder):
+            # The real API ignores unknown filters and would return every order: filter here too.
+            if order.external_id == external_id and order.channel == channel:
+                return order
+        return None
+
+    def create_sales_order(self, order: SalesOrderCreate) -> SalesOrder:
+        body = self._request("POST", adopted.SALES_ORDERS, json=adopted.sales_order_body(order))
+        return self._model(SalesOrder, adopted.single_item(body))
+
+    def get_sales_order(self, order_id: int) -> SalesOrder:
+        body = self._request("GET", adopted.sales_order_path(order_id))
+        return self._model(SalesOrder, adopted.single_item(body))
+
+    def update_sales_order_status(self, order_id: int, status: str) -> SalesOrder:
+        body = self._request(
+            "PATCH", adopted.sales_order_path(order_id), json=adopted.update_status_body(status)
+        )
+        return self._model(SalesOrder, adopted.single_item(body))
+
+    # --- plumbing
+
+    def _iter_models(self, path: str, filters: dict[str, Any], model: type[ModelT]) -> Iterator[ModelT]:
+        page = 1
+        while True:
+            body = self._request("GET", path, params={**filters, adopted.PAGE_PARAM: page})
+            try:
+                items, _, pages = adopted.page_items(body)
+            except (TypeError, ValueError) as error:
+                raise UnexpectedResponse(f"WholeCell {path} page {page} is not a list envelope") from error
+            for item in items:
+                yield self._model(model, item)
+            if not items or page >= pages:
+                return
+            page += 1
+
+    @staticmethod
+    def _model(model: type[ModelT], item: Any) -> ModelT:
+        try:
+            return model.model_validate(item)
+        except ValidationError as error:
+            fields = ", ".join(".".join(str(part) for part in e["loc"]) for e in error.errors())
+            raise UnexpectedResponse(
+                f"WholeCell sent a {model.__name__} bmsync cannot read (fields: {fields})"
+            ) from error
+
+    def _current_credentials(self, force_refresh: bool) -> WholeCellCredentials:
+        if self._credentials is None or force_refresh:
+            self._credentials = self._credentials_provider(force_refresh)
+        return self._credentials
+
+    def _headers(self, credentials: WholeCellCredentials) -> dict[str, str]:
+        return {
+            "Authorization": adopted.basic_authorization(
+                credentials.app_id, credentials.app_secret.get_secret_value()
+            ),
+            adopted.APP_ID_HEADER: credentials.app_id,
+            "Accept": "application/json",
+            "User-Agent": "bmsync",
+        }
+
+    def _backoff(self, attempt: int, response: requests.Response | None = None) -> None:
+        delay = self._backoff_seconds * 2 ** (attempt - 1)
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        if retry_after and retry_after.strip().isdigit():
+            delay = float(retry_after)
+        self._clock.sleep(min(delay, MAX_BACKOFF_SECONDS))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
+        # Only a create is unsafe to resend; a status PATCH sets the same value again.
+        resendable = method != "POST"
+        what = f"{method} {path}"
+        credentials = self._current_credentials(False)
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            last_try = attempt >= self._max_attempts
+            self._limiter.acquire()
+            try:
+                response = self._session.request(
+                    method,
+                    self._base_url + path,
+                    params=params,
+                    json=json,
+                    headers=self._headers(credentials),
+                    timeout=self._timeout,
+                )
+            except requests.ConnectTimeout as error:
+                # Nothing reached WholeCell: safe to try again, even for a create.
+                if last_try:
+                    raise ServerError(f"WholeCell did not answer {what} (connect timeout)") from error
+                self._log_retry(what, attempt, "connect timeout")
+                self._backoff(attempt)
+                continue
+            except (requests.Timeout, requests.ConnectionError) as error:
+                if not resendable:
+                    raise OutcomeUnknown(
+                        f"WholeCell did not answer {what} in time: it may or may not have done it",
+                        action="look the record up in WholeCell before creating it again",
+                    ) from error
+                if last_try:
+                    raise ServerError(f"WholeCell did not answer {what} ({type(error).__name__})") from error
+                self._log_retry(what, attempt, type(error).__name__)
+                self._backoff(attempt)
+                continue
+
+            status = response.status_code
+            if status == 401:
+                if refreshed:
+                    raise Unauthorized()
+                refreshed = True
+                fresh = self._current_credentials(True)
+                if _same(fresh, credentials):
+                    raise Unauthorized()
+                credentials = fresh
+                attempt -= 1  # a credentials refresh is not a failed attempt
+                continue
+            if status == 403:
+                raise Unauthorized(
+                    f"WholeCell refused {what}: the API App lacks a permission",
+                    status=403,
+                    action="give the API App read and write access to inventory, customers and sales "
+                    "orders in WholeCell settings",
+                )
+            if status == 429:
+                if last_try:
+                    raise RateLimited(
+                        f"WholeCell kept answering 429 (too many requests) to {what}",
+                        status=429,
+                        action="lower the WholeCell requests per second in the admin",
+                    )
+                self._log_retry(what, attempt, "429")
+                self._backoff(attempt, response)
+                continue
+            if status >= 500:
+                if not resendable:
+                    raise OutcomeUnknown(
+                        f"WholeCell answered {status} to {what}: it may or may not have done it",
+                        status=status,
+                        action="look the record up in WholeCell before creating it again",
+                    )
+                if last_try:
+                    raise ServerError(f"WholeCell answered {status} to {what}", status=status)
+                self._log_retry(what, attempt, str(status))
+                self._backoff(attempt, response)
+                continue
+            body = _json_or_none(response)
+            if status == 404:
+                raise NotFound(f"WholeCell has no such record ({what})", status=404)
+            if status == 422:
+                fields = _validation_fields(body)
+                summary = "; ".join(f"{field}: {', '.join(messages)}" for field, messages in fields.items())
+                raise ValidationFailed(f"WholeCell refused {what}: {summary}", fields=fields)
+            if status >= 400:
+                raise WholeCellError(f"WholeCell answered {status} to {what}", status=status)
+            if body is None:
+                if not resendable:
+                    raise OutcomeUnknown(
+                        f"WholeCell answered {what} with a body that is not JSON: it may or may not "
+                        "have done it",
+                        status=status,
+                        action="look the record up in WholeCell before creating it again",
+                    )
+                if last_try:
+                    raise ServerError(f"WholeCell kept answering {what} with a body that is not JSON")
+                self._log_retry(what, attempt, "not JSON")
+                self._backoff(attempt)
+                continue
+            return body
+
+    @staticmethod
+    def _log_retry(what: str, attempt: int, reason: str) -> None:
+        logger.warning("WholeCell call retried", extra={"call": what, "attempt": attempt, "reason": reason})
+
+
+def _same(left: WholeCellCredentials, right: WholeCellCredentials) -> bool:
+    return (
+        left.app_id == right.app_id
+        and left.app_secret.get_secret_value() == right.app_secret.get_secret_value()
+    )
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _validation_fields(body: Any) -> dict[str, list[str]]:
+    errors = body.get(adopted.VALIDATION_ERRORS_KEY) if isinstance(body, dict) else None
+    if not isinstance(errors, dict):
+        message = body.get(adopted.ERROR_MESSAGE_KEY) if isinstance(body, dict) else None
+        return {"base": [str(message or "invalid")]}
+    return {
+        str(field): [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]
+        for field, messages in errors.items()
+    }
