@@ -1,0 +1,1 @@
+"""The admin: Function URL API and server-rendered web console (issue 7)."""
