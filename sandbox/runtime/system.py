@@ -1,0 +1,347 @@
+"""``bmsync up``: the whole system on one machine — local AWS, both emulators, every function.
+
+Starts moto's server (tables and secrets), the Back Market and WholeCell emulators, stores the demo
+connection's settings and credentials the way the admin would, then runs the scheduler, the stream
+pump, the admin's Function URL and the demo traffic until Ctrl-C or ``--duration``. Every address
+and the sandbox credentials go to ``<state-dir>/local.json`` for scripts; one line per event goes to
+the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from bmsync import process, secrets
+from bmsync.catalog import FUNCTIONS_DIR
+from bmsync.clock import Clock, utc_iso
+from bmsync.settings import (
+    BackMarketConnection,
+    BackMarketOrderStatus,
+    ProductVariationMode,
+    Settings,
+    WholeCellConnection,
+)
+from bmsync.store.settings_repo import SettingsRepository
+from bmsync.store.tables import ALL_TABLES
+from sandbox.runtime.demo_traffic import DemoTraffic
+from sandbox.runtime.events import RuntimeEvent, summarize
+from sandbox.runtime.function_url import FunctionUrlServer
+from sandbox.runtime.invoker import Invoker
+from sandbox.runtime.local_aws import LocalAws
+from sandbox.runtime.scheduler import Scheduler
+from sandbox.runtime.streams import DeadLetters, StreamPump
+
+DEMO_CONNECTION = "demo"
+SCHEDULE_TICK_SECONDS = 1.0
+STREAM_POLL_SECONDS = 0.25  # Lambda polls a stream shard about four times a second
+
+
+@dataclass(frozen=True)
+class Ports:
+    moto: int = 5500
+    backmarket: int = 5501
+    wholecell: int = 5502
+    admin: int = 5503
+
+
+class ConsoleLog:
+    """One line per runtime event: time, function, trigger, connection, outcome, detail."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def __call__(self, event: RuntimeEvent) -> None:
+        self.write(
+            f"{event.at.strftime('%H:%M:%S')}  {event.function:<16} {event.trigger:<20} "
+            f"{event.connection:<8} {event.outcome:<11} {event.detail}".rstrip()
+        )
+
+    def write(self, text: str) -> None:
+        with self._lock:
+            self._out.write(text + "\n")
+            self._out.flush()
+
+
+class LocalSystem:
+    """Everything ``bmsync up`` runs; ``start``/``stop`` for the command, ``tick`` for a driver."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        ports: Ports,
+        demo: bool,
+        clock: Clock,
+        console: ConsoleLog,
+        functions_dir: Path = FUNCTIONS_DIR,
+        traffic_every: timedelta = timedelta(seconds=20),
+    ) -> None:
+        self.state_dir = state_dir
+        self.ports = ports
+        self.demo = demo
+        self.clock = clock
+        self.console = console
+        self.functions_dir = functions_dir
+        self.traffic_every = traffic_every
+        self.aws = LocalAws(port=ports.moto)
+        self.dead_letters = DeadLetters(state_dir / "dead-letters.jsonl")
+        self._stoppables: list[Any] = []
+        self.addresses: dict[str, str] = {}
+        self.scheduler: Scheduler | None = None
+        self.pump: StreamPump | None = None
+        self.traffic: DemoTraffic | None = None
+
+    # -- start and stop
+    def start(self) -> dict[str, str]:
+        from sandbox.backmarket.server import BackMarketSandbox
+        from sandbox.wholecell.server import WholeCellSandbox
+
+        self.addresses["aws"] = self.aws.start()
+        self._stoppables.append(self.aws)
+        backmarket = BackMarketSandbox(clock=self.clock, demo=self.demo)
+        self.addresses["backmarket"] = backmarket.start(self.ports.backmarket)
+        self._stoppables.append(backmarket)
+        wholecell = WholeCellSandbox(clock=self.clock, demo=self.demo)
+        self.addresses["wholecell"] = wholecell.start(self.ports.wholecell)
+        self._stoppables.append(wholecell)
+
+        settings = self._store_demo_connection(backmarket, wholecell)
+        invoker = Invoker(self.clock, functions_dir=self.functions_dir)
+        ready = self._ready_functions(invoker)
+        self.scheduler = Scheduler(invoker, start=self.clock.now(), functions=ready, on_event=self.console)
+        self.pump = StreamPump(
+            invoker,
+            self.clock,
+            self.dead_letters,
+            streams_client=self.aws.dynamodb_streams(),
+            dynamodb_client=self.aws.dynamodb(),
+            functions=ready,
+            on_event=self.console,
+        )
+        url_server = FunctionUrlServer(invoker, port=self.ports.admin, on_event=self.console)
+        self.addresses["admin"] = url_server.start()
+        self._stoppables.append(url_server)
+        if self.demo:
+            self.traffic = _demo_traffic(backmarket, wholecell, settings, self.clock, self.traffic_every)
+        admin_password = self._seed_admin_password()
+        self._write_local_json(settings, backmarket, wholecell, admin_password)
+        return dict(self.addresses)
+
+    def stop(self) -> None:
+        while self._stoppables:
+            self._stoppables.pop().stop()
+
+    def _store_demo_connection(self, backmarket: Any, wholecell: Any) -> Settings:
+        settings = Settings(
+            connection_id=DEMO_CONNECTION,
+            display_name="Demo refurbisher (local sandbox)",
+            backmarket=BackMarketConnection(host=backmarket.base_url, market="en-gb", company="Demo"),
+            wholecell=WholeCellConnection(base_url=wholecell.base_url),
+            order_import_enabled=True,
+            quantity_sync_enabled=True,
+            product_variations=ProductVariationMode.MATCH_VIA_SKU,
+        )
+        names = settings.secret_names()
+        secrets.write_secret(names.backmarket_token, backmarket.token, description="Back Market token (demo)")
+        secrets.write_wholecell_credentials(
+            names.wholecell_credentials, wholecell.app_id, wholecell.app_secret
+        )
+        return SettingsRepository().save(settings)
+
+    def _ready_functions(self, invoker: Invoker) -> set[str]:
+        ready: set[str] = set()
+        for name in invoker.specs:
+            if invoker.available(name):
+                ready.add(name)
+            else:
+                self.console.write(
+                    f"  {name}: {invoker.handler_path(name).relative_to(self.functions_dir.parent)} "
+                    "is not built yet: skipped"
+                )
+        return ready
+
+    def _seed_admin_password(self) -> str:
+        from sandbox.admin_password import seed_local_admin_password
+
+        return seed_local_admin_password(self.state_dir)
+
+    def _write_local_json(
+        self, settings: Settings, backmarket: Any, wholecell: Any, admin_password: str
+    ) -> None:
+        names = settings.secret_names()
+        document = {
+            "started_at": utc_iso(self.clock.now()),
+            "pid": os.getpid(),
+            "connection_id": settings.connection_id,
+            "aws": {
+                "endpoint_url": self.addresses["aws"],
+                "region": self.aws.region,
+                "access_key_id": "sandbox",
+                "secret_access_key": "sandbox",
+                "tables": {table.logical_name: table.physical_name for table in ALL_TABLES},
+                "secrets": {
+                    "backmarket_token": names.backmarket_token,
+                    "wholecell_credentials": names.wholecell_credentials,
+                },
+            },
+            "admin": {"url": self.addresses["admin"], "password": admin_password},
+            "backmarket": {"url": self.addresses["backmarket"], "token": backmarket.token},
+            "wholecell": {
+                "url": self.addresses["wholecell"],
+                "app_id": wholecell.app_id,
+                "app_secret": wholecell.app_secret,
+            },
+            "dead_letters": str(self.dead_letters.path),
+        }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        path = self.state_dir / "local.json"
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        path.chmod(0o600)  # sandbox credentials, but credentials all the same
+
+    # -- one step of each loop (the loops below, or a test, call these)
+    def run_schedules(self) -> None:
+        assert self.scheduler is not None, "start() first"
+        now = self.clock.now()
+        self.scheduler.fire_due(now)
+        if self.traffic is not None:
+            try:
+                happened = self.traffic.step(now)
+            except Exception as error:  # an emulator refusing a demo action must not stop the demo
+                self.console(
+                    RuntimeEvent(now, "demo", "traffic", DEMO_CONNECTION, "error", summarize(str(error)))
+                )
+            else:
+                if happened:
+                    self.console(RuntimeEvent(now, "demo", "traffic", DEMO_CONNECTION, "ok", happened))
+
+    def pump_streams(self) -> None:
+        assert self.pump is not None, "start() first"
+        self.pump.pump_once()
+
+    def run(self, stop: threading.Event, duration: float | None) -> None:
+        """Run the loops until ``stop`` is set or ``duration`` seconds have passed."""
+        loops = [
+            threading.Thread(
+                target=self._loop, args=(stop, self.run_schedules, SCHEDULE_TICK_SECONDS), daemon=True
+            ),
+            threading.Thread(
+                target=self._loop, args=(stop, self.pump_streams, STREAM_POLL_SECONDS), daemon=True
+            ),
+        ]
+        for loop in loops:
+            loop.start()
+        stop.wait(timeout=duration)
+        stop.set()
+        for loop in loops:
+            loop.join()
+
+    def _loop(self, stop: threading.Event, step: Any, interval: float) -> None:
+        while not stop.is_set():
+            try:
+                step()
+            except Exception as error:  # one failed poll is reported; the loop goes on, like Lambda's
+                self.console(
+                    RuntimeEvent(
+                        self.clock.now(), "runtime", step.__name__, "-", "error", summarize(str(error))
+                    )
+                )
+            stop.wait(interval)
+
+
+def _demo_traffic(
+    backmarket: Any, wholecell: Any, settings: Settings, clock: Clock, every: timedelta
+) -> DemoTraffic:
+    from bmsync.wholecell import client_for
+
+    client = client_for(settings, clock)
+    accepted = settings.wholecell_status_for(BackMarketOrderStatus.ACCEPTED)
+
+    def orders_to_ship() -> Iterable[tuple[int, list[str]]]:
+        for order in client.iter_sales_orders(channel="Backmarket", status=accepted):
+            if order.shipments:
+                continue
+            yield order.id, [item.sku for item in order.order_items if item.sku for _ in range(item.quantity)]
+
+    def available_units(sku: str) -> list[int]:
+        return [
+            unit.id
+            for unit in client.iter_inventories(status="Available")
+            if unit.order_id is None
+            and unit.product_variation is not None
+            and unit.product_variation.sku == sku
+        ]
+
+    return DemoTraffic(
+        backmarket,
+        wholecell,
+        orders_to_ship=orders_to_ship,
+        available_units=available_units,
+        rng=random.Random(),
+        every=every,
+        start=clock.now(),
+    )
+
+
+def _banner(addresses: dict[str, str], state_dir: Path) -> str:
+    return "\n".join(
+        [
+            "bmsync is up on the local sandbox (Ctrl-C to stop)",
+            f"  admin console     {addresses['admin']}/",
+            f"  Back Market API   {addresses['backmarket']}/ws/",
+            f"  WholeCell API     {addresses['wholecell']}",
+            f"  local AWS (moto)  {addresses['aws']}",
+            f"  credentials       {state_dir / 'local.json'} (admin password: .admin.password)",
+            f"  dead letters      {state_dir / 'dead-letters.jsonl'}",
+            "time      function         trigger              conn.    outcome     detail",
+        ]
+    )
+
+
+def run_up(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    console = ConsoleLog(out or sys.stdout)
+    state_dir = Path(args.state_dir)
+    system = LocalSystem(
+        state_dir=state_dir,
+        ports=Ports(args.moto_port, args.backmarket_port, args.wholecell_port, args.admin_port),
+        demo=not args.no_demo,
+        clock=process.clock(),
+        console=console,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        console.write("stopping...")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            addresses = system.start()
+        except OSError as error:
+            console.write(
+                f"bmsync up could not start: {error}. Is another `bmsync up` running? "
+                "Stop it, or choose other ports "
+                "(--moto-port, --backmarket-port, --wholecell-port, --admin-port)."
+            )
+            return 1
+        console.write(_banner(addresses, state_dir))
+        system.run(stop, args.duration)
+        return 0
+    finally:
+        system.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        console.write("bmsync stopped")
