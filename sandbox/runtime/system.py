@@ -35,6 +35,7 @@ from bmsync.settings import (
 )
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.tables import ALL_TABLES
+from sandbox.admin_password import seed_local_admin_password
 from sandbox.runtime.demo_traffic import DemoTraffic
 from sandbox.runtime.events import RuntimeEvent, summarize
 from sandbox.runtime.function_url import FunctionUrlServer
@@ -103,6 +104,7 @@ class LocalSystem:
         self.scheduler: Scheduler | None = None
         self.pump: StreamPump | None = None
         self.traffic: DemoTraffic | None = None
+        self.admin_password = ""
 
     # -- start and stop
     def start(self) -> dict[str, str]:
@@ -136,8 +138,8 @@ class LocalSystem:
         self._stoppables.append(url_server)
         if self.demo:
             self.traffic = _demo_traffic(backmarket, wholecell, settings, self.clock, self.traffic_every)
-        admin_password = self._seed_admin_password()
-        self._write_local_json(settings, backmarket, wholecell, admin_password)
+        self.admin_password = seed_local_admin_password(self.state_dir)
+        self._write_local_json(settings, backmarket, wholecell)
         return dict(self.addresses)
 
     def stop(self) -> None:
@@ -173,31 +175,25 @@ class LocalSystem:
                 )
         return ready
 
-    def _seed_admin_password(self) -> str:
-        from sandbox.admin_password import seed_local_admin_password
-
-        return seed_local_admin_password(self.state_dir)
-
-    def _write_local_json(
-        self, settings: Settings, backmarket: Any, wholecell: Any, admin_password: str
-    ) -> None:
+    def _write_local_json(self, settings: Settings, backmarket: Any, wholecell: Any) -> None:
+        """Where everything listens and the sandbox credentials, for scripts (``bmsync admin
+        set-password --local`` reads ``aws_endpoint_url`` and ``region``). The admin password is
+        printed, never written: only its hash exists, in the local Secrets Manager."""
         names = settings.secret_names()
         document = {
             "started_at": utc_iso(self.clock.now()),
             "pid": os.getpid(),
             "connection_id": settings.connection_id,
-            "aws": {
-                "endpoint_url": self.addresses["aws"],
-                "region": self.aws.region,
-                "access_key_id": "sandbox",
-                "secret_access_key": "sandbox",
-                "tables": {table.logical_name: table.physical_name for table in ALL_TABLES},
-                "secrets": {
-                    "backmarket_token": names.backmarket_token,
-                    "wholecell_credentials": names.wholecell_credentials,
-                },
+            "aws_endpoint_url": self.addresses["aws"],
+            "region": self.aws.region,
+            "aws_access_key_id": "sandbox",
+            "aws_secret_access_key": "sandbox",
+            "tables": {table.logical_name: table.physical_name for table in ALL_TABLES},
+            "secret_names": {
+                "backmarket_token": names.backmarket_token,
+                "wholecell_credentials": names.wholecell_credentials,
             },
-            "admin": {"url": self.addresses["admin"], "password": admin_password},
+            "admin_url": self.addresses["admin"],
             "backmarket": {"url": self.addresses["backmarket"], "token": backmarket.token},
             "wholecell": {
                 "url": self.addresses["wholecell"],
@@ -295,15 +291,15 @@ def _demo_traffic(
     )
 
 
-def _banner(addresses: dict[str, str], state_dir: Path) -> str:
+def _banner(addresses: dict[str, str], state_dir: Path, admin_password: str) -> str:
     return "\n".join(
         [
             "bmsync is up on the local sandbox (Ctrl-C to stop)",
-            f"  admin console     {addresses['admin']}/",
+            f"  admin console     {addresses['admin']}/  (password for this run: {admin_password})",
             f"  Back Market API   {addresses['backmarket']}/ws/",
             f"  WholeCell API     {addresses['wholecell']}",
             f"  local AWS (moto)  {addresses['aws']}",
-            f"  credentials       {state_dir / 'local.json'} (admin password: .admin.password)",
+            f"  addresses, keys   {state_dir / 'local.json'}",
             f"  dead letters      {state_dir / 'dead-letters.jsonl'}",
             "time      function         trigger              conn.    outcome     detail",
         ]
@@ -337,7 +333,7 @@ def run_up(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 "(--moto-port, --backmarket-port, --wholecell-port, --admin-port)."
             )
             return 1
-        console.write(_banner(addresses, state_dir))
+        console.write(_banner(addresses, state_dir, system.admin_password))
         system.run(stop, args.duration)
         return 0
     finally:
