@@ -109,6 +109,8 @@ class OrderRecord(BaseModel):
     export_owner: str | None = None
     export_until: str | None = None
     exported_key: str | None = None
+    #: Set by order_import when a retry is due: the write wakes shipment_export through the stream.
+    export_retry_requested_at: str | None = None
     history: list[HistoryEvent] = Field(default_factory=list)
     last_writer: str = ""
     updated_at: str | None = None

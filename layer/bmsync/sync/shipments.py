@@ -369,3 +369,33 @@ def _record_outcome(
     elif outcome.state == "sent":
         state.clear_alert(alert_id)
     return stored
+
+
+def requeue_due_exports(settings: Settings, orders_repo: OrdersRepository, clock: Clock) -> int:
+    """Hand exports whose retry time has come (or whose attempt crashed) back to shipment_export.
+
+    order_import calls this every run: the write (by order_import) reaches shipment_export through
+    the stream, which re-checks everything before sending. Returns how many were handed back.
+    """
+    now = clock.now()
+    requeued = 0
+    candidates = [
+        *orders_repo.list_by_export_state(settings.connection_id, "failed_retrying"),
+        *orders_repo.list_by_export_state(settings.connection_id, "sending"),
+    ]
+    for candidate in candidates:
+        if not _due(candidate, now):
+            continue
+
+        def requeue(record: OrderRecord) -> bool:
+            if record.export_state not in ("failed_retrying", "sending") or not _due(record, now):
+                return False
+            record.export_retry_requested_at = utc_iso(now)
+            return True
+
+        stored = orders_repo.update(
+            settings.connection_id, candidate.order_id, requeue, writer="order_import", now=now
+        )
+        if stored is not None and stored.export_retry_requested_at == utc_iso(now):
+            requeued += 1
+    return requeued

@@ -66,6 +66,7 @@ class FakeOrder:
     order_id: int
     state: int
     orderlines: list[FakeLine]
+    date_creation: datetime | None = None
     date_modification: datetime | None = None
     shipping_address: FakeAddress | None = field(default_factory=FakeAddress)
     tracking_number: str | None = ""
@@ -213,3 +214,44 @@ class FakeWholeCell:
         self.status_updates.append((order_id, status))
         self.orders[order_id].status = status
         return self.orders[order_id]
+
+
+@dataclass
+class FakeStockLevel:
+    calculated: int
+
+
+class FakeStock:
+    """The stock mirror: calculated quantity per variation id (strings, as the stock table keys them)."""
+
+    def __init__(self, levels: dict[str, int] | None = None) -> None:
+        self.levels = dict(levels or {})
+        self.reserved: list[tuple[str, int]] = []
+
+    def get_many(self, variation_ids) -> dict[str, FakeStockLevel]:
+        return {vid: FakeStockLevel(self.levels[vid]) for vid in variation_ids if vid in self.levels}
+
+    def reserve_for_order(self, variation_id: str, quantity: int, *, as_of: str) -> bool:
+        self.reserved.append((variation_id, quantity))
+        if variation_id not in self.levels:
+            return False
+        self.levels[variation_id] -= quantity
+        return True
+
+
+@dataclass
+class FakeListing:
+    listing_id: str
+    sku: str
+
+
+class FakeListings:
+    def __init__(self, chosen: dict[str, list[str]] | None = None) -> None:
+        #: SKU -> chosen variation ids of its listing
+        self.chosen = chosen or {}
+
+    def by_sku(self, sku: str) -> list[FakeListing]:
+        return [FakeListing(f"listing-{s}", s) for s in self.chosen if s.lower() == sku.lower()]
+
+    def chosen_variations(self, listing_id: str) -> list[str]:
+        return self.chosen[listing_id.removeprefix("listing-")]

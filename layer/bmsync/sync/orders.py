@@ -1,0 +1,595 @@
+"""Orders Back Market -> WholeCell (order_import): import, status following, automatic validation.
+
+- The first run (and the first after order import is switched on) imports every open Back Market
+  order (states 1 and 3); later runs read the orders modified since the cursor, minus an overlap
+  window, and the daily catch-up re-reads the last days. The cursor moves only after every order read
+  was handled (recorded in the ``orders`` table).
+- Exactly one WholeCell order per Back Market order: creation is guarded by a claim on the order's
+  item; a claim left behind by a crash is taken over only after its lease, and the new holder looks
+  the order up in WholeCell by external id before creating anything.
+- WholeCell's status follows Back Market's changes through the status map; WholeCell's own changes
+  are never sent back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+
+from bmsync.clock import Clock, parse_iso, utc_iso
+from bmsync.errors import IntegrationError
+from bmsync.observability import logger
+from bmsync.settings import (
+    CHANNEL_CUSTOMER_NAME,
+    ORDER_STATUS_LABELS,
+    SALES_CHANNEL,
+    BackMarketOrderStatus,
+    OrganizationType,
+    ProductVariationMode,
+    Settings,
+)
+from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
+from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync.order_protocols import (
+    BackMarketAddress,
+    BackMarketOrder,
+    BackMarketOrders,
+    WholeCellOrders,
+    WholeCellSalesOrder,
+)
+from bmsync.sync.shipments import LINE_ACCEPTED, LINE_CLOSED, requeue_due_exports
+from bmsync.sync.validation import validate_new_lines
+from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate, WholeCellAddress
+
+FLOW = "order_import"
+WRITER = "order_import"
+#: Back Market order states that are open: paid (lines to validate) and accepted (to ship).
+OPEN_STATES = (1, 3)
+STATE_FINISHED = 9
+#: How long a run may hold an order's import claim before another run may take it over.
+CLAIM_LEASE = timedelta(minutes=5)
+#: Cursor value meaning "import every open order on the next enabled run".
+NO_CURSOR = ""
+IMPORT_DOCUMENT = "order_import"
+
+
+class StockLevel(Protocol):
+    @property
+    def calculated(self) -> int: ...
+
+
+class StockMirror(Protocol):
+    """What order_import uses of ``bmsync.store.stock_repo.StockRepository``."""
+
+    def get_many(self, variation_ids: Iterable[str]) -> Mapping[str, StockLevel]: ...
+    def reserve_for_order(self, variation_id: str, quantity: int, *, as_of: str) -> bool: ...
+
+
+class ListingRef(Protocol):
+    @property
+    def listing_id(self) -> str: ...
+
+
+class ChosenVariations(Protocol):
+    """What order_import uses of ``bmsync.store.listings_repo.ListingsRepository``."""
+
+    def by_sku(self, sku: str) -> Sequence[ListingRef]: ...
+    def chosen_variations(self, listing_id: str) -> list[str]: ...
+
+
+def backmarket_status(order: BackMarketOrder) -> BackMarketOrderStatus | None:
+    """The mappable status of an order: its state, and for a finished order what became of its lines."""
+    if order.state == 10:
+        return BackMarketOrderStatus.PENDING_PAYMENT
+    if order.state == 1:
+        return BackMarketOrderStatus.PAID
+    if order.state == 3:
+        return BackMarketOrderStatus.ACCEPTED
+    if order.state == STATE_FINISHED:
+        states = {line.state for line in order.orderlines}
+        if 3 in states:
+            return BackMarketOrderStatus.SHIPPED
+        if states & {5, 6}:
+            return BackMarketOrderStatus.REFUNDED
+        return BackMarketOrderStatus.CANCELLED
+    return None  # 0 (payment being checked) and 8 (not paid) are hidden by Back Market
+
+
+def label_of(status: BackMarketOrderStatus | None, state: int) -> str:
+    return ORDER_STATUS_LABELS[status] if status else f"Back Market state {state}"
+
+
+def cents(amount: Decimal) -> int:
+    return int((amount * 100).quantize(Decimal("1")))
+
+
+@dataclass
+class _Run:
+    """Everything one run of order_import shares (per-run caches and counts)."""
+
+    settings: Settings
+    backmarket: BackMarketOrders
+    wholecell: WholeCellOrders
+    orders: OrdersRepository
+    stock: StockMirror
+    listings: ChosenVariations
+    state: SyncStateRepository
+    clock: Clock
+    counts: dict[str, int] = field(default_factory=dict)
+    variations_by_sku: dict[str, list[int]] = field(default_factory=dict)
+    retry_later: bool = False
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+
+    @property
+    def connection_id(self) -> str:
+        return self.settings.connection_id
+
+
+def import_orders(
+    settings: Settings,
+    backmarket: BackMarketOrders,
+    wholecell: WholeCellOrders,
+    orders_repo: OrdersRepository,
+    stock: StockMirror,
+    listings: ChosenVariations,
+    state: SyncStateRepository,
+    clock: Clock,
+    run: RunRecord,
+    *,
+    catch_up: bool = False,
+) -> None:
+    """One run of order_import for one connection (the body given to ``run_flow``)."""
+    if not settings.order_import_enabled:
+        state.set_cursor(FLOW, NO_CURSOR)
+        run.progress = (
+            "Order import is switched off: Back Market orders are not imported into WholeCell. "
+            "Switch on 'Enable order import' in the settings."
+        )
+        state.raise_alert(
+            "order-import-off",
+            "Order import is switched off: Back Market orders are not imported into WholeCell.",
+            severity="info",
+            action="Switch on 'Enable order import' in the settings.",
+            subject="connection",
+        )
+        return
+    state.clear_alert("order-import-off")
+    context = _Run(settings, backmarket, wholecell, orders_repo, stock, listings, state, clock)
+    started = clock.now()
+    cursor = state.get_cursor(FLOW)
+    document = state.get_document(IMPORT_DOCUMENT) or {}
+    if not cursor:
+        mode = "first import of every open order"
+        orders: Iterable[BackMarketOrder] = _open_orders(backmarket)
+        document["first_import_at"] = utc_iso(started)
+        state.put_document(IMPORT_DOCUMENT, document)
+    elif catch_up:
+        mode = f"daily catch-up of the last {settings.order_catchup_days} days"
+        orders = backmarket.iter_orders(
+            date_modification=started - timedelta(days=settings.order_catchup_days)
+        )
+    else:
+        mode = "orders changed since the last run"
+        since = parse_iso(cursor) - timedelta(minutes=settings.order_overlap_minutes)
+        orders = backmarket.iter_orders(date_modification=since)
+    first_import_at = parse_iso(document.get("first_import_at") or utc_iso(started))
+    seen: set[int] = set()
+    for order in orders:
+        if order.order_id in seen:
+            continue
+        seen.add(order.order_id)
+        context.count("read")
+        _handle(context, order, first_import_at)
+    context.count("exports_requeued", requeue_due_exports(settings, orders_repo, clock))
+    if context.retry_later:
+        run.progress = f"{mode}: {len(seen)} orders read; some failed and are read again on the next run"
+    else:
+        state.set_cursor(FLOW, utc_iso(started))
+        run.progress = f"{mode}: {len(seen)} orders read"
+    run.counts.update(context.counts)
+
+
+def _open_orders(backmarket: BackMarketOrders) -> Iterator[BackMarketOrder]:
+    for open_state in OPEN_STATES:
+        yield from backmarket.iter_orders(state=open_state)
+
+
+def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) -> None:
+    try:
+        record = context.orders.get(context.connection_id, order.order_id)
+        if record is None or record.import_state != "imported":
+            if record is None and order.state == STATE_FINISHED and _created_before(order, first_import_at):
+                context.count("skipped_finished_before_first_import")
+                return
+            imported = _import(context, order, record)
+            if imported is None:
+                return
+            record = imported
+        _follow(context, order, record)
+    except IntegrationError as error:
+        if error.needs_attention:
+            raise
+        _record_failure(context, order, error)
+
+
+def _created_before(order: BackMarketOrder, moment: datetime) -> bool:
+    return order.date_creation is not None and order.date_creation < moment
+
+
+# --- import
+
+
+def _import(context: _Run, order: BackMarketOrder, record: OrderRecord | None) -> OrderRecord | None:
+    """Create the order in WholeCell (exactly once); None when it is not (or not yet) to be imported."""
+    settings, now = context.settings, context.clock.now()
+    status = backmarket_status(order)
+    wholecell_status = settings.wholecell_status_for(status) if status else None
+    if wholecell_status is None:
+        _record_not_mapped(context, order, status)
+        return None
+    owner = uuid.uuid4().hex
+    claimed, before = context.orders.claim_import(
+        context.connection_id, order.order_id, owner=owner, now=now, lease_until=now + CLAIM_LEASE
+    )
+    if claimed is None:
+        context.count("busy_elsewhere")
+        return None
+    lines = _resolve_lines(context, order)
+    sales_order: WholeCellSalesOrder | None = None
+    if before is not None and before.import_state == "creating":
+        # An earlier run claimed this order and did not finish: it may have created it already.
+        sales_order = context.wholecell.find_sales_order_by_external_id(
+            str(order.order_id), channel=SALES_CHANNEL
+        )
+        if sales_order is not None:
+            context.count("recovered")
+    if sales_order is None:
+        sales_order = context.wholecell.create_sales_order(
+            _sales_order_request(context, order, lines, wholecell_status)
+        )
+        context.count("imported")
+    stored = _record_import(context, order, owner, sales_order, lines, status, wholecell_status)
+    _raise_unknown_sku_alerts(context, order, lines)
+    return stored
+
+
+def _record_not_mapped(context: _Run, order: BackMarketOrder, status: BackMarketOrderStatus | None) -> None:
+    label = label_of(status, order.state)
+    reason = (
+        f"not imported: {label} is not mapped to a WholeCell status; map it under Order statuses in "
+        "the settings to import such orders"
+    )
+
+    def note(record: OrderRecord) -> bool:
+        if record.import_state == "creating" or record.import_status == reason:
+            return False
+        record.import_state = "not_imported"
+        record.import_status = reason
+        _copy_backmarket_view(record, order, status)
+        record.add_history(context.clock.now(), reason)
+        return True
+
+    context.orders.update(
+        context.connection_id, order.order_id, note, writer=WRITER, now=context.clock.now(), create=True
+    )
+    context.count("not_mapped")
+    context.state.raise_alert(
+        f"order-status-unmapped-{status.value if status else order.state}",
+        f"Orders in {label} are not imported: that state is not mapped to a WholeCell status "
+        f"(last: order {order.order_id}).",
+        severity="warning",
+        action="Map the Back Market state to a WholeCell sales-order status under Order statuses.",
+        subject=f"order {order.order_id}",
+    )
+
+
+def _resolve_lines(context: _Run, order: BackMarketOrder) -> list[OrderLineRecord]:
+    return [
+        OrderLineRecord(
+            line_id=line.id,
+            sku=line.listing,
+            quantity=line.quantity,
+            state=line.state,
+            product=line.product or "",
+            price_cents=cents(line.price),
+            variation_ids=(ids := _variations_for(context, line.listing)),
+            unknown_sku=not ids,
+        )
+        for line in order.orderlines
+    ]
+
+
+def _variations_for(context: _Run, sku: str) -> list[int]:
+    key = sku.strip().lower()
+    if key not in context.variations_by_sku:
+        if context.settings.product_variations == ProductVariationMode.MATCH_VIA_SKU:
+            ids = [
+                variation.id
+                for variation in context.wholecell.iter_product_variations(sku=sku)
+                if (variation.sku or "").strip().lower() == key
+            ]
+        else:
+            ids = []
+            for listing in context.listings.by_sku(sku):
+                ids.extend(
+                    int(variation) for variation in context.listings.chosen_variations(listing.listing_id)
+                )
+        context.variations_by_sku[key] = sorted(set(ids))
+    return context.variations_by_sku[key]
+
+
+def _sales_order_request(
+    context: _Run, order: BackMarketOrder, lines: list[OrderLineRecord], wholecell_status: str
+) -> SalesOrderCreate:
+    address = order.shipping_address
+    shipping_name = _shipping_name(address)
+    if context.settings.organization_type == OrganizationType.CHANNEL_NAME:
+        customer_name = CHANNEL_CUSTOMER_NAME
+    else:
+        company = (address.company or "").strip() if address else ""
+        customer_name = shipping_name or company or f"Back Market buyer {order.order_id}"
+    customer = context.wholecell.find_or_create_customer(customer_name)
+    return SalesOrderCreate(
+        customer_id=customer.id,
+        status=wholecell_status,
+        channel=SALES_CHANNEL,
+        external_id=str(order.order_id),
+        shipping_address=_wholecell_address(address, shipping_name or customer_name),
+        order_items=[
+            OrderItemCreate(
+                product_variation_id=line.variation_ids[0] if line.variation_ids else None,
+                sku=line.sku,
+                description=line.product or line.sku,
+                quantity=line.quantity,
+                price=line.price_cents,
+            )
+            for line in lines
+        ],
+        notes=f"Back Market order {order.order_id}",
+    )
+
+
+def _shipping_name(address: BackMarketAddress | None) -> str:
+    if address is None:
+        return ""
+    return " ".join(
+        part.strip() for part in (address.first_name or "", address.last_name or "") if part.strip()
+    )
+
+
+def _wholecell_address(address: BackMarketAddress | None, name: str) -> WholeCellAddress:
+    if address is None:
+        return WholeCellAddress(name=name)
+    return WholeCellAddress(
+        name=name,
+        street1=address.street or "",
+        street2=address.street2 or None,
+        city=address.city or "",
+        zip=address.postal_code or "",
+        country=address.country or "",
+        phone=address.phone or None,
+    )
+
+
+def _record_import(
+    context: _Run,
+    order: BackMarketOrder,
+    owner: str,
+    sales_order: WholeCellSalesOrder,
+    lines: list[OrderLineRecord],
+    status: BackMarketOrderStatus | None,
+    wholecell_status: str,
+) -> OrderRecord:
+    now = context.clock.now()
+    unknown = [line.sku for line in lines if line.unknown_sku]
+
+    def imported(record: OrderRecord) -> bool:
+        if record.import_state == "imported":
+            return False
+        record.import_state = "imported"
+        record.import_status = f"imported as WholeCell sales order {sales_order.id}" + (
+            f"; Unknown SKU: {', '.join(unknown)}" if unknown else ""
+        )
+        record.claim_owner = None
+        record.claim_until = None
+        record.wholecell_order_id = sales_order.id
+        record.wholecell_status = sales_order.status or wholecell_status
+        record.wholecell_status_seen = record.wholecell_status
+        record.unknown_skus = unknown
+        _copy_backmarket_view(record, order, status)
+        record.lines = lines
+        record.add_history(now, record.import_status)
+        return True
+
+    stored = context.orders.update(context.connection_id, order.order_id, imported, writer=WRITER, now=now)
+    if stored is None:  # pragma: no cover - the claim created the item
+        raise RuntimeError(f"order {order.order_id} vanished from the orders table while importing")
+    _reserve_stock(context, stored)
+    return stored
+
+
+def _reserve_stock(context: _Run, record: OrderRecord) -> None:
+    """Lower the stock mirror at once, so quantity sync protects the other listings sharing the stock."""
+    if record.stock_reserved:
+        return
+    as_of = utc_iso(context.clock.now())
+    for line in record.lines:
+        if line.variation_ids and line.state not in LINE_CLOSED:
+            target = _best_stocked(context, line.variation_ids)
+            context.stock.reserve_for_order(str(target), line.quantity, as_of=as_of)
+
+    def reserved(stored: OrderRecord) -> bool:
+        if stored.stock_reserved:
+            return False
+        stored.stock_reserved = True
+        return True
+
+    context.orders.update(
+        context.connection_id, record.order_id, reserved, writer=WRITER, now=context.clock.now()
+    )
+    record.stock_reserved = True
+
+
+def _best_stocked(context: _Run, variation_ids: list[int]) -> int:
+    levels = context.stock.get_many(str(variation_id) for variation_id in variation_ids)
+    return max(
+        variation_ids,
+        key=lambda variation_id: (
+            levels[str(variation_id)].calculated if str(variation_id) in levels else -(10**9)
+        ),
+    )
+
+
+def _raise_unknown_sku_alerts(context: _Run, order: BackMarketOrder, lines: list[OrderLineRecord]) -> None:
+    for line in lines:
+        if not line.unknown_sku:
+            continue
+        if context.settings.product_variations == ProductVariationMode.MATCH_VIA_SKU:
+            why = f"no WholeCell product variation has the SKU {line.sku!r}"
+            action = (
+                f"Add the SKU {line.sku!r} to a product variation in WholeCell (the SKUs must match on both "
+                "sides), then pick the variation on the order's item in WholeCell."
+            )
+        else:
+            why = f"no imported listing with the SKU {line.sku!r} has a product variation chosen"
+            action = (
+                "Import your listings, then choose the product variation of the listing "
+                f"{line.sku!r} ('Product not set!'), and pick it on the order's item in WholeCell."
+            )
+        context.count("unknown_sku")
+        context.state.raise_alert(
+            f"unknown-sku-{line.sku.strip().lower()}",
+            f"Order {order.order_id}: the line {line.sku!r} was imported as 'Unknown SKU': {why}.",
+            severity="error",
+            action=action,
+            subject=f"order {order.order_id}",
+        )
+
+
+# --- following Back Market
+
+
+def _follow(context: _Run, order: BackMarketOrder, record: OrderRecord) -> None:
+    """Bring an imported order up to date with Back Market: validation, WholeCell status, held export."""
+    settings, now = context.settings, context.clock.now()
+    order, decisions = validate_new_lines(
+        settings, order, record, context.backmarket, lambda line: _coverage(context, line), now
+    )
+    context.count("validated", sum(1 for decision in decisions if decision.action == "accepted"))
+    status = backmarket_status(order)
+    target = settings.wholecell_status_for(status) if status else None
+    status_changed = status is not None and status.value != record.bm_status
+    updated_status: str | None = None
+    note = ""
+    if status_changed and record.wholecell_order_id is not None:
+        if target is None:
+            note = (
+                f"{label_of(status, order.state)} is not mapped to a WholeCell status: the WholeCell status "
+                f"stays {record.wholecell_status_seen or record.wholecell_status!r}"
+            )
+        elif target != record.wholecell_status or target != record.wholecell_status_seen:
+            if record.wholecell_status_seen and record.wholecell_status_seen != record.wholecell_status:
+                note = (
+                    f"WholeCell status {record.wholecell_status_seen!r} (set by hand) replaced by "
+                    f"{target!r}: {label_of(status, order.state)} maps to {target!r}; change the order "
+                    "status mapping if that is wrong"
+                )
+            context.wholecell.update_sales_order_status(record.wholecell_order_id, target)
+            updated_status = target
+            context.count("status_updated")
+
+    def follow(stored: OrderRecord) -> bool:
+        before = stored.model_dump()
+        if decisions:
+            stored.validations.extend(decisions)
+            for decision in decisions:
+                stored.add_history(now, decision.reason)
+        if status_changed:
+            stored.add_history(now, f"Back Market: {label_of(status, order.state)}")
+        _copy_backmarket_view(stored, order, status)
+        if updated_status is not None:
+            stored.wholecell_status = updated_status
+            stored.wholecell_status_seen = updated_status
+            stored.status_note = ""
+            stored.add_history(now, f"WholeCell status set to {updated_status!r}")
+        if note:
+            stored.status_note = note
+            stored.add_history(now, note)
+        if stored.export_state == "held_not_validated" and _validated(order):
+            stored.export_state = "pending"
+            stored.export_reason = f"order {order.order_id} validated on Back Market: sending the shipment"
+            stored.add_history(now, stored.export_reason)
+        return stored.model_dump() != before
+
+    context.orders.update(context.connection_id, order.order_id, follow, writer=WRITER, now=now)
+
+
+def _validated(order: BackMarketOrder) -> bool:
+    open_lines = [line for line in order.orderlines if line.state not in LINE_CLOSED]
+    return bool(open_lines) and all(line.state == LINE_ACCEPTED for line in open_lines)
+
+
+def _coverage(context: _Run, line: OrderLineRecord) -> int | None:
+    """The line's variations' calculated quantity before this order was counted in it."""
+    levels = context.stock.get_many(str(variation) for variation in line.variation_ids)
+    if not levels:
+        return None
+    # The import lowered the mirror by this line already (and WholeCell counts it as outstanding).
+    return sum(level.calculated for level in levels.values()) + line.quantity
+
+
+def _copy_backmarket_view(
+    record: OrderRecord, order: BackMarketOrder, status: BackMarketOrderStatus | None
+) -> None:
+    record.bm_state = order.state
+    record.bm_status = status.value if status else None
+    record.bm_date_modification = utc_iso(order.date_modification) if order.date_modification else None
+    states = {line.id: line.state for line in order.orderlines}
+    for line in record.lines:
+        line.state = states.get(line.line_id, line.state)
+
+
+def _record_failure(context: _Run, order: BackMarketOrder, error: IntegrationError) -> None:
+    """A failed order is recorded with the reason; a transient failure keeps the cursor for a retry."""
+    now = context.clock.now()
+    transient = error.retryable
+    reason = (
+        f"not imported yet: {error.message}; tried again on the next run"
+        if transient
+        else f"not imported: {error.message}" + (f" ({error.action})" if error.action else "")
+    )
+
+    def failed(record: OrderRecord) -> bool:
+        if record.import_state == "imported":
+            return False
+        if record.import_state == "creating":
+            # Let the next run take over at once; it looks the order up before creating it.
+            record.claim_until = utc_iso(now)
+        else:
+            record.import_state = "not_imported"
+        record.import_status = reason
+        record.add_history(now, reason)
+        return True
+
+    context.orders.update(context.connection_id, order.order_id, failed, writer=WRITER, now=now, create=True)
+    context.count("failed")
+    logger.warning(
+        "order not imported", extra={"order_id": order.order_id, "error_type": type(error).__name__}
+    )
+    if transient:
+        context.retry_later = True
+    else:
+        context.state.raise_alert(
+            f"order-import-{order.order_id}",
+            f"Order {order.order_id} {reason}",
+            severity="error",
+            action=error.action
+            or "Correct the order's data in WholeCell or Back Market; it is retried daily.",
+            subject=f"order {order.order_id}",
+        )

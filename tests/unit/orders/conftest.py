@@ -1,0 +1,97 @@
+"""A harness around one connection's order flows, with in-memory clients and moto tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+
+from bmsync.clock import ManualClock
+from bmsync.settings import Settings
+from bmsync.store.orders_repo import OrderRecord, OrdersRepository
+from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync.flow import run_flow
+from bmsync.sync.orders import FLOW, import_orders
+from bmsync.sync.shipments import export_shipment
+from tests.unit.orders.fakes import (
+    FakeBackMarket,
+    FakeLine,
+    FakeListings,
+    FakeOrder,
+    FakeStock,
+    FakeVariation,
+    FakeWholeCell,
+)
+
+SKU = "IP13-128-M-A"
+OTHER_SKU = "GXS22-128-PB-B"
+
+
+@dataclass
+class OrdersHarness:
+    clock: ManualClock
+    settings: Settings = field(
+        default_factory=lambda: Settings(connection_id="uk", order_import_enabled=True)
+    )
+    backmarket: FakeBackMarket = field(default_factory=FakeBackMarket)
+    wholecell: FakeWholeCell = field(
+        default_factory=lambda: FakeWholeCell(
+            [FakeVariation(11, SKU), FakeVariation(12, SKU.lower()), FakeVariation(21, OTHER_SKU)]
+        )
+    )
+    stock: FakeStock = field(default_factory=lambda: FakeStock({"11": 3, "12": 1, "21": 0}))
+    listings: FakeListings = field(default_factory=FakeListings)
+    orders: OrdersRepository = field(default_factory=OrdersRepository)
+
+    @property
+    def state(self) -> SyncStateRepository:
+        return SyncStateRepository(self.settings.connection_id, self.clock)
+
+    def order(self, order_id: int, state: int = 1, *lines: FakeLine, minutes_ago: float = 0) -> FakeOrder:
+        modified = self.clock.now() - timedelta(minutes=minutes_ago)
+        return self.backmarket.add(
+            FakeOrder(
+                order_id,
+                state,
+                list(lines) or [FakeLine(order_id * 10, {1: 1, 3: 2, 9: 3}.get(state, 1), SKU)],
+                date_creation=modified,
+                date_modification=modified,
+            )
+        )
+
+    def touch(self, order_id: int) -> None:
+        """Back Market changed the order: it shows up in the next incremental read."""
+        self.backmarket.orders[order_id].date_modification = self.clock.now()
+
+    def run(self, *, catch_up: bool = False) -> RunRecord:
+        def body(run: RunRecord) -> None:
+            import_orders(
+                self.settings,
+                self.backmarket,
+                self.wholecell,
+                self.orders,
+                self.stock,
+                self.listings,
+                self.state,
+                self.clock,
+                run,
+                catch_up=catch_up,
+            )
+
+        return run_flow(FLOW, self.state, self.clock, body, services=("backmarket", "wholecell"))
+
+    def export(self, order_id: int) -> str:
+        return export_shipment(
+            self.settings, str(order_id), self.backmarket, self.orders, self.state, self.clock
+        )
+
+    def record(self, order_id: int) -> OrderRecord:
+        stored = self.orders.get("uk", order_id)
+        assert stored is not None
+        return stored
+
+
+@pytest.fixture
+def harness(aws: None, clock: ManualClock) -> OrdersHarness:
+    return OrdersHarness(clock)
