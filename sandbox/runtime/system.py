@@ -111,6 +111,7 @@ class LocalSystem:
         from sandbox.backmarket.server import BackMarketSandbox
         from sandbox.wholecell.server import WholeCellSandbox
 
+        process.use_clock(self.clock)  # the handlers' clock is the runtime's (a simulator's ManualClock)
         self.addresses["aws"] = self.aws.start()
         self._stoppables.append(self.aws)
         backmarket = BackMarketSandbox(clock=self.clock, demo=self.demo)
