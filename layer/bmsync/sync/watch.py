@@ -1,0 +1,303 @@
+"""wholecell_watch: WholeCell change capture (WholeCell has no webhooks).
+
+Every minute it reads what changed in WholeCell since its cursors (``updated_at_gt`` on inventories and
+on sales orders), applies it to the stock mirror's memory and writes a ``stock`` item only for the
+variations whose calculated quantity changed. Sales orders on the ``Backmarket`` channel go to the
+order flows' ``capture_new_shipments``. A full reconciliation runs on first start, whenever the
+available statuses or warehouses change, and every ``wholecell_reconcile_minutes``, to heal anything
+an incremental read missed. The cursors move only after every write succeeded.
+
+Rules of the mirror (WholeCell's own, see the reference):
+
+- *available*: units of the variation in one of ``settings.available_statuses`` (and one of
+  ``available_warehouses`` when any are set) that are not committed to a sales order;
+- *outstanding*: per open sales order (status flagged *is open*, created in the last 90 days), the
+  quantity of its items for the variation minus the units of that variation already committed to it;
+- *calculated* = available - outstanding (may go negative; listings clamp at 0).
+
+An order item that names only a SKU: WholeCell gives an item whose SKU matches a variation that
+variation's id, so an item without one matches no variation and is demand for nothing. Should an item
+carry a known SKU but no id, it counts against the lowest-id variation of that SKU: counted once, a
+listing in *Match via SKU* mode (which sums every variation of the SKU) sees it exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bmsync.clock import Clock, parse_iso, utc_iso
+from bmsync.events import ScheduledEvent
+from bmsync.observability import logger
+from bmsync.settings import Settings
+from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku_key
+from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync.flow import run_flow
+from bmsync.sync.inventory_protocols import (
+    InventoryUnitLike,
+    SalesOrderLike,
+    SalesOrderStatusLike,
+    WholeCellInventory,
+)
+from bmsync.sync.scheduled import connections_for, run_summary
+
+FLOW = "wholecell_watch"
+CURSOR_DOCUMENT = "wholecell_watch"
+#: WholeCell counts open orders of the last 90 days as outstanding.
+OUTSTANDING_WINDOW = timedelta(days=90)
+#: Each incremental read starts this much before the cursor: a write that lands late on WholeCell's
+#: side (or a small clock skew) is re-read; re-applying a change is harmless.
+CURSOR_OVERLAP = timedelta(seconds=60)
+
+#: Receives the sales orders that changed; returns how many order items it wrote.
+ShipmentSink = Callable[[list[Any]], int]
+
+
+def unit_counts(unit: InventoryUnitLike, settings: Settings) -> bool:
+    """Whether a unit is available stock under the connection's settings."""
+    if unit.order_id is not None or unit.product_variation is None:
+        return False
+    if unit.status not in settings.available_statuses:
+        return False
+    if settings.available_warehouses:
+        return unit.warehouse is not None and unit.warehouse.name in settings.available_warehouses
+    return True
+
+
+def order_demands(
+    order: SalesOrderLike,
+    open_statuses: set[str],
+    variations_of_sku: dict[str, list[str]],
+    now: datetime,
+) -> dict[str, int]:
+    """Variation id -> uncommitted quantity this order still wants (empty if it is not open)."""
+    if order.status not in open_statuses or order.created_at < now - OUTSTANDING_WINDOW:
+        return {}
+    wanted: dict[str, int] = {}
+    for item in order.order_items:
+        if item.product_variation_id is not None:
+            variation_id = str(item.product_variation_id)
+        else:
+            candidates = variations_of_sku.get(sku_key(item.sku) or "", [])
+            if not candidates:
+                continue  # matches no variation: demand for nothing (see the module's doc)
+            variation_id = candidates[0]
+        wanted[variation_id] = wanted.get(variation_id, 0) + max(0, item.quantity)
+    for unit in order.inventories:
+        variation_id = str(unit.product_variation_id)
+        if variation_id in wanted:
+            wanted[variation_id] -= 1
+    return {variation_id: quantity for variation_id, quantity in wanted.items() if quantity > 0}
+
+
+class Mirror:
+    """The memory of every variation, changed in place by units and orders; knows what it changed."""
+
+    def __init__(self, entries: dict[str, MirrorEntry]) -> None:
+        self.entries = entries
+        self.touched: set[str] = set()
+        self._unit_home = {unit: entry.variation_id for entry in entries.values() for unit in entry.units}
+
+    def entry(self, variation_id: str, sku: str | None = None) -> MirrorEntry:
+        entry = self.entries.get(variation_id)
+        if entry is None:
+            entry = self.entries[variation_id] = MirrorEntry(variation_id=variation_id, sku=sku)
+            self.touched.add(variation_id)
+        elif sku is not None and entry.sku != sku:
+            entry.sku = sku
+            self.touched.add(variation_id)
+        return entry
+
+    def variations_of_sku(self) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for entry in self.entries.values():
+            key = sku_key(entry.sku)
+            if key:
+                found.setdefault(key, []).append(entry.variation_id)
+        for ids in found.values():
+            ids.sort(key=lambda variation_id: (len(variation_id), variation_id))  # numeric order
+        return found
+
+    def apply_unit(self, unit: InventoryUnitLike, settings: Settings) -> None:
+        home = self._unit_home.pop(unit.id, None)
+        if home is not None:
+            self.entries[home].units.discard(unit.id)
+            self.touched.add(home)
+        variation = unit.product_variation
+        if variation is None:
+            return
+        entry = self.entry(str(variation.id), variation.sku)
+        if unit_counts(unit, settings):
+            entry.units.add(unit.id)
+            self._unit_home[unit.id] = entry.variation_id
+            self.touched.add(entry.variation_id)
+
+    def apply_order(self, order_id: str, demands: dict[str, int]) -> None:
+        for entry in self.entries.values():
+            if order_id in entry.demands and entry.demands.get(order_id) != demands.get(entry.variation_id):
+                del entry.demands[order_id]
+                self.touched.add(entry.variation_id)
+        for variation_id, quantity in demands.items():
+            entry = self.entry(variation_id)
+            if entry.demands.get(order_id) != quantity:
+                entry.demands[order_id] = quantity
+                self.touched.add(variation_id)
+
+
+def _settings_key(settings: Settings) -> str:
+    """What the mirror's meaning depends on: a change of it forces a full reconciliation."""
+    return "|".join(
+        [",".join(sorted(settings.available_statuses)), ",".join(sorted(settings.available_warehouses))]
+    )
+
+
+def watch_wholecell(
+    settings: Settings,
+    *,
+    wholecell: WholeCellInventory,
+    stock: StockRepository,
+    state: SyncStateRepository,
+    clock: Clock,
+    run: RunRecord,
+    capture_shipments: ShipmentSink | None = None,
+) -> None:
+    """One wholecell_watch run for one connection (the body of :func:`bmsync.sync.flow.run_flow`)."""
+    now = clock.now()
+    cursors = state.get_document(CURSOR_DOCUMENT) or {}
+    reconciled_at = cursors.get("reconciled_at")
+    full = (
+        not reconciled_at
+        or cursors.get("settings_key") != _settings_key(settings)
+        or parse_iso(reconciled_at) <= now - timedelta(minutes=settings.wholecell_reconcile_minutes)
+    )
+    statuses: Sequence[SalesOrderStatusLike] = wholecell.list_sales_order_statuses()
+    open_statuses = {status.title for status in statuses if status.is_open}
+    stored = stock.all()
+
+    if full:
+        run.progress = "full reconciliation: reading WholeCell"
+        mirror = _full_read(settings, wholecell, now)
+        units_read = sum(entry.available for entry in mirror.entries.values())
+        orders = list(wholecell.iter_sales_orders(updated_at_gt=now - OUTSTANDING_WINDOW))
+        unit_cursor = sales_cursor = now
+    else:
+        mirror = Mirror(stock.load_mirror())
+        unit_cursor = parse_iso(cursors["inventories"])
+        sales_cursor = parse_iso(cursors["sales_orders"])
+        units: list[InventoryUnitLike] = list(
+            wholecell.iter_inventories(updated_at_gt=unit_cursor - CURSOR_OVERLAP)
+        )
+        for unit in units:
+            mirror.apply_unit(unit, settings)
+            unit_cursor = max(unit_cursor, unit.updated_at)
+        units_read = len(units)
+        orders = list(wholecell.iter_sales_orders(updated_at_gt=sales_cursor - CURSOR_OVERLAP))
+        for order in orders:
+            sales_cursor = max(sales_cursor, order.updated_at)
+
+    variations_of_sku = mirror.variations_of_sku()
+    for order in orders:
+        mirror.apply_order(str(order.id), order_demands(order, open_statuses, variations_of_sku, now))
+    if full:
+        # Rebuilt from scratch: what differs from the remembered memory is what changed.
+        previous = stock.load_mirror()
+        mirror.touched = {
+            variation_id
+            for variation_id, entry in mirror.entries.items()
+            if previous.get(variation_id) != entry
+        }
+
+    changed = _write_changes(mirror, stored, stock, now)
+    shipments = capture_shipments(orders) if capture_shipments and orders else 0
+
+    state.put_document(
+        CURSOR_DOCUMENT,
+        {
+            "inventories": utc_iso(unit_cursor),
+            "sales_orders": utc_iso(sales_cursor),
+            "reconciled_at": utc_iso(now) if full else reconciled_at,
+            "settings_key": _settings_key(settings),
+        },
+    )
+    run.counts.update(
+        {
+            "full_reconciliation": int(full),
+            "units_read": units_read,
+            "sales_orders_read": len(orders),
+            "variations_changed": changed,
+            "shipments_captured": shipments,
+        }
+    )
+    run.progress = "full reconciliation done" if full else "incremental read done"
+    logger.info("wholecell_watch run", extra={"connection_id": settings.connection_id, **run.counts})
+
+
+def _full_read(settings: Settings, wholecell: WholeCellInventory, now: datetime) -> Mirror:
+    mirror = Mirror({})
+    for variation in wholecell.iter_product_variations():
+        mirror.entry(str(variation.id), variation.sku)
+    for status in settings.available_statuses:
+        unit: InventoryUnitLike
+        for unit in wholecell.iter_inventories(status=status):
+            mirror.apply_unit(unit, settings)
+    return mirror
+
+
+def _write_changes(
+    mirror: Mirror, stored: dict[str, StockItem], stock: StockRepository, now: datetime
+) -> int:
+    """Save the touched memory; write ``stock`` only where the calculated quantity (or SKU) changed."""
+    changed = 0
+    for variation_id in sorted(mirror.touched):
+        entry = mirror.entries[variation_id]
+        current = stored.get(variation_id)
+        if current is None or current.calculated != entry.calculated or current.sku != entry.sku:
+            stock.put(
+                StockItem(
+                    connection_id=stock.connection_id,
+                    variation_id=variation_id,
+                    sku=entry.sku,
+                    available=entry.available,
+                    outstanding=entry.outstanding,
+                    calculated=entry.calculated,
+                    as_of=utc_iso(now),
+                    last_writer=FLOW,
+                )
+            )
+            changed += 1
+        stock.save_mirror_entry(entry)
+    return changed
+
+
+def run_wholecell_watch(settings: Settings, clock: Clock) -> RunRecord:
+    """One connection's wholecell_watch run with the real client; shipments go to the order flows."""
+    from bmsync.store.orders_repo import OrdersRepository
+    from bmsync.sync.shipments import capture_new_shipments
+    from bmsync.wholecell import client_for
+
+    state = SyncStateRepository(settings.connection_id, clock)
+    orders = OrdersRepository()
+
+    def body(run: RunRecord) -> None:
+        watch_wholecell(
+            settings,
+            wholecell=client_for(settings, clock),
+            stock=StockRepository(settings.connection_id),
+            state=state,
+            clock=clock,
+            run=run,
+            capture_shipments=lambda changed: capture_new_shipments(settings, changed, orders, clock),
+        )
+
+    return run_flow(FLOW, state, clock, body, services=("wholecell",))
+
+
+def handle_scheduled(event: dict[str, Any], clock: Clock) -> dict[str, Any]:
+    scheduled = ScheduledEvent.model_validate(event)
+    return run_summary(
+        {
+            settings.connection_id: run_wholecell_watch(settings, clock)
+            for settings in connections_for(scheduled)
+        }
+    )

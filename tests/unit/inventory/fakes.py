@@ -1,0 +1,194 @@
+"""Small in-memory stand-ins for the parts of the two clients the inventory flows use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bmsync.backmarket.errors import NotFound, RateLimited
+
+
+@dataclass
+class Ref:
+    name: str
+    id: int | None = None
+
+
+@dataclass
+class Variation:
+    id: int
+    sku: str | None
+
+
+@dataclass
+class Unit:
+    id: int
+    variation: Variation | None
+    status: str
+    updated_at: datetime
+    order_id: int | None = None
+    warehouse: Ref | None = field(default_factory=lambda: Ref("Main Warehouse", 1))
+
+    @property
+    def product_variation(self) -> Variation | None:
+        return self.variation
+
+
+@dataclass
+class Item:
+    product_variation_id: int | None
+    quantity: int
+    sku: str | None = None
+
+
+@dataclass
+class Committed:
+    product_variation_id: int | None
+    esn: str | None = None
+
+
+@dataclass
+class Order:
+    id: int
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    order_items: list[Item] = field(default_factory=list)
+    inventories: list[Committed] = field(default_factory=list)
+    channel: str | None = "Amazon"
+    external_id: str | None = None
+    shipments: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Status:
+    title: str
+    is_open: bool
+
+
+class FakeWholeCell:
+    def __init__(self) -> None:
+        self.variations: list[Variation] = []
+        self.units: dict[int, Unit] = {}
+        self.orders: dict[int, Order] = {}
+        self.statuses = [Status("Pending", True), Status("Processing", True), Status("Shipped", False)]
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def variation(self, variation_id: int, sku: str | None) -> Variation:
+        variation = Variation(variation_id, sku)
+        self.variations.append(variation)
+        return variation
+
+    def iter_product_variations(self, *, sku: str | None = None) -> Iterator[Variation]:
+        self.calls.append(("product_variations", {"sku": sku}))
+        return iter([variation for variation in self.variations if sku is None or variation.sku == sku])
+
+    def iter_inventories(
+        self,
+        *,
+        status: str | None = None,
+        esn: str | None = None,
+        location: str | None = None,
+        updated_at_gt: datetime | None = None,
+    ) -> Iterator[Unit]:
+        self.calls.append(("inventories", {"status": status, "updated_at_gt": updated_at_gt}))
+        return iter(
+            [
+                unit
+                for unit in self.units.values()
+                if (status is None or unit.status == status)
+                and (updated_at_gt is None or unit.updated_at > updated_at_gt)
+            ]
+        )
+
+    def list_sales_order_statuses(self) -> list[Status]:
+        return list(self.statuses)
+
+    def iter_sales_orders(
+        self, *, channel: str | None = None, status: str | None = None, updated_at_gt: datetime | None = None
+    ) -> Iterator[Order]:
+        self.calls.append(("sales_orders", {"updated_at_gt": updated_at_gt}))
+        return iter(
+            [
+                order
+                for order in self.orders.values()
+                if updated_at_gt is None or order.updated_at > updated_at_gt
+            ]
+        )
+
+
+@dataclass
+class Listing:
+    id: str
+    sku: str
+    quantity: int
+    publication_state: int = 2
+    listing_id: int | None = None
+    title: str | None = "iPhone 13 128GB - Midnight"
+    grade: str | None = "EXCELLENT"
+
+
+class FakeBackMarket:
+    """Listings with quantities, a log of updates, and budgets that each update spends."""
+
+    def __init__(self, *, sku_budget: int = 2000, request_budget: int = 200) -> None:
+        self.listings: dict[str, Listing] = {}
+        self.updates: list[tuple[str, int | None, int | None]] = []
+        self.sku_budget = sku_budget
+        self.request_budget = request_budget
+        self.fail_next: list[Exception] = []
+
+    def add(self, listing_id: str, sku: str, quantity: int, publication_state: int = 2) -> Listing:
+        listing = Listing(listing_id, sku, quantity, publication_state, listing_id=len(self.listings) + 1)
+        self.listings[listing_id] = listing
+        return listing
+
+    def iter_listings(
+        self,
+        *,
+        publication_state: int | None = None,
+        min_quantity: int | None = None,
+        max_quantity: int | None = None,
+    ) -> Iterator[Listing]:
+        self.request_budget -= 1
+        return iter(
+            [
+                listing
+                for listing in self.listings.values()
+                if publication_state is None or listing.publication_state == publication_state
+            ]
+        )
+
+    def update_listing(
+        self,
+        listing_ref: str | int,
+        *,
+        quantity: int | None = None,
+        pub_state: int | None = None,
+        **fields: Any,
+    ) -> Listing:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        if self.sku_budget <= 0:
+            raise RateLimited("Back Market's SKU update budget is used up", status=429)
+        listing = self.listings.get(str(listing_ref))
+        if listing is None:
+            raise NotFound(f"listing {listing_ref} not found")
+        self.sku_budget -= 1
+        self.request_budget -= 1
+        self.updates.append((str(listing_ref), quantity, pub_state))
+        if quantity is not None:
+            listing.quantity = quantity
+            if quantity == 0:
+                listing.publication_state = 3
+        if pub_state is not None:
+            listing.publication_state = pub_state
+        return listing
+
+    def sku_updates_remaining(self) -> int:
+        return self.sku_budget
+
+    def requests_remaining(self) -> int:
+        return self.request_budget

@@ -1,0 +1,179 @@
+"""wholecell_watch: the stock mirror follows WholeCell, writing only what changed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.unit.inventory.conftest import Inventory
+from tests.unit.inventory.fakes import Committed, Item, Ref
+
+
+def calculated(inventory: Inventory) -> dict[str, tuple[int, int, int]]:
+    return {
+        variation_id: (item.available, item.outstanding, item.calculated)
+        for variation_id, item in inventory.stock.all().items()
+    }
+
+
+def test_first_run_reconciles_available_outstanding_and_calculated(inventory: Inventory) -> None:
+    grade_a = inventory.variation(1, "IP13-128-M-A")
+    grade_b = inventory.variation(2, "IP13-128-M-B")
+    inventory.variation(3, "GXS22-128-PB-B")  # no stock: still mirrored, at 0
+    inventory.receive(grade_a, 3)
+    inventory.receive(grade_a, 2, status="Grading")  # not an available status
+    inventory.receive(grade_b, 1, warehouse=Ref("Returns Warehouse", 2))
+    committed = inventory.receive(grade_b, 1)[0]
+    inventory.change_unit(committed, order_id=77)  # committed to an order: not available
+    inventory.order((1, 2))  # open order: 2 of variation 1 still wanted
+    inventory.order((1, 5), status="Shipped")  # not open: wants nothing
+
+    run = inventory.watch()
+
+    assert run.status == "succeeded" and run.counts["full_reconciliation"] == 1
+    assert calculated(inventory) == {"1": (3, 2, 1), "2": (1, 0, 1), "3": (0, 0, 0)}
+    assert inventory.stock.get("1") is not None and inventory.stock.get("1").sku == "IP13-128-M-A"  # type: ignore[union-attr]
+    assert [item.variation_id for item in inventory.stock.by_sku("ip13-128-m-a")] == ["1"]
+
+
+def test_statuses_and_warehouses_from_the_settings_decide_what_is_available(inventory: Inventory) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    inventory.receive(variation, 2)
+    inventory.receive(variation, 1, status="Inbound")
+    inventory.receive(variation, 4, warehouse=Ref("Returns Warehouse", 2))
+    inventory.configure(available_statuses=["Available", "Inbound"], available_warehouses=["Main Warehouse"])
+    inventory.watch()
+    assert calculated(inventory)["1"] == (3, 0, 3)
+
+    # A change of the settings rebuilds the mirror at once (not at the next periodic reconciliation).
+    inventory.configure(available_statuses=["Available"], available_warehouses=[])
+    inventory.later(1)
+    run = inventory.watch()
+    assert run.counts["full_reconciliation"] == 1
+    assert calculated(inventory)["1"] == (6, 0, 6)
+
+
+def test_incremental_runs_apply_received_committed_and_sold_units(inventory: Inventory) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    inventory.receive(variation, 2)
+    inventory.watch()
+    inventory.later(1)
+
+    [unit] = inventory.receive(variation, 1)
+    run = inventory.watch()
+    assert run.counts["full_reconciliation"] == 0 and run.counts["variations_changed"] == 1
+    assert calculated(inventory)["1"] == (3, 0, 3)
+
+    # A WholeCell order on another channel lowers the calculated quantity at once.
+    order = inventory.order((1, 1), channel="eBay")
+    inventory.later(1)
+    inventory.watch()
+    assert calculated(inventory)["1"] == (3, 1, 2)
+
+    # Committing the unit to that order changes available and outstanding, not calculated: the
+    # memory moves, the stock item (and so quantity_sync) is left alone.
+    as_of = inventory.stock.get("1").as_of  # type: ignore[union-attr]
+    inventory.change_unit(unit, order_id=order.id)
+    inventory.touch(order, inventories=[Committed(1)])
+    inventory.later(1)
+    run = inventory.watch()
+    assert run.counts["variations_changed"] == 0
+    assert inventory.stock.get("1").as_of == as_of  # type: ignore[union-attr]
+    assert inventory.stock.load_mirror()["1"].available == 2
+
+    # Shipping the order closes it: still nothing changes for the listing.
+    inventory.touch(order, status="Shipped")
+    inventory.later(1)
+    assert inventory.watch().counts["variations_changed"] == 0
+    assert calculated(inventory)["1"] == (3, 1, 2)  # the item keeps the counts of its last change
+    assert inventory.stock.load_mirror()["1"].calculated == 2
+
+
+def test_incremental_reads_use_the_cursor_and_do_not_reread_everything(inventory: Inventory) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    inventory.receive(variation, 2)
+    inventory.watch()
+    inventory.later(1)
+    inventory.wholecell.calls.clear()
+    inventory.watch()
+    reads = [call for call in inventory.wholecell.calls if call[0] == "inventories"]
+    assert len(reads) == 1 and reads[0][1]["updated_at_gt"] is not None
+    assert not [call for call in inventory.wholecell.calls if call[0] == "product_variations"]
+
+
+def test_a_unit_moving_to_another_variation_leaves_the_old_one(inventory: Inventory) -> None:
+    first, second = inventory.variation(1, "SKU-1"), inventory.variation(2, "SKU-2")
+    [unit] = inventory.receive(first, 1)
+    inventory.watch()
+    inventory.later(1)
+    inventory.change_unit(unit, variation=second)
+    inventory.watch()
+    assert calculated(inventory) == {"1": (0, 0, 0), "2": (1, 0, 1)}
+
+
+def test_order_items_with_a_sku_only_count_once_and_unknown_skus_count_nowhere(inventory: Inventory) -> None:
+    inventory.variation(1, "SHARED")
+    inventory.variation(2, "SHARED")
+    inventory.watch()
+    inventory.later(1)
+    order = inventory.order((None, 1))
+    order.order_items.append(Item(None, 3, sku="NOT-IN-WHOLECELL"))
+    order.order_items[0].sku = "shared"
+    inventory.watch()
+    assert calculated(inventory) == {"1": (0, 1, -1), "2": (0, 0, 0)}
+
+
+def test_open_orders_older_than_90_days_are_not_outstanding(inventory: Inventory) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    inventory.receive(variation, 5)
+    inventory.order((1, 2))
+    inventory.clock.advance(timedelta(days=91).total_seconds())
+    inventory.watch()
+    assert calculated(inventory)["1"] == (5, 0, 5)
+
+
+def test_periodic_reconciliation_heals_what_an_incremental_read_missed(inventory: Inventory) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    [unit] = inventory.receive(variation, 1)
+    inventory.watch()
+    # A change WholeCell reports with an old updated_at (outside the cursor's overlap) is missed...
+    unit.status = "Sold"
+    unit.updated_at -= timedelta(minutes=5)
+    inventory.later(2)
+    assert inventory.watch().counts["full_reconciliation"] == 0
+    assert calculated(inventory)["1"] == (1, 0, 1)
+    # ...until the periodic full reconciliation.
+    inventory.later(inventory.settings.wholecell_reconcile_minutes)
+    run = inventory.watch()
+    assert run.counts["full_reconciliation"] == 1 and calculated(inventory)["1"] == (0, 0, 0)
+
+
+def test_the_cursor_only_moves_after_the_writes_succeed(inventory: Inventory, monkeypatch) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    inventory.watch()
+    cursor = inventory.state.get_document("wholecell_watch")
+    inventory.later(2)
+    inventory.receive(variation, 2)
+
+    def broken(item: object) -> None:
+        raise RuntimeError("DynamoDB is unavailable")
+
+    monkeypatch.setattr(inventory.stock, "put", broken)
+    with pytest.raises(RuntimeError):
+        inventory.watch()
+    assert inventory.state.get_document("wholecell_watch") == cursor
+    monkeypatch.undo()
+    inventory.watch()
+    assert calculated(inventory)["1"] == (2, 0, 2)
+
+
+def test_changed_sales_orders_go_to_shipment_capture(inventory: Inventory) -> None:
+    inventory.variation(1, "SKU-1")
+    inventory.watch()
+    inventory.later(1)
+    shipped = inventory.order((1, 1), channel="Backmarket", external_id="123456")
+    inventory.touch(shipped, shipments=[{"tracking_number": "1Z"}])
+    run = inventory.watch()
+    assert run.counts["shipments_captured"] == 1
+    assert [order.id for order in inventory.shipment_batches[-1]] == [shipped.id]
