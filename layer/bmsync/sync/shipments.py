@@ -20,6 +20,7 @@ from bmsync.observability import logger
 from bmsync.settings import ORDER_STATUS_LABELS, SALES_CHANNEL, BackMarketOrderStatus, Settings
 from bmsync.store.orders_repo import ExportState, OrderRecord, OrdersRepository, ShipmentRecord, ShippedUnit
 from bmsync.store.sync_state import SyncStateRepository
+from bmsync.sync.flow import attention_alert_id
 from bmsync.sync.order_protocols import (
     BackMarketOrder,
     BackMarketOrderLine,
@@ -143,10 +144,19 @@ def identifiers(esn: str) -> dict[str, str]:
 class _Outcome:
     """The result of one export attempt, applied to the item in one write."""
 
-    def __init__(self, state: ExportState, reason: str, *, sent_key: str | None = None) -> None:
+    def __init__(
+        self,
+        state: ExportState,
+        reason: str,
+        *,
+        sent_key: str | None = None,
+        attention: IntegrationError | None = None,
+    ) -> None:
         self.state = state
         self.reason = reason
         self.sent_key = sent_key
+        #: An error only a person can fix (a revoked token): raised as the connection's critical alert.
+        self.attention = attention
 
 
 def export_shipment(
@@ -319,10 +329,15 @@ def _send_line_identifiers(
 def _failure(record: OrderRecord, error: IntegrationError, *, retryable: bool | None = None) -> _Outcome:
     transient = error.retryable if retryable is None else retryable
     detail = error.message + (f" ({error.action})" if error.action else "")
-    if transient or error.needs_attention:
+    attention = error if error.needs_attention else None
+    if transient or attention:
         if record.export_attempts + 1 >= MAX_EXPORT_ATTEMPTS:
-            return _Outcome("failed", f"not sent after {MAX_EXPORT_ATTEMPTS} attempts: {detail}")
-        return _Outcome("failed_retrying", f"Back Market did not take the shipment yet: {detail}")
+            return _Outcome(
+                "failed", f"not sent after {MAX_EXPORT_ATTEMPTS} attempts: {detail}", attention=attention
+            )
+        return _Outcome(
+            "failed_retrying", f"Back Market did not take the shipment yet: {detail}", attention=attention
+        )
     return _Outcome("rejected", f"Back Market refused the shipment: {detail}")
 
 
@@ -368,6 +383,14 @@ def _record_outcome(
         )
     elif outcome.state == "sent":
         state.clear_alert(alert_id)
+    if outcome.attention is not None:
+        state.raise_alert(
+            attention_alert_id(outcome.attention),
+            outcome.attention.message,
+            severity="critical",
+            action=outcome.attention.action,
+            subject="connection",
+        )
     return stored
 
 
