@@ -12,11 +12,17 @@ from sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summa
 from sandbox.runtime.invoker import Invocation, Invoker
 
 
-def scheduled_event(function: str, scheduled_time: datetime) -> dict[str, Any]:
+def scheduled_event(function: str, scheduled_time: datetime, task: str | None = None) -> dict[str, Any]:
     """The target input: ``<aws.scheduler.scheduled-time>`` filled in, no connection (= every one)."""
     payload = {"source": "bmsync.schedule", "function": function, "scheduled_time": utc_iso(scheduled_time)}
+    if task:
+        payload["task"] = task
     ScheduledEvent.model_validate(payload)  # what the handlers parse
     return payload
+
+
+#: One schedule: the function and the task it sends (None: the function's main work).
+ScheduleKey = tuple[str, str | None]
 
 
 class Scheduler:
@@ -38,28 +44,30 @@ class Scheduler:
         self.invoker = invoker
         self._on_event = on_event
         wanted = set(functions) if functions is not None else None
-        self.rates: dict[str, timedelta] = {
-            spec.name: timedelta(minutes=spec.schedule_minutes)
+        self.rates: dict[ScheduleKey, timedelta] = {
+            (spec.name, task): timedelta(minutes=minutes)
             for spec in invoker.specs.values()
-            if spec.schedule_minutes and (wanted is None or spec.name in wanted)
+            if wanted is None or spec.name in wanted
+            for task, minutes in spec.schedules
         }
-        self.next_due: dict[str, datetime] = dict.fromkeys(self.rates, start)
+        self.next_due: dict[ScheduleKey, datetime] = dict.fromkeys(self.rates, start)
 
     def fire_due(self, now: datetime) -> list[Invocation]:
         invocations: list[Invocation] = []
         while True:
-            due = [(moment, name) for name, moment in self.next_due.items() if moment <= now]
+            due = [(moment, key) for key, moment in self.next_due.items() if moment <= now]
             if not due:
                 return invocations
-            moment, name = min(due)
-            self.next_due[name] = moment + self.rates[name]
-            invocation = self.invoker.invoke(name, scheduled_event(name, moment))
+            moment, key = min(due, key=lambda slot: (slot[0], slot[1][0], slot[1][1] or ""))
+            self.next_due[key] = moment + self.rates[key]
+            name, task = key
+            invocation = self.invoker.invoke(name, scheduled_event(name, moment, task))
             invocations.append(invocation)
             self._on_event(
                 RuntimeEvent(
                     at=now,
                     function=name,
-                    trigger="schedule",
+                    trigger=f"schedule:{task}" if task else "schedule",
                     connection="*",
                     outcome="ok" if invocation.ok else "error",
                     detail=summarize(invocation.result if invocation.ok else invocation.error),

@@ -1,7 +1,8 @@
 """DynamoDB stream event sources with Lambda's semantics, pumped step by step.
 
 For every function subscribed to a table's stream (``bmsync.catalog``), the pump reads the stream
-from moto, drops the function's own writes (the filter CDK puts on the event source), and invokes
+from moto, drops the records the event source's filter patterns reject (the very patterns CDK puts on
+the event source: no own writes, only the event names and states the function acts on), and invokes
 the function with batches of at most ``batch_size`` records in Lambda's event shape. As Lambda does:
 
 * a partial batch response (``batchItemFailures``) checkpoints the records before the lowest failed
@@ -33,7 +34,6 @@ from sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summa
 from sandbox.runtime.invoker import Invocation, Invoker
 from sandbox.runtime.local_aws import REGION
 
-OWN_WRITE_ATTRIBUTE = "last_writer"
 READ_LIMIT = 1000  # records per GetRecords call
 
 
@@ -72,6 +72,7 @@ class Subscription:
     function: str
     source: StreamSource
     stream_arn: str
+    filter_patterns: list[dict[str, Any]] = field(default_factory=list)
     shard_iterators: dict[str, str | None] = field(default_factory=dict)
     waiting: deque[dict[str, Any]] = field(default_factory=deque)  # read, not yet in a delivery
     deliveries: deque[_Delivery] = field(default_factory=deque)  # in order; the first one is next
@@ -113,7 +114,9 @@ class StreamPump:
             for source in spec.streams:
                 described = dynamodb_client.describe_table(TableName=source.table.physical_name)
                 stream_arn = described["Table"]["LatestStreamArn"]
-                self.subscriptions.append(Subscription(spec.name, source, stream_arn))
+                self.subscriptions.append(
+                    Subscription(spec.name, source, stream_arn, source.filter_patterns(spec.name))
+                )
 
     # -- reading
     def _read(self, subscription: Subscription) -> None:
@@ -134,7 +137,7 @@ class StreamPump:
             subscription.shard_iterators[shard_id] = page.get("NextShardIterator")
             for raw in page.get("Records", []):
                 record = self._lambda_record(raw, subscription.stream_arn, received_at)
-                if _written_by(record) != subscription.function:
+                if any(matches_filter(pattern, record) for pattern in subscription.filter_patterns):
                     subscription.waiting.append(record)
 
     def _lambda_record(self, raw: dict[str, Any], stream_arn: str, received_at: datetime) -> dict[str, Any]:
@@ -317,9 +320,35 @@ def _first_failed_index(records: list[dict[str, Any]], result: Any) -> int | Non
     return min(indexes)
 
 
-def _written_by(record: dict[str, Any]) -> str | None:
-    writer = record["dynamodb"].get("NewImage", {}).get(OWN_WRITE_ATTRIBUTE, {})
-    return writer.get("S") if isinstance(writer, dict) else None
+def matches_filter(pattern: dict[str, Any], data: Any) -> bool:
+    """Whether ``data`` (a stream record) matches one Lambda event-filter pattern.
+
+    Supported, as Lambda reads them: nested objects, lists of alternatives (exact values,
+    ``{"anything-but": [...]}``, ``{"exists": bool}``, ``{"prefix": "..."}``).
+    """
+    fields = data if isinstance(data, dict) else {}
+    for key, rule in pattern.items():
+        present = key in fields
+        if isinstance(rule, dict):
+            # A missing object is matched as an empty one: only "exists": false can pass inside it.
+            if not matches_filter(rule, fields[key] if present else {}):
+                return False
+        elif not any(_matches_alternative(alternative, present, fields.get(key)) for alternative in rule):
+            return False
+    return True
+
+
+def _matches_alternative(alternative: Any, present: bool, value: Any) -> bool:
+    if not isinstance(alternative, dict):
+        return present and value == alternative
+    if "exists" in alternative:
+        return present is bool(alternative["exists"])
+    if "anything-but" in alternative:
+        excluded = alternative["anything-but"]
+        return present and value not in (excluded if isinstance(excluded, list) else [excluded])
+    if "prefix" in alternative:
+        return present and isinstance(value, str) and value.startswith(alternative["prefix"])
+    raise ValueError(f"unsupported event filter rule: {alternative}")
 
 
 def _received_at(record: dict[str, Any]) -> datetime:

@@ -267,3 +267,24 @@ def test_pump_once_does_nothing_when_the_stream_is_quiet(local_aws: LocalAws, fu
     assert h.pump.pump_once() == 1
     assert h.pump.pump_once() == 0
     assert h.deliveries() == [["later"]]
+
+
+def test_the_catalogues_filters_apply_event_names_and_states(
+    local_aws: LocalAws, functions_dir: Path
+) -> None:
+    h = harness(local_aws, functions_dir, only_when=("behaviour", ("ok",)))
+    h.put("wanted")
+    h.put("other-state", "fail_once")
+    h.table.delete_item(Key={"connection_id": "uk", "variation_id": "wanted"})  # REMOVE: not asked for
+    h.pump.drain()
+    assert h.deliveries() == [["wanted"]]
+
+
+def test_removals_reach_a_source_that_asks_for_them(local_aws: LocalAws, functions_dir: Path) -> None:
+    h = harness(local_aws, functions_dir, event_names=("INSERT", "MODIFY", "REMOVE"))
+    h.put("gone", last_writer="consumer")  # its own write: filtered out
+    h.table.delete_item(Key={"connection_id": "uk", "variation_id": "gone"})
+    h.pump.drain()
+    (records,) = h.raw_deliveries()
+    assert [record["eventName"] for record in records] == ["REMOVE"]
+    assert "NewImage" not in records[0]["dynamodb"] and "OldImage" in records[0]["dynamodb"]

@@ -32,7 +32,9 @@ RECORDER = textwrap.dedent(
 
 SPECS = (
     FunctionSpec("every_minute", "", schedule_minutes=1),
-    FunctionSpec("every_five", "", schedule_minutes=5),
+    FunctionSpec(
+        "every_five", "", schedule_minutes=5, schedule_task="check", task_schedules=(("daily", 1440),)
+    ),
     FunctionSpec("broken", "", schedule_minutes=1),
     FunctionSpec("streamed", "", schedule_minutes=None),
 )
@@ -62,7 +64,7 @@ def test_each_schedule_fires_at_start_then_at_its_rate(functions_dir: Path) -> N
         invoker, start=start, functions={"every_minute", "every_five"}, on_event=events.append
     )
 
-    assert [i.function for i in scheduler.fire_due(start)] == ["every_five", "every_minute"]
+    assert [i.function for i in scheduler.fire_due(start)] == ["every_five", "every_five", "every_minute"]
     assert scheduler.fire_due(start + timedelta(seconds=59)) == []
     assert [i.function for i in scheduler.fire_due(start + timedelta(minutes=1))] == ["every_minute"]
     fired = scheduler.fire_due(start + timedelta(minutes=5, seconds=10))
@@ -70,9 +72,14 @@ def test_each_schedule_fires_at_start_then_at_its_rate(functions_dir: Path) -> N
 
     times = [parse_iso(str(event["scheduled_time"])) for event in _received(functions_dir, "every_minute")]
     assert times == [start + timedelta(minutes=minute) for minute in range(6)]
-    assert len(_received(functions_dir, "every_five")) == 2
+    assert [event.get("task") for event in _received(functions_dir, "every_five")] == [
+        "check",
+        "daily",
+        "check",
+    ]
     assert _received(functions_dir, "streamed") == []
-    assert {event.trigger for event in events} == {"schedule"} and events[0].outcome == "ok"
+    assert {event.trigger for event in events} == {"schedule", "schedule:check", "schedule:daily"}
+    assert all(event.outcome == "ok" for event in events)
 
 
 def test_the_payload_is_the_scheduled_event_the_handlers_parse(functions_dir: Path) -> None:
@@ -112,8 +119,9 @@ def test_a_failing_function_is_reported_and_does_not_stop_the_others(functions_d
 def test_the_catalogue_rates_are_used_by_default(functions_dir: Path) -> None:
     clock = ManualClock()
     scheduler = Scheduler(Invoker(clock, functions_dir=functions_dir), start=clock.now())
-    expected = {spec.name: spec.schedule_minutes for spec in FUNCTIONS if spec.schedule_minutes}
-    assert {name: rate.total_seconds() / 60 for name, rate in scheduler.rates.items()} == expected
+    expected = {(spec.name, task): minutes for spec in FUNCTIONS for task, minutes in spec.schedules}
+    assert {key: rate.total_seconds() / 60 for key, rate in scheduler.rates.items()} == expected
+    assert ("order_import", "catch_up") in expected and ("quantity_sync", "drift_check") in expected
 
 
 def test_the_invoker_gives_a_lambda_context_and_reports_a_missing_handler(tmp_path: Path) -> None:
