@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from bmsync.store.dynamo import from_dynamo, table, to_dynamo
@@ -111,6 +112,29 @@ class StockRepository:
         document = item.model_dump()
         document["sku_key"] = sku_key(item.sku)  # dropped when None: an item without SKU is not indexed
         self._stock.put_item(Item=to_dynamo(document))
+
+    def reserve_for_order(self, variation_id: str, quantity: int, *, as_of: str) -> bool:
+        """Count ``quantity`` more units of a variation as ordered (order_import, at import).
+
+        Lowers ``calculated`` (and raises ``outstanding``) at once, so quantity_sync protects the other
+        listings sharing the stock before WholeCell's own numbers reach wholecell_watch, which then
+        finds the same value and writes nothing. ``False`` when the variation is not mirrored (yet).
+        """
+        try:
+            self._stock.update_item(
+                Key={"connection_id": self.connection_id, "variation_id": variation_id},
+                UpdateExpression=(
+                    "SET calculated = calculated - :q, outstanding = outstanding + :q, "
+                    "as_of = :as_of, last_writer = :writer"
+                ),
+                ConditionExpression="attribute_exists(variation_id)",
+                ExpressionAttributeValues={":q": quantity, ":as_of": as_of, ":writer": "order_import"},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # -- wholecell_watch's memory
     def load_mirror(self) -> dict[str, MirrorEntry]:

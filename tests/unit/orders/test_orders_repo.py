@@ -88,3 +88,17 @@ def test_orders_are_listed_by_export_state(aws: None, clock) -> None:
     repo.update("fr", 12, held, writer="shipment_export", now=clock.now(), create=True)
     assert [r.order_id for r in repo.list_by_export_state("uk", "held_not_validated")] == ["10"]
     assert sorted(r.order_id for r in repo.list("uk")) == ["10", "11"]
+
+
+def test_an_order_lowers_the_stock_mirror_at_once(aws: None, clock) -> None:
+    from bmsync.store.stock_repo import StockItem, StockRepository
+
+    stock = StockRepository("uk")
+    stock.put(StockItem(connection_id="uk", variation_id="11", sku="A", available=3, calculated=3, as_of="x"))
+
+    assert stock.reserve_for_order("11", 2, as_of="2026-01-05T09:00:00Z")
+    item = stock.get("11")
+    assert (item.available, item.outstanding, item.calculated) == (3, 2, 1)
+    assert item.last_writer == "order_import"  # quantity_sync reacts to it
+    assert not stock.reserve_for_order("99", 1, as_of="2026-01-05T09:00:00Z")
+    assert stock.get("99") is None
