@@ -1,0 +1,1 @@
+"""The WholeCell API emulator (see README.md)."""
