@@ -1,0 +1,1 @@
+"""An emulator of Back Market's seller API (see README.md)."""
