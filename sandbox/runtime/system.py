@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import random
 import signal
@@ -26,6 +27,7 @@ from typing import Any, TextIO
 from bmsync import process, secrets
 from bmsync.catalog import FUNCTIONS_DIR
 from bmsync.clock import Clock, utc_iso
+from bmsync.observability import logger
 from bmsync.settings import (
     BackMarketConnection,
     BackMarketOrderStatus,
@@ -46,7 +48,14 @@ from sandbox.runtime.streams import DeadLetters, StreamPump
 
 DEMO_CONNECTION = "demo"
 SCHEDULE_TICK_SECONDS = 1.0
-STREAM_POLL_SECONDS = 0.25  # Lambda polls a stream shard about four times a second
+STREAM_POLL_SECONDS = 0.5  # within the event sources' one-second batching window
+
+#: What the functions' environment holds in AWS that matters locally (CDK sets the same).
+LAMBDA_ENVIRONMENT = {
+    "POWERTOOLS_SERVICE_NAME": "bmsync",
+    "POWERTOOLS_METRICS_NAMESPACE": "bmsync",
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine
+}
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,36 @@ class ConsoleLog:
             self._out.flush()
 
 
+class FunctionLogs:
+    """The local CloudWatch Logs: what the functions log and print goes to a file, not the terminal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: TextIO | None = None
+        self._previous_stdout: TextIO | None = None
+        self._previous_log_stream: Any = None
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8", buffering=1)
+        self._previous_stdout = sys.stdout
+        sys.stdout = self._file  # Powertools Metrics prints its EMF lines
+        handler = logger.registered_handler
+        if isinstance(handler, logging.StreamHandler):
+            self._previous_log_stream = handler.setStream(self._file)
+
+    def stop(self) -> None:
+        if self._file is None:
+            return
+        handler = logger.registered_handler
+        if self._previous_log_stream is not None and isinstance(handler, logging.StreamHandler):
+            handler.setStream(self._previous_log_stream)
+        if self._previous_stdout is not None:
+            sys.stdout = self._previous_stdout
+        self._file.close()
+        self._file = None
+
+
 class LocalSystem:
     """Everything ``bmsync up`` runs; ``start``/``stop`` for the command, ``tick`` for a driver."""
 
@@ -99,7 +138,9 @@ class LocalSystem:
         self.traffic_every = traffic_every
         self.aws = LocalAws(port=ports.moto)
         self.dead_letters = DeadLetters(state_dir / "dead-letters.jsonl")
+        self.function_logs = FunctionLogs(state_dir / "functions.log")
         self._stoppables: list[Any] = []
+        self._environment_set: list[str] = []
         self.addresses: dict[str, str] = {}
         self.scheduler: Scheduler | None = None
         self.pump: StreamPump | None = None
@@ -112,6 +153,10 @@ class LocalSystem:
         from sandbox.wholecell.server import WholeCellSandbox
 
         process.use_clock(self.clock)  # the handlers' clock is the runtime's (a simulator's ManualClock)
+        for name, value in LAMBDA_ENVIRONMENT.items():
+            if name not in os.environ:
+                os.environ[name] = value
+                self._environment_set.append(name)
         self.addresses["aws"] = self.aws.start()
         self._stoppables.append(self.aws)
         backmarket = BackMarketSandbox(clock=self.clock, demo=self.demo)
@@ -141,11 +186,15 @@ class LocalSystem:
             self.traffic = _demo_traffic(backmarket, wholecell, settings, self.clock, self.traffic_every)
         self.admin_password = seed_local_admin_password(self.state_dir)
         self._write_local_json(settings, backmarket, wholecell)
+        self.function_logs.start()
+        self._stoppables.append(self.function_logs)
         return dict(self.addresses)
 
     def stop(self) -> None:
         while self._stoppables:
             self._stoppables.pop().stop()
+        while self._environment_set:
+            os.environ.pop(self._environment_set.pop(), None)
 
     def _store_demo_connection(self, backmarket: Any, wholecell: Any) -> Settings:
         settings = Settings(
@@ -202,6 +251,7 @@ class LocalSystem:
                 "app_secret": wholecell.app_secret,
             },
             "dead_letters": str(self.dead_letters.path),
+            "function_logs": str(self.function_logs.path),
         }
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / "local.json"
@@ -302,6 +352,7 @@ def _banner(addresses: dict[str, str], state_dir: Path, admin_password: str) -> 
             f"  local AWS (moto)  {addresses['aws']}",
             f"  addresses, keys   {state_dir / 'local.json'}",
             f"  dead letters      {state_dir / 'dead-letters.jsonl'}",
+            f"  function logs     {state_dir / 'functions.log'}",
             "time      function         trigger              conn.    outcome     detail",
         ]
     )
