@@ -158,7 +158,7 @@ class ListingsRepository:
         if expected_sync_seq is not None:
             names["#seq"] = "sync_seq"
             placeholders[":seq"] = expected_sync_seq
-            condition += " AND (sync_seq = :seq OR (attribute_not_exists(sync_seq) AND :seq = :zero))"
+            condition += " AND (#seq = :seq OR (attribute_not_exists(#seq) AND :seq = :zero))"
             placeholders[":zero"] = 0
         try:
             self._listings.update_item(

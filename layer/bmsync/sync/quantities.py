@@ -369,7 +369,8 @@ class ListingBatchProcessor(BatchProcessor):
     """
 
     def __init__(self, sync_for: Callable[[str], QuantitySync | None]) -> None:
-        super().__init__(event_type=EventType.DynamoDBStreams)
+        # A batch whose every record failed is reported like any partial failure (Lambda retries it).
+        super().__init__(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
         self._sync_for = sync_for
         self._syncs: dict[str, QuantitySync | None] = {}
         self._touched: list[tuple[DynamoDBRecord, str, set[str]]] = []

@@ -72,6 +72,7 @@ class Inventory:
         self.shipment_batches: list[list[Any]] = []
         self.decrease_reserve = 0
         self._ids = 1000
+        self.all_records: list[dict[str, Any]] = []  # every stream record read, own writes included
 
     # -- settings
     def configure(self, **changes: Any) -> Settings:
@@ -174,6 +175,7 @@ class Inventory:
     def pending_records(self) -> list[dict[str, Any]]:
         """Stream records waiting for quantity_sync, without its own writes (the CDK filter)."""
         records = self.stock_stream.read() + self.listings_stream.read()
+        self.all_records += records
         return [
             record
             for record in records
