@@ -135,7 +135,10 @@ class WholeCellSandbox:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="wholecell-sandbox", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="wholecell-sandbox",
+            daemon=True,
         )
         self._thread.start()
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}{adopted.API_PREFIX}"
