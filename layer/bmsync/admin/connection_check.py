@@ -1,0 +1,80 @@
+""" "Test connection": one cheap call to each side, and what it answered, in plain words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from bmsync.clock import Clock
+from bmsync.errors import IntegrationError
+from bmsync.secrets import SecretMissing
+from bmsync.settings import Settings
+
+ClientFactory = Callable[[Settings, Clock], Any]
+
+
+class SideReport(BaseModel):
+    service: Literal["backmarket", "wholecell"]
+    ok: bool
+    message: str
+    action: str = ""
+
+
+class ConnectionReport(BaseModel):
+    backmarket: SideReport
+    wholecell: SideReport
+
+
+def _backmarket_client(settings: Settings, clock: Clock) -> Any:
+    from bmsync.backmarket import client_for
+
+    return client_for(settings, clock)
+
+
+def _wholecell_client(settings: Settings, clock: Clock) -> Any:
+    from bmsync.wholecell import client_for
+
+    return client_for(settings, clock)
+
+
+def _probe(service: Literal["backmarket", "wholecell"], call: Callable[[], str]) -> SideReport:
+    try:
+        return SideReport(service=service, ok=True, message=call())
+    except SecretMissing:
+        what = "Back Market token" if service == "backmarket" else "WholeCell App ID and App Secret"
+        return SideReport(
+            service=service,
+            ok=False,
+            message=f"The {what} is not set.",
+            action=f"Save the {what} on this page.",
+        )
+    except IntegrationError as error:
+        return SideReport(service=service, ok=False, message=error.message, action=error.action)
+
+
+def check_connection(
+    settings: Settings,
+    clock: Clock,
+    *,
+    backmarket_client: ClientFactory = _backmarket_client,
+    wholecell_client: ClientFactory = _wholecell_client,
+) -> ConnectionReport:
+    def ask_backmarket() -> str:
+        client = backmarket_client(settings, clock)
+        listings = client.iter_listings()
+        first = next(iter(listings), None)
+        seen = "and has listings" if first is not None else "(no listings yet)"
+        return (
+            f"Back Market {settings.backmarket.platform.value} accepted the token {seen}: "
+            f"{settings.backmarket.base_url}."
+        )
+
+    def ask_wholecell() -> str:
+        statuses = wholecell_client(settings, clock).list_sales_order_statuses()
+        return f"WholeCell accepted the App ID and Secret ({len(statuses)} sales-order statuses)."
+
+    return ConnectionReport(
+        backmarket=_probe("backmarket", ask_backmarket), wholecell=_probe("wholecell", ask_wholecell)
+    )

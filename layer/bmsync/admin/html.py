@@ -1,0 +1,63 @@
+"""Server-rendered HTML with the standard library: every value goes through :func:`esc`."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+STYLESHEET_PATH = "/static/admin.css"
+
+
+def esc(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def csrf_field(token: str) -> str:
+    return f'<input type="hidden" name="csrf_token" value="{esc(token)}">'
+
+
+def layout(title: str, body: str, *, csrf: str | None = None, connection_id: str | None = None) -> str:
+    nav = ""
+    if csrf is not None:
+        links = [("/", "Connections")]
+        if connection_id:
+            base = f"/connections/{connection_id}"
+            links += [
+                (f"{base}/status", "Status"),
+                (f"{base}/listings", "Listings"),
+                (f"{base}/orders", "Orders"),
+                (f"{base}/doctor", "Doctor"),
+                (f"{base}/connection", "Connection"),
+                (f"{base}/settings", "Settings"),
+            ]
+        items = "".join(f'<a href="{esc(href)}">{esc(label)}</a>' for href, label in links)
+        nav = (
+            f'<nav>{items}<form method="post" action="/signout" class="inline">{csrf_field(csrf)}'
+            '<button type="submit" class="link">Sign out</button></form></nav>'
+        )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)} · bmsync</title>"
+        f'<link rel="stylesheet" href="{STYLESHEET_PATH}"></head><body>'
+        f"<header><strong>bmsync</strong>{nav}</header><main><h1>{esc(title)}</h1>{body}</main>"
+        "</body></html>"
+    )
+
+
+def notice(text: str, kind: str = "info") -> str:
+    return f'<p class="notice {esc(kind)}" role="status">{esc(text)}</p>'
+
+
+def table(headers: list[str], rows: list[list[str]], *, empty: str = "Nothing here yet.") -> str:
+    """``rows`` hold HTML already escaped by the caller (cells may carry links)."""
+    if not rows:
+        return f'<p class="empty">{esc(empty)}</p>'
+    head = "".join(f"<th>{esc(header)}</th>" for header in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def definition_list(pairs: list[tuple[str, str]]) -> str:
+    """``pairs`` values are HTML already escaped by the caller."""
+    return "<dl>" + "".join(f"<dt>{esc(term)}</dt><dd>{value}</dd>" for term, value in pairs) + "</dl>"

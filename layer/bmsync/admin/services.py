@@ -1,0 +1,33 @@
+"""What the admin works with, passed in so tests (and the sandbox) can swap any piece."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bmsync import process
+from bmsync.admin.connection_check import ConnectionReport, check_connection
+from bmsync.admin.ports import listing_import_starter
+from bmsync.clock import Clock
+from bmsync.settings import Settings
+from bmsync.store.settings_repo import SettingsRepository
+from bmsync.store.sync_state import SyncStateRepository
+
+
+@dataclass
+class AdminServices:
+    clock: Callable[[], Clock] = process.clock
+    settings: Callable[[], SettingsRepository] = SettingsRepository
+    test_connection: Callable[[Settings, Clock], ConnectionReport] = check_connection
+    #: Starts a listing import without waiting for it; None: the installed or configured one.
+    start_listing_import: Callable[[str], None] | None = None
+
+    def state(self, connection_id: str) -> SyncStateRepository:
+        return SyncStateRepository(connection_id, self.clock())
+
+    def listing_import(self) -> Callable[[str], None] | None:
+        return self.start_listing_import or listing_import_starter(self.clock)
+
+    def backlog(self, connection_id: str) -> dict[str, int]:
+        """What waits to be done, by kind (filled in from the listings and orders repositories)."""
+        return {}

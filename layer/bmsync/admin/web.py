@@ -1,0 +1,145 @@
+"""Request plumbing shared by every admin route: who is signed in, bodies, responses, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+
+from bmsync.admin.credentials import AdminSecret
+from bmsync.admin.html import esc, layout
+from bmsync.admin.sessions import Session, csrf_token
+from bmsync.settings import CONNECTION_ID_PATTERN
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+
+class BadRequest(Exception):
+    """A request the admin refuses with a 4xx that names the field at fault."""
+
+    def __init__(self, field: str, message: str, status: int = HTTPStatus.BAD_REQUEST) -> None:
+        super().__init__(f"{field}: {message}")
+        self.errors = [{"field": field, "message": message}]
+        self.status = status
+
+
+class Unprocessable(Exception):
+    """422: the body is well-formed but fields are invalid (``errors`` name each field)."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(f"{error['field']}: {error['message']}" for error in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent the request: a signed-in browser (with its session) or an API client (bearer)."""
+
+    admin_secret: AdminSecret
+    session: Session | None
+    form: dict[str, str]
+
+    @property
+    def csrf(self) -> str:
+        # Bearer clients have no session and never post forms: they get an empty token.
+        return csrf_token(self.admin_secret, self.session.session_id) if self.session else ""
+
+
+def caller(app: LambdaFunctionUrlResolver) -> Caller:
+    found = app.context.get("caller")
+    assert isinstance(found, Caller), "the auth middleware runs before every protected route"
+    return found
+
+
+def wants_json(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def parse_form(body: str | None) -> dict[str, str]:
+    return dict(parse_qsl(body or "", keep_blank_values=True))
+
+
+def request_cookie(app: LambdaFunctionUrlResolver, name: str) -> str | None:
+    for cookie in app.current_event.cookies or []:
+        key, _, value = cookie.partition("=")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+def json_body(app: LambdaFunctionUrlResolver) -> dict[str, Any]:
+    try:
+        body = json.loads(app.current_event.decoded_body or "")
+    except ValueError:
+        raise BadRequest("body", "send a JSON object (Content-Type: application/json)") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body", "send a JSON object")
+    return body
+
+
+def connection_id_from(value: str) -> str:
+    if not re.match(CONNECTION_ID_PATTERN, value):
+        raise BadRequest(
+            "connection_id", "lower-case letters, digits and dashes, up to 40", HTTPStatus.NOT_FOUND
+        )
+    return value
+
+
+def json_response(status: int, data: Any, cookies: list[Cookie] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(data, default=str),
+        cookies=cookies,
+    )
+
+
+def html_response(status: int, html: str, cookies: list[Cookie] | None = None) -> Response[str]:
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=html, cookies=cookies)
+
+
+def redirect(location: str, cookies: list[Cookie] | None = None) -> Response[str]:
+    return Response(
+        status_code=HTTPStatus.SEE_OTHER, headers={"Location": location}, body="", cookies=cookies
+    )
+
+
+def strict_cookie(name: str, value: str, max_age: int) -> Cookie:
+    return Cookie(
+        name=name,
+        value=value,
+        path="/",
+        secure=True,
+        http_only=True,
+        same_site=SameSite.STRICT_MODE,
+        max_age=max_age,
+    )
+
+
+def error_page(status: int, title: str, message: str, *, csrf: str | None = None) -> Response[str]:
+    return html_response(status, layout(title, f'<p class="notice error">{esc(message)}</p>', csrf=csrf))
+
+
+def error_response(
+    path: str, status: int, errors: list[dict[str, str]], *, csrf: str | None = None
+) -> Response[str]:
+    if wants_json(path):
+        return json_response(status, {"errors": errors})
+    message = "; ".join(
+        f"{error['field']}: {error['message']}" if error["field"] else error["message"] for error in errors
+    )
+    return error_page(status, HTTPStatus(status).phrase, message, csrf=csrf)

@@ -1,0 +1,147 @@
+"""Every route needs sign-in; forms need the CSRF token; sign-ins are throttled; sessions expire."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from bmsync.admin import credentials
+from bmsync.admin.sessions import LOCKOUT, MAX_FAILED_SIGNINS, SESSION_COOKIE, SESSION_LIFETIME
+from bmsync.clock import ManualClock
+from bmsync.store.settings_repo import SettingsRepository
+from tests.unit.admin.conftest import PASSWORD, AdminClient
+
+PUBLIC = {("GET", "/signin"), ("POST", "/signin"), ("GET", "/static/admin.css")}
+
+
+def _routes(app: Any) -> list[tuple[str, str]]:
+    routes = {
+        (route.method, re.sub(r"<[^>]+>", "default", route.path))
+        for route in app._static_routes + app._dynamic_routes
+    }
+    return sorted(routes - PUBLIC)
+
+
+def test_the_app_has_the_expected_areas(admin_app: Any) -> None:
+    paths = {path for _, path in _routes(admin_app)}
+    for expected in ("/api/connections/default/settings", "/api/connections/default/status", "/"):
+        assert expected in paths
+
+
+def test_every_route_refuses_anonymous_callers(admin_app: Any, anonymous: AdminClient) -> None:
+    routes = _routes(admin_app)
+    assert len(routes) >= 15
+    for method, path in routes:
+        reply = anonymous.request(method, path, json_body={} if method != "GET" else None)
+        assert reply.status == 401, (method, path, reply.status)
+        if path.startswith("/api/"):
+            assert reply.json()["errors"][0]["field"] == "authorization"
+        else:
+            assert 'name="password"' in reply.body  # the sign-in form
+
+
+def test_every_changing_route_refuses_a_bad_csrf_token(admin_app: Any, signed_in: AdminClient) -> None:
+    before = SettingsRepository().get("default")
+    changing = [(method, path) for method, path in _routes(admin_app) if method not in ("GET", "HEAD")]
+    assert changing
+    for method, path in changing:
+        for token in ("", "0" * 64, signed_in.csrf[:-1] + "x"):
+            reply = signed_in.request(
+                method, path, json_body={"version": 0, "token": "x" * 20}, headers={"x-csrf-token": token}
+            )
+            assert reply.status == 403, (method, path, reply.status)
+        form_reply = signed_in.request(method, path, form={"csrf_token": "forged", "display_name": "x"})
+        assert form_reply.status == 403, (method, path)
+    assert SettingsRepository().get("default") == before
+
+
+def test_session_cookie_is_signed_strict_and_http_only(anonymous: AdminClient) -> None:
+    page = anonymous.request("GET", "/signin")
+    reply = anonymous.request("POST", "/signin", form={"password": PASSWORD, "csrf_token": page.csrf()})
+    assert reply.status == 303
+    session = next(cookie for cookie in reply.set_cookies() if cookie.startswith(SESSION_COOKIE + "="))
+    for attribute in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+        assert attribute in session
+    assert anonymous.request("GET", "/api/connections").status == 200
+
+
+def test_tampered_and_expired_sessions_are_refused(signed_in: AdminClient, clock: ManualClock) -> None:
+    assert signed_in.request("GET", "/api/connections").status == 200
+    good = signed_in.cookies[SESSION_COOKIE]
+    payload, _, signature = good.partition(".")
+    signed_in.cookies[SESSION_COOKIE] = payload + "." + ("0" if signature[0] != "0" else "1") + signature[1:]
+    assert signed_in.request("GET", "/api/connections").status == 401
+    signed_in.cookies[SESSION_COOKIE] = good
+    clock.advance(SESSION_LIFETIME.total_seconds() + 1)
+    assert signed_in.request("GET", "/api/connections").status == 401
+
+
+def test_sign_in_form_needs_its_csrf_token(anonymous: AdminClient) -> None:
+    anonymous.request("GET", "/signin")
+    reply = anonymous.request("POST", "/signin", form={"password": PASSWORD, "csrf_token": "guess"})
+    assert reply.status == 403
+    assert SESSION_COOKIE not in anonymous.cookies
+
+
+def test_failed_sign_ins_are_throttled_per_source_ip(
+    admin_app: Any, anonymous: AdminClient, clock: ManualClock
+) -> None:
+    for _ in range(MAX_FAILED_SIGNINS):
+        assert anonymous.sign_in("wrong password!!").status == 401
+    locked = anonymous.sign_in(PASSWORD)
+    assert locked.status == 429
+    assert "Too many failed sign-ins" in locked.body
+    assert int(locked.header("Retry-After") or 0) > 0
+    # Another address is not locked out by this one's failures.
+    assert AdminClient(admin_app, clock, source_ip="198.51.100.9").sign_in().status == 303
+    clock.advance(LOCKOUT.total_seconds() + 1)
+    assert anonymous.sign_in(PASSWORD).status == 303
+
+
+def test_sign_out_ends_the_session(signed_in: AdminClient) -> None:
+    reply = signed_in.request("POST", "/signout", form={"csrf_token": signed_in.csrf})
+    assert reply.status == 303
+    assert signed_in.request("GET", "/api/connections").status == 401
+
+
+def test_bearer_tokens_need_no_csrf_and_unknown_ones_are_refused(anonymous: AdminClient) -> None:
+    token = credentials.add_api_token()
+    ok = anonymous.request(
+        "PATCH",
+        "/api/connections/default/settings",
+        json_body={"version": 0, "display_name": "From the API"},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert ok.status == 200, ok.body
+    assert ok.json()["settings"]["display_name"] == "From the API"
+    refused = anonymous.request(
+        "GET", "/api/connections", headers={"authorization": "Bearer bmsync_not-a-real-token"}
+    )
+    assert refused.status == 401
+
+
+def test_pages_carry_security_headers(signed_in: AdminClient) -> None:
+    reply = signed_in.request("GET", "/")
+    assert "frame-ancestors 'none'" in (reply.header("Content-Security-Policy") or "")
+    assert reply.header("Cache-Control") == "no-store"
+
+
+def test_without_admin_password_nobody_signs_in(aws: None, services: Any, clock: ManualClock) -> None:
+    from bmsync.admin.app import build_app
+
+    client = AdminClient(build_app(services), clock)
+    page = client.request("GET", "/signin")
+    assert page.status == 503
+    assert "bmsync admin set-password" in page.body
+    assert client.request("GET", "/api/connections").status == 401
+
+
+@pytest.mark.parametrize("next_path", ["//evil.example/", "https://evil.example/"])
+def test_sign_in_never_redirects_off_site(anonymous: AdminClient, next_path: str) -> None:
+    page = anonymous.request("GET", "/signin")
+    reply = anonymous.request(
+        "POST", "/signin", form={"password": PASSWORD, "csrf_token": page.csrf(), "next": next_path}
+    )
+    assert reply.header("Location") == "/"
