@@ -65,7 +65,7 @@ class Scheduler:
             invocations.append(invocation)
             self._on_event(
                 RuntimeEvent(
-                    at=now,
+                    at=self.invoker.clock.now(),  # when it finished, like the other events
                     function=name,
                     trigger=f"schedule:{task}" if task else "schedule",
                     connection="*",
