@@ -362,10 +362,11 @@ class WholeCellSandbox:
         else:
             status, body = self._dispatch(self._api_routes, method, api_path, query, raw_body)
             result = (status, body, {})
+        # Logged when handled, before any hold: the log shows what the account did, not when it answered.
+        self._log_call(method, api_path, query, result[0], fault)
         if hold > 0:
             # Network timeouts are real time, whatever clock the account runs on.
             self._stopping.wait(hold)
-        self._log_call(method, api_path, query, result[0], fault)
         return result
 
     def _take_fault(self, method: str, path: str) -> tuple[str | None, float]:
