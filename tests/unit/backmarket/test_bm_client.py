@@ -161,7 +161,7 @@ def test_error_bodies_of_every_shape_become_readable_typed_errors(
     assert expected_text in caught.value.message
     assert caught.value.status == status
     assert isinstance(caught.value, BackMarketError) and isinstance(caught.value, IntegrationError)
-    if error_type is Blocked:
+    if isinstance(caught.value, Blocked):
         assert caught.value.cf_ray == "8a1b2c3d4e" and "8a1b2c3d4e" in caught.value.action
 
 
