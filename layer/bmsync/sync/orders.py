@@ -219,7 +219,7 @@ def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) ->
 
 
 def _created_before(order: BackMarketOrder, moment: datetime) -> bool:
-    return order.date_creation is not None and order.date_creation < moment
+    return order.date_creation is not None and order.date_creation <= moment
 
 
 # --- import

@@ -1,0 +1,132 @@
+"""The order directions end to end: moto's server, both emulators, the real handlers and the stream pump.
+
+order_import and wholecell_watch are invoked as their schedules would; shipment_export is reached only
+through the ``orders`` stream, with Lambda's event filters. Time is a ManualClock the test moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bmsync import backmarket, process, secrets
+from bmsync.backmarket import BackMarketClient
+from bmsync.catalog import by_name
+from bmsync.clock import ManualClock, SystemClock
+from bmsync.settings import BackMarketConnection, Settings, WholeCellConnection
+from bmsync.store.orders_repo import OrderRecord, OrdersRepository
+from bmsync.store.settings_repo import SettingsRepository
+from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from sandbox.backmarket.server import BackMarketSandbox
+from sandbox.runtime.invoker import Invoker
+from sandbox.runtime.local_aws import LocalAws
+from sandbox.runtime.scheduler import scheduled_event
+from sandbox.runtime.streams import DeadLetters, StreamPump
+from sandbox.wholecell.server import WholeCellSandbox
+
+CONNECTION = "shop"
+FUNCTIONS = ("order_import", "wholecell_watch", "shipment_export", "listing_import")
+
+
+class OrdersSystem:
+    def __init__(self, tmp_path: Path, clock: ManualClock) -> None:
+        self.clock = clock
+        self.aws = LocalAws()
+        self.backmarket = BackMarketSandbox(clock=clock, demo=True)
+        self.wholecell = WholeCellSandbox(clock=clock, demo=True)
+        self.dead_letters = DeadLetters(tmp_path / "dead-letters.jsonl")
+        self.settings = Settings(connection_id=CONNECTION)
+        self.invoker: Invoker | None = None
+        self.pump: StreamPump | None = None
+
+    def start(self, **settings: Any) -> None:
+        process.use_clock(self.clock)
+        self.aws.start()
+        self.backmarket.start(0)
+        self.wholecell.start(0)
+        self.settings = Settings(
+            connection_id=CONNECTION,
+            backmarket=BackMarketConnection(host=self.backmarket.base_url, market="en-gb", company="Test"),
+            wholecell=WholeCellConnection(base_url=self.wholecell.base_url, requests_per_second=20),
+            order_import_enabled=True,
+            **settings,
+        )
+        names = self.settings.secret_names()
+        secrets.write_secret(names.backmarket_token, self.backmarket.token)
+        secrets.write_wholecell_credentials(
+            names.wholecell_credentials, self.wholecell.app_id, self.wholecell.app_secret
+        )
+        self.settings = SettingsRepository().save(self.settings)
+        self.invoker = Invoker(self.clock, specs=tuple(by_name(name) for name in FUNCTIONS))
+        self.pump = StreamPump(
+            self.invoker,
+            self.clock,
+            self.dead_letters,
+            streams_client=self.aws.dynamodb_streams(),
+            dynamodb_client=self.aws.dynamodb(),
+            functions={"shipment_export"},
+        )
+
+    def stop(self) -> None:
+        for part in (self.wholecell, self.backmarket, self.aws):
+            part.stop()
+        process.use_clock(SystemClock())
+
+    # -- the admin
+    def configure(self, **changes: Any) -> None:
+        self.settings = SettingsRepository().save(self.settings.model_copy(update=changes))
+
+    # -- the schedules and the streams
+    def _scheduled(self, function: str, task: str | None = None) -> RunRecord:
+        assert self.invoker is not None and self.pump is not None
+        invocation = self.invoker.invoke(function, scheduled_event(function, self.clock.now(), task))
+        assert invocation.ok, f"{function} failed: {invocation.error}\n{''.join(invocation.stack or [])}"
+        self.pump.drain()
+        return RunRecord.model_validate(invocation.result["runs"][CONNECTION])
+
+    def import_orders(self, task: str | None = None) -> RunRecord:
+        """One minute passes, then order_import runs (and the stream reaches shipment_export)."""
+        self.clock.advance(60)
+        return self._scheduled("order_import", task)
+
+    def watch(self) -> RunRecord:
+        self.clock.advance(60)
+        return self._scheduled("wholecell_watch")
+
+    def import_listings(self) -> RunRecord:
+        return self._scheduled("listing_import")
+
+    # -- what a person sees and does
+    def record(self, order_id: int) -> OrderRecord:
+        stored = OrdersRepository().get(CONNECTION, order_id)
+        assert stored is not None, f"order {order_id} has no item"
+        return stored
+
+    def alerts(self) -> dict[str, Any]:
+        return {alert.alert_id: alert for alert in SyncStateRepository(CONNECTION, self.clock).alerts()}
+
+    def seller(self) -> BackMarketClient:
+        """The seller acting on Back Market (what the portal does, through the API)."""
+        return backmarket.client_for(self.settings, self.clock)
+
+    def wholecell_order(self, order_id: int) -> dict[str, Any]:
+        return self.wholecell.order(self.record(order_id).wholecell_order_id or 0)
+
+    def backmarket_calls(self, method: str, path_part: str) -> list[dict[str, Any]]:
+        return [
+            call
+            for call in self.backmarket.calls()
+            if call.get("method") == method and path_part in str(call.get("path", ""))
+        ]
+
+
+@contextmanager
+def orders_system(tmp_path: Path, **settings: Any) -> Iterator[OrdersSystem]:
+    system = OrdersSystem(tmp_path, ManualClock())
+    try:
+        system.start(**settings)
+        yield system
+    finally:
+        system.stop()
