@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from bmsync import secrets
 from bmsync.admin.connection_check import ConnectionReport
@@ -26,13 +27,23 @@ from bmsync.settings import Settings, error_fields
 NO_WHITESPACE = r"^\S+$"
 
 
+def _no_whitespace(value: SecretStr) -> SecretStr:
+    if re.search(r"\s", value.get_secret_value()):
+        raise ValueError("may not contain spaces or line breaks: paste the value alone")
+    return value
+
+
 class BackMarketTokenBody(BaseModel):
-    token: SecretStr = Field(min_length=8, max_length=512, pattern=NO_WHITESPACE)
+    token: SecretStr = Field(min_length=8, max_length=512)
+
+    _token_clean = field_validator("token")(_no_whitespace)
 
 
 class WholeCellCredentialsBody(BaseModel):
     app_id: str = Field(min_length=1, max_length=256, pattern=NO_WHITESPACE)
-    app_secret: SecretStr = Field(min_length=8, max_length=512, pattern=NO_WHITESPACE)
+    app_secret: SecretStr = Field(min_length=8, max_length=512)
+
+    _secret_clean = field_validator("app_secret")(_no_whitespace)
 
 
 def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
