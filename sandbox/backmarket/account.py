@@ -497,6 +497,7 @@ class Account:
             )
         for line in order["orderlines"]:
             line["state"] = 1
+        order["state"] = 1
         order["date_payment"] = self._now()
         self._touch(order)
         return order

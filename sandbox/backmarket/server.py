@@ -145,7 +145,10 @@ class BackMarketSandbox:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="bm-sandbox", daemon=True)
+        # A short poll interval so stop() returns quickly (tests start and stop many sandboxes).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="bm-sandbox", daemon=True
+        )
         self._thread.start()
         return self.base_url
 
