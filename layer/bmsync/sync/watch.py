@@ -208,7 +208,7 @@ def watch_wholecell(
             if previous.get(variation_id) != entry
         }
 
-    changed = _write_changes(mirror, stored, stock, now)
+    changed = _write_changes(mirror, stored, stock, now, check_every_variation=full)
     shipments = capture_shipments(orders) if capture_shipments and orders else 0
 
     state.put_document(
@@ -245,11 +245,22 @@ def _full_read(settings: Settings, wholecell: WholeCellInventory, now: datetime)
 
 
 def _write_changes(
-    mirror: Mirror, stored: dict[str, StockItem], stock: StockRepository, now: datetime
+    mirror: Mirror,
+    stored: dict[str, StockItem],
+    stock: StockRepository,
+    now: datetime,
+    *,
+    check_every_variation: bool,
 ) -> int:
-    """Save the touched memory; write ``stock`` only where the calculated quantity (or SKU) changed."""
+    """Save the touched memory; write ``stock`` only where the calculated quantity (or SKU) changed.
+
+    A full reconciliation compares every variation with its stock item, not only those whose memory
+    changed: an item lowered ahead of WholeCell (order_import's reservation) for an order that never
+    reached WholeCell is healed here.
+    """
     changed = 0
-    for variation_id in sorted(mirror.touched):
+    variation_ids = set(mirror.entries) if check_every_variation else mirror.touched
+    for variation_id in sorted(variation_ids):
         entry = mirror.entries[variation_id]
         current = stored.get(variation_id)
         if current is None or current.calculated != entry.calculated or current.sku != entry.sku:
@@ -266,7 +277,8 @@ def _write_changes(
                 )
             )
             changed += 1
-        stock.save_mirror_entry(entry)
+        if variation_id in mirror.touched:
+            stock.save_mirror_entry(entry)
     return changed
 
 

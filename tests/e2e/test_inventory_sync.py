@@ -1,0 +1,286 @@
+"""The inventory direction end to end on the sandbox runtime.
+
+Both emulators (HTTP, in-process), the real clients, moto's server with bmsync's tables and secrets,
+the handlers loaded by file path and invoked as Lambda would, the stream pump with the catalogue's
+event sources (batch sizes, own-write filters, partial batch responses) and a ManualClock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bmsync import process, secrets
+from bmsync.backmarket.limiter import Budgets, reset_shared_limiters, shared_limiter
+from bmsync.clock import ManualClock
+from bmsync.settings import (
+    BackMarketConnection,
+    ListingImportScope,
+    ProductVariationMode,
+    Settings,
+    WholeCellConnection,
+)
+from bmsync.store.listings_repo import ListingItem, ListingsRepository
+from bmsync.store.settings_repo import SettingsRepository
+from bmsync.sync import quantities
+from sandbox.backmarket.server import BackMarketSandbox
+from sandbox.runtime.invoker import Invocation, Invoker
+from sandbox.runtime.local_aws import LocalAws
+from sandbox.runtime.scheduler import scheduled_event
+from sandbox.runtime.streams import DeadLetters, StreamPump
+from sandbox.wholecell.server import WholeCellSandbox
+
+CONNECTION = "shop"
+# From the demo catalogue both emulators share: WholeCell grades A+ and A share one SKU.
+SHARED_SKU = "IP13-128-M-A"
+SKU_B = "IP13-128-M-B"
+SKU_C = "IP13-128-M-C"
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[LocalAws]:
+    with LocalAws() as aws:
+        yield aws
+
+
+class Runtime:
+    def __init__(self, aws: LocalAws, state_dir: Path) -> None:
+        self.clock = ManualClock()
+        process.use_clock(self.clock)
+        reset_shared_limiters()
+        self.backmarket = BackMarketSandbox(clock=self.clock, demo=False)
+        self.wholecell = WholeCellSandbox(clock=self.clock, demo=False)
+        self.backmarket.start()
+        self.wholecell.start()
+        self.settings = Settings(
+            connection_id=CONNECTION,
+            backmarket=BackMarketConnection(host=self.backmarket.base_url, market="en-gb", company="Test"),
+            wholecell=WholeCellConnection(base_url=self.wholecell.base_url),
+            order_import_enabled=True,
+            quantity_sync_enabled=True,
+        )
+        names = self.settings.secret_names()
+        secrets.write_secret(names.backmarket_token, self.backmarket.token)
+        secrets.write_wholecell_credentials(
+            names.wholecell_credentials, self.wholecell.app_id, self.wholecell.app_secret
+        )
+        self.settings = SettingsRepository().save(self.settings)
+        self.invoker = Invoker(self.clock)
+        self.dead_letters = DeadLetters(state_dir / "dead-letters.jsonl")
+        self.pump = StreamPump(
+            self.invoker,
+            self.clock,
+            self.dead_letters,
+            streams_client=aws.dynamodb_streams(),
+            dynamodb_client=aws.dynamodb(),
+            functions={"quantity_sync"},
+        )
+        self.stream_invocations: list[Any] = []
+        self.listings = ListingsRepository(CONNECTION)
+
+    def stop(self) -> None:
+        self.backmarket.stop()
+        self.wholecell.stop()
+
+    def configure(self, **changes: Any) -> None:
+        self.settings = SettingsRepository().save(self.settings.model_copy(update=changes))
+
+    def run(self, function: str, task: str | None = None) -> Invocation:
+        invocation = self.invoker.invoke(function, scheduled_event(function, self.clock.now(), task))
+        assert invocation.ok, invocation.stack
+        run = invocation.result["runs"][CONNECTION]
+        assert run["status"] == "succeeded", run
+        return invocation
+
+    def cycle(self) -> None:
+        """One minute of the system: WholeCell change capture, then the streams until quiet."""
+        self.clock.advance(60)
+        self.run("wholecell_watch")
+        self.pump.drain()
+
+    def variation_ids(self, sku: str) -> list[str]:
+        return [str(variation["id"]) for variation in self.wholecell.variations() if variation["sku"] == sku]
+
+    def variation(self, sku: str) -> int:
+        """The id of the first WholeCell variation with ``sku``."""
+        return int(self.variation_ids(sku)[0])
+
+    def listing(self, sku: str) -> ListingItem:
+        [listing] = self.listings.by_sku(sku)
+        return listing
+
+    def quantity_updates(self) -> list[tuple[str, Any]]:
+        """The real-time listing writes Back Market received: (listing id, body)."""
+        return [
+            (call["path"].rsplit("/", 1)[-1], call.get("body"))
+            for call in self.backmarket.calls()
+            if call["method"] == "POST" and call["path"].startswith("/ws/listings/")
+        ]
+
+
+@pytest.fixture
+def runtime(local_aws: LocalAws, tmp_path: Path) -> Iterator[Runtime]:
+    requests.post(f"{local_aws.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+    secrets.reset_cache()
+    local_aws.create_tables()
+    system = Runtime(local_aws, tmp_path)
+    yield system
+    system.stop()
+    reset_shared_limiters()
+
+
+def test_a_unit_received_in_wholecell_raises_the_back_market_listing(runtime: Runtime) -> None:
+    runtime.backmarket.add_listing(SKU_B, 1)
+    runtime.run("listing_import")
+    runtime.cycle()
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 0  # WholeCell has none: it goes down first
+
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 2)
+    runtime.cycle()
+    listing = runtime.backmarket.listing(SKU_B)
+    assert listing["quantity"] == 2 and listing["publication_state"] == 2  # republished
+    stored = runtime.listing(SKU_B)
+    assert stored.sync_status == "in_sync" and stored.last_synced == 2
+
+
+def test_a_back_market_sale_and_an_order_on_another_channel_lower_it(runtime: Runtime) -> None:
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 5)
+    runtime.backmarket.add_listing(SKU_B, 5)
+    runtime.run("listing_import")
+    runtime.cycle()
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 5
+
+    # A buyer orders on Back Market: Back Market lowers its own quantity, order_import brings the
+    # order into WholeCell, where it is demand: quantity_sync keeps Back Market at WholeCell's number.
+    runtime.backmarket.create_buyer_order(SKU_B, 1)
+    runtime.run("order_import")
+    runtime.cycle()
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 4
+    # An order on another channel takes two more.
+    variation_id = int(runtime.variation_ids(SKU_B)[0])
+    runtime.wholecell.create_sales_order(
+        channel="Amazon", order_items=[{"product_variation_id": variation_id, "quantity": 2, "price": 100}]
+    )
+    runtime.cycle()
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 2
+    assert runtime.wholecell.calculated_quantity(variation_id) == 2
+
+
+def test_sku_mode_sums_every_variation_sharing_the_sku(runtime: Runtime) -> None:
+    first, second = runtime.variation_ids(SHARED_SKU)
+    runtime.wholecell.receive_units(int(first), 2)
+    runtime.wholecell.receive_units(int(second), 3)
+    runtime.backmarket.add_listing(SHARED_SKU, 1)
+    runtime.run("listing_import")
+    runtime.cycle()
+    assert runtime.backmarket.listing(SHARED_SKU)["quantity"] == 5
+    assert sorted(runtime.listing(SHARED_SKU).variation_ids) == sorted([first, second])
+
+
+def test_specific_variation_mode_respects_the_chosen_variations(runtime: Runtime) -> None:
+    runtime.configure(product_variations=ProductVariationMode.CHOOSE_SPECIFIC)
+    first, second = runtime.variation_ids(SHARED_SKU)
+    runtime.wholecell.receive_units(int(first), 2)
+    runtime.wholecell.receive_units(int(second), 3)
+    runtime.backmarket.add_listing(SHARED_SKU, 1)
+    runtime.run("listing_import")
+    runtime.cycle()
+    assert runtime.backmarket.listing(SHARED_SKU)["quantity"] == 1  # nothing chosen: not pushed
+    assert runtime.listing(SHARED_SKU).reason == "Product not set: choose a variation"
+
+    runtime.listings.set_chosen_variations(runtime.listing(SHARED_SKU).listing_id, [second], writer="admin")
+    runtime.pump.drain()
+    assert runtime.backmarket.listing(SHARED_SKU)["quantity"] == 3
+
+
+def test_quantity_sync_off_pushes_nothing(runtime: Runtime) -> None:
+    runtime.configure(quantity_sync_enabled=False)
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 4)
+    runtime.backmarket.add_listing(SKU_B, 1)
+    runtime.run("listing_import")
+    runtime.cycle()
+    runtime.run("quantity_sync", task="drift_check")
+    assert runtime.quantity_updates() == []
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 1
+    listing = runtime.listing(SKU_B)
+    assert listing.sync_status == "sync_off" and listing.last_calculated == 4
+    assert listing.reason.startswith("quantity sync is off")
+
+
+def test_an_unmapped_listing_is_never_pushed_and_carries_its_reason(runtime: Runtime) -> None:
+    runtime.backmarket.add_listing("BMTESTSKU1", 3)
+    invocation = runtime.run("listing_import")
+    assert invocation.result["runs"][CONNECTION]["counts"]["unmapped"] == 1
+    runtime.cycle()
+    runtime.run("quantity_sync", task="drift_check")
+    assert runtime.quantity_updates() == []
+    listing = runtime.listing("BMTESTSKU1")
+    assert listing.sync_status == "unmapped"
+    assert "SKU BMTESTSKU1 is not on any product variation in WholeCell" in listing.reason
+
+
+def test_a_thousand_changes_to_one_listing_within_a_cycle_make_one_write(runtime: Runtime) -> None:
+    variation_id = runtime.variation_ids(SKU_B)[0]
+    runtime.backmarket.add_listing(SKU_B, 1)
+    runtime.run("listing_import")
+    runtime.wholecell.receive_units(int(variation_id), 1)
+    runtime.cycle()
+    runtime.backmarket.clear_calls()
+    units = runtime.wholecell.receive_units(int(variation_id), 600)
+    for unit in units[:400]:
+        runtime.wholecell.set_unit_status(unit["id"], "Repair")  # 1,000 WholeCell changes in all
+    runtime.cycle()
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 201
+    assert len(runtime.quantity_updates()) == 1
+
+
+def test_a_budget_smaller_than_the_backlog_delays_increases_but_never_a_decrease(runtime: Runtime) -> None:
+    runtime.configure(listing_import_scope=ListingImportScope.ALL)
+    for sku in (SKU_B, SKU_C, SHARED_SKU):
+        runtime.backmarket.add_listing(sku, 3)
+    runtime.wholecell.receive_units(runtime.variation(SKU_C), 5)
+    runtime.wholecell.receive_units(runtime.variation(SHARED_SKU), 9)
+    # 22 SKU updates an hour: quantity_sync keeps 20 in reserve for decreases, so 2 fit.
+    budgets = Budgets(sku_updates_per_hour=quantities.DECREASE_RESERVE + 2)
+    runtime.backmarket.set_budgets(sku_updates_per_hour=budgets.sku_updates_per_hour)
+    shared_limiter(runtime.backmarket.base_url, runtime.backmarket.token, runtime.clock, budgets)
+    runtime.run("listing_import")
+    runtime.cycle()
+    # The decrease (B: 3 -> 0) went first, then the larger increase (shared: 3 -> 9); C waits.
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 0
+    assert runtime.backmarket.listing(SHARED_SKU)["quantity"] == 9
+    assert runtime.backmarket.listing(SKU_C)["quantity"] == 3
+    deferred = runtime.listing(SKU_C)
+    assert deferred.sync_status == "deferred" and "deferred by the SKU-update budget" in deferred.reason
+
+    # An hour later the budget is back: the drift check sends the deferred increase.
+    runtime.clock.advance(3601)
+    runtime.run("quantity_sync", task="drift_check")
+    assert runtime.backmarket.listing(SKU_C)["quantity"] == 5
+    assert runtime.listing(SKU_C).sync_status == "in_sync"
+
+
+def test_the_drift_check_repairs_a_listing_changed_behind_bmsyncs_back(runtime: Runtime) -> None:
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 3)
+    runtime.backmarket.add_listing(SKU_B, 3)
+    runtime.run("listing_import")
+    runtime.cycle()
+    runtime.backmarket.set_listing_quantity(SKU_B, 40)  # edited in the Back Market portal
+    invocation = runtime.run("quantity_sync", task="drift_check")
+    counts = invocation.result["runs"][CONNECTION]["counts"]
+    assert counts["drifted"] == 1 and counts["pushed"] == 1
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 3
+
+
+def test_nothing_reaches_the_dead_letter_file(runtime: Runtime) -> None:
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 3)
+    runtime.backmarket.add_listing(SKU_B, 1)
+    runtime.run("listing_import")
+    runtime.cycle()
+    runtime.cycle()
+    assert runtime.dead_letters.read() == []
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 3
