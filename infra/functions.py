@@ -1,0 +1,217 @@
+"""The shared layer and one Lambda function per folder of ``functions/``, as the catalogue describes them.
+
+Each function gets its own role holding only what it uses (its tables, the secrets of the services it
+calls, its log group, its failure queue), its own log group with retention, JSON logs and X-Ray.
+Stream-triggered functions get their event sources with Lambda's failure handling and filters.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from bmsync.catalog import FUNCTIONS, FunctionSpec
+from bmsync.observability import SERVICE
+from bmsync.settings import ADMIN_SECRET_NAME
+from infra.config import LOG_RETENTION, DeployConfig
+from infra.nag import acknowledge
+from infra.secrets import Secrets, nag_resource
+from infra.tables import Tables
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64
+METRICS_NAMESPACE = "bmsync"
+#: How long a failed batch or invocation waits in its queue for a person (SQS's longest retention).
+FAILURE_RETENTION = Duration.days(14)
+
+_LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
+
+
+def failure_queue(scope: Construct, construct_id: str, purpose: str) -> sqs.Queue:
+    """A queue where what Lambda or Scheduler gave up on waits for a person (alarmed on its depth)."""
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=FAILURE_RETENTION,
+    )
+    acknowledge(
+        queue,
+        "AwsSolutions-SQS3",
+        f"This queue is itself the dead-letter destination ({purpose}); nothing consumes it "
+        "automatically, so it needs no dead-letter queue of its own.",
+    )
+    acknowledge(queue, "Serverless-SQSRedrivePolicy", f"A dead-letter destination itself ({purpose}).")
+    return queue
+
+
+class Functions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: DeployConfig,
+        tables: Tables,
+        secrets: Secrets,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(config.layer_dir)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            description="bmsync package with Powertools, requests and pydantic (boto3 from the runtime)",
+        )
+        self.by_name: dict[str, lambda_.Function] = {}
+        self.log_groups: dict[str, logs.LogGroup] = {}
+        self.failure_queues: dict[str, sqs.Queue] = {}
+        self.specs: dict[str, FunctionSpec] = {}
+        self.function_url: lambda_.FunctionUrl | None = None
+        for spec in FUNCTIONS:
+            self._function(spec, config, tables, secrets)
+
+    def _function(self, spec: FunctionSpec, config: DeployConfig, tables: Tables, secrets: Secrets) -> None:
+        scope = Construct(self, spec.name)
+        log_group = logs.LogGroup(scope, "Logs", retention=LOG_RETENTION[config.log_retention_days])
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"bmsync {spec.name}: only what this function uses",
+        )
+        log_group.grant_write(role)
+        failures = failure_queue(scope, "Failures", f"{spec.name}'s failed invocations and stream batches")
+
+        reserved = config.backmarket_reserved_concurrency if spec.calls_backmarket else 0
+        level = _LAMBDA_LOG_LEVELS[config.log_level]
+        scheduled = bool(spec.schedules)
+        function = lambda_.Function(
+            scope,
+            "Function",
+            description=f"bmsync {spec.name}: {spec.description}",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="handler.handler",
+            code=lambda_.Code.from_asset(str(spec.folder), exclude=["__pycache__", "*.pyc", "tests", "*.md"]),
+            layers=[self.layer],
+            role=role,
+            timeout=Duration.seconds(spec.timeout_seconds),
+            memory_size=spec.memory_mb,
+            environment={
+                **{tables.definitions[name].env_var: tables.by_name[name].table_name for name in spec.tables},
+                "BMSYNC_FUNCTION": spec.name,
+                "POWERTOOLS_SERVICE_NAME": SERVICE,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": config.log_level,
+                "BMSYNC_ADMIN_SECRET_NAME": ADMIN_SECRET_NAME,
+            },
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel(level),
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            reserved_concurrent_executions=reserved or None,
+            # A scheduled run is not retried by Lambda: the next scheduled run does the work again.
+            retry_attempts=0 if scheduled else None,
+            max_event_age=_max_event_age(spec) if scheduled else None,
+            on_failure=destinations.SqsDestination(failures) if scheduled else None,
+        )
+        acknowledge(
+            function,
+            "Serverless-LambdaDLQ",
+            "Failed asynchronous (scheduled) invocations go to the on-failure destination, the newer "
+            "form of a dead-letter queue that also records the error; stream batches go to the event "
+            "source's on-failure queue; Function URL calls are synchronous.",
+        )
+        acknowledge(
+            function,
+            "Serverless-LambdaLatestVersion",
+            "Python 3.12 on purpose: the layer is built for it (`make layer`) and bmsync is tested on "
+            "3.11 and 3.12; move layer, runtime and tests together.",
+        )
+        acknowledge(
+            function, "AwsSolutions-L1", "Python 3.12 on purpose (see Serverless-LambdaLatestVersion)."
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only X-Ray's PutTraceSegments/PutTelemetryRecords and DynamoDB's ListStreams (stream event "
+            "sources) take Resource *: these actions support no resource-level permissions.",
+        )
+        tables.grant_data(spec.tables, role)
+        self._grant_secrets(spec, role, secrets)
+        for source in spec.streams:
+            function.add_event_source(
+                event_sources.DynamoEventSource(
+                    tables.by_name[source.table.logical_name],
+                    starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                    batch_size=source.batch_size,
+                    max_batching_window=Duration.seconds(source.max_batching_window_seconds),
+                    bisect_batch_on_error=source.bisect_on_error,
+                    retry_attempts=source.max_retries,
+                    max_record_age=Duration.seconds(source.max_record_age_seconds),
+                    report_batch_item_failures=True,
+                    parallelization_factor=1,
+                    on_failure=event_sources.SqsDlq(failures),
+                    filters=[
+                        lambda_.FilterCriteria.filter(pattern)
+                        for pattern in source.filter_patterns(spec.name)
+                    ],
+                )
+            )
+        if spec.function_url:
+            self.function_url = self._admin_url(function)
+        self.by_name[spec.name] = function
+        self.log_groups[spec.name] = log_group
+        self.failure_queues[spec.name] = failures
+        self.specs[spec.name] = spec
+
+    def _grant_secrets(self, spec: FunctionSpec, role: iam.Role, secrets: Secrets) -> None:
+        if spec.function_url:
+            # The admin stores tokens for connections added after deployment too, so it may create,
+            # describe and write any bmsync secret, and read them to test a connection.
+            actions = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue"]
+            patterns = ["bmsync/*"]
+        else:
+            actions = ["GetSecretValue"]
+            patterns = []
+            if spec.calls_backmarket:
+                patterns.append("bmsync/*/backmarket-token")
+            if spec.calls_wholecell:
+                patterns.append("bmsync/*/wholecell")
+        if not patterns:
+            return
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=[f"secretsmanager:{action}" for action in actions],
+                resources=[secrets.arn_pattern(pattern) for pattern in patterns],
+            )
+        )
+        for pattern in patterns:
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[{nag_resource(pattern)}]",
+                "Secrets are named bmsync/<connection>/...: connections added in the admin after "
+                "deployment need no redeploy, and Secrets Manager appends a random 6-character suffix.",
+            )
+
+    def _admin_url(self, function: lambda_.Function) -> lambda_.FunctionUrl:
+        # AuthType NONE: the console is opened in a browser, which cannot sign requests with SigV4. The
+        # admin authenticates every request itself (password hash in Secrets Manager, signed session
+        # cookie, CSRF token), so the URL is public the way any sign-in page is.
+        return function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
+
+
+def _max_event_age(spec: FunctionSpec) -> Duration:
+    """A scheduled event is stale once its next run is due: the shortest rate, within Lambda's limits."""
+    shortest = min(minutes for _, minutes in spec.schedules)
+    return Duration.seconds(min(max(60, shortest * 60), 6 * 3600))
