@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import requests
 from pydantic import BaseModel, ValidationError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from bmsync.clock import Clock
 from bmsync.observability import logger
@@ -265,17 +266,12 @@ class WholeCellClient:
                     headers=self._headers(credentials),
                     timeout=self._timeout,
                 )
-            except requests.ConnectTimeout as error:
-                # Nothing reached WholeCell: safe to try again, even for a create.
-                if last_try:
-                    raise ServerError(f"WholeCell did not answer {what} (connect timeout)") from error
-                self._log_retry(what, attempt, "connect timeout")
-                self._backoff(attempt)
-                continue
             except (requests.Timeout, requests.ConnectionError) as error:
-                if not resendable:
+                # A request that never left can be resent even when it is a create.
+                if not resendable and not _never_sent(error):
                     raise OutcomeUnknown(
-                        f"WholeCell did not answer {what} in time: it may or may not have done it",
+                        f"WholeCell did not answer {what} ({type(error).__name__}): it may or may not "
+                        "have done it",
                         action="look the record up in WholeCell before creating it again",
                     ) from error
                 if last_try:
@@ -351,6 +347,19 @@ class WholeCellClient:
     @staticmethod
     def _log_retry(what: str, attempt: int, reason: str) -> None:
         logger.warning("WholeCell call retried", extra={"call": what, "attempt": attempt, "reason": reason})
+
+
+def _never_sent(error: requests.RequestException) -> bool:
+    """Whether the request never left (no connection was made), so resending cannot duplicate it."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, NewConnectionError | ConnectTimeoutError):
+            return True
+        reason = getattr(cause, "reason", None)
+        cause = reason if isinstance(reason, BaseException) else cause.__cause__ or cause.__context__
+    return False
 
 
 def _same(left: WholeCellCredentials, right: WholeCellCredentials) -> bool:
