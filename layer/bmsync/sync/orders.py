@@ -160,7 +160,8 @@ def import_orders(
         )
         return
     state.clear_alert("order-import-off")
-    context = _Run(settings, backmarket, wholecell, orders_repo, stock, listings, state, clock)
+    # Counts go straight onto the run record, so a run that dies mid-way still shows what it did.
+    context = _Run(settings, backmarket, wholecell, orders_repo, stock, listings, state, clock, run.counts)
     started = clock.now()
     cursor = state.get_cursor(FLOW)
     document = state.get_document(IMPORT_DOCUMENT) or {}
@@ -192,7 +193,6 @@ def import_orders(
     else:
         state.set_cursor(FLOW, utc_iso(started))
         run.progress = f"{mode}: {len(seen)} orders read"
-    run.counts.update(context.counts)
 
 
 def _open_orders(backmarket: BackMarketOrders) -> Iterator[BackMarketOrder]:
