@@ -310,6 +310,7 @@ class BackMarketSandbox:
             fault = self._pick_fault(route_name)
             record: dict[str, Any] = {
                 "time": utc_iso(self.clock.now()),
+                "monotonic": self.clock.monotonic(),
                 "method": method,
                 "path": path,
                 "query": query,

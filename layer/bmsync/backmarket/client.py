@@ -264,7 +264,11 @@ class BackMarketClient:
         if not body:
             raise InvalidRequest("Give an IMEI or a serial number to set on the orderline.", status=None)
         self._request(
-            "PATCH", f"/ws/orderlines/{int(orderline_id)}", json_body=body, bad_request=InvalidRequest
+            "PATCH",
+            f"/ws/orderlines/{int(orderline_id)}",
+            json_body=body,
+            bad_request=InvalidRequest,
+            repeatable=False,  # write-once: a repeat after an unclear outcome could be refused
         )
 
     def _move_line(self, order_id: int, sku: str, new_state: int, extra: dict[str, Any]) -> Order:
