@@ -254,3 +254,20 @@ def test_sku_uniqueness(clock):
     with pytest.raises(SandboxValidationError):
         shared.set_sku_uniqueness(True)
     assert shared.sku_uniqueness is False
+
+
+def test_concurrent_writers_get_unique_ids_and_distinct_stamps(account):
+    from concurrent.futures import ThreadPoolExecutor
+
+    variation = _variation(account, "SKU-1")
+
+    def receive(_: int) -> list[int]:
+        return [unit.id for unit in account.receive_units(variation, 5)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = [unit_id for batch in pool.map(receive, range(40)) for unit_id in batch]
+
+    assert len(ids) == len(set(ids)) == 200
+    stamps = [unit.updated_at for unit in account.units.values()]
+    assert len(set(stamps)) == 200
+    assert account.available(variation) == 200
