@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,9 +52,10 @@ class Scheduler:
         }
         self.next_due: dict[ScheduleKey, datetime] = dict.fromkeys(self.rates, start)
 
-    def fire_due(self, now: datetime) -> list[Invocation]:
+    def fire_due(self, now: datetime, *, keep_going: Callable[[], bool] = lambda: True) -> list[Invocation]:
+        """Invoke every slot due at ``now``, oldest first, while ``keep_going()`` (a stop request)."""
         invocations: list[Invocation] = []
-        while True:
+        while keep_going():
             due = [(moment, key) for key, moment in self.next_due.items() if moment <= now]
             if not due:
                 return invocations
@@ -73,3 +74,4 @@ class Scheduler:
                     detail=summarize(invocation.result if invocation.ok else invocation.error),
                 )
             )
+        return invocations

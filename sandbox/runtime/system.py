@@ -146,6 +146,8 @@ class LocalSystem:
         self.pump: StreamPump | None = None
         self.traffic: DemoTraffic | None = None
         self.admin_password = ""
+        #: Set when a stop is requested: the invocation in flight finishes, no new one starts.
+        self.stopping = threading.Event()
 
     # -- start and stop
     def start(self) -> dict[str, str]:
@@ -262,8 +264,8 @@ class LocalSystem:
     def run_schedules(self) -> None:
         assert self.scheduler is not None, "start() first"
         now = self.clock.now()
-        self.scheduler.fire_due(now)
-        if self.traffic is not None:
+        self.scheduler.fire_due(now, keep_going=lambda: not self.stopping.is_set())
+        if self.traffic is not None and not self.stopping.is_set():
             try:
                 happened = self.traffic.step(now)
             except Exception as error:  # an emulator refusing a demo action must not stop the demo
@@ -278,8 +280,9 @@ class LocalSystem:
         assert self.pump is not None, "start() first"
         self.pump.pump_once()
 
-    def run(self, stop: threading.Event, duration: float | None) -> None:
-        """Run the loops until ``stop`` is set or ``duration`` seconds have passed."""
+    def run(self, duration: float | None) -> None:
+        """Run the loops until :attr:`stopping` is set or ``duration`` seconds have passed."""
+        stop = self.stopping
         loops = [
             threading.Thread(
                 target=self._loop, args=(stop, self.run_schedules, SCHEDULE_TICK_SECONDS), daemon=True
@@ -368,11 +371,12 @@ def run_up(args: argparse.Namespace, out: TextIO | None = None) -> int:
         clock=process.clock(),
         console=console,
     )
-    stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        console.write("stopping...")
-        stop.set()
+        if system.stopping.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: do not wait for the invocations in flight
+        console.write("stopping... (the invocations in flight finish first; Ctrl-C again to force)")
+        system.stopping.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -386,8 +390,10 @@ def run_up(args: argparse.Namespace, out: TextIO | None = None) -> int:
             )
             return 1
         console.write(_banner(addresses, state_dir, system.admin_password))
-        system.run(stop, args.duration)
+        system.run(args.duration)
         return 0
+    except KeyboardInterrupt:
+        return 130  # forced by a second Ctrl-C
     finally:
         system.stop()
         for sig, handler in previous.items():

@@ -143,3 +143,18 @@ def test_the_invoker_gives_a_lambda_context_and_reports_a_missing_handler(tmp_pa
     assert invoker.available("every_minute") and not invoker.available("absent")
     with pytest.raises(HandlerMissing, match="absent"):
         invoker.invoke("absent", {})
+
+
+def test_a_stop_request_lets_the_invocation_in_flight_finish_and_starts_no_other(functions_dir: Path) -> None:
+    clock = ManualClock()
+    scheduler = Scheduler(Invoker(clock, functions_dir=functions_dir, specs=SPECS), start=clock.now())
+    started: list[str] = []
+
+    def keep_going() -> bool:
+        started.append("check")
+        return len(started) == 1
+
+    fired = scheduler.fire_due(clock.now(), keep_going=keep_going)
+    assert len(fired) == 1
+    # What was not started is still due: the next call picks it up.
+    assert len(scheduler.fire_due(clock.now())) == 3
