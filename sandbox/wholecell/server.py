@@ -98,7 +98,6 @@ class WholeCellSandbox:
             ("POST", re.compile(r"/sales_orders"), self._post_order),
             ("GET", re.compile(r"/sales_orders/(\d+)"), self._get_order),
             ("PATCH", re.compile(r"/sales_orders/(\d+)"), self._patch_order),
-            ("PUT", re.compile(r"/sales_orders/(\d+)"), self._patch_order),
         ]
         self._control_routes: list[Route] = [
             ("POST", re.compile(r"/units"), self._control_receive),
@@ -443,8 +442,8 @@ class WholeCellSandbox:
                 return 404, adopted.error_body("Not found")
             except HttpProblem as problem:
                 return problem.status, problem.body
-            except (TypeError, ValueError, AttributeError) as error:
-                return 400, adopted.error_body(f"bad request: {error}")
+            except (TypeError, ValueError, AttributeError, KeyError) as error:
+                return 400, adopted.error_body(f"bad request: {error!r}")
         if matched_path:
             return 405, adopted.error_body(f"{method} is not allowed here")
         return 404, adopted.error_body("Not found")
@@ -625,7 +624,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw_body = self.rfile.read(length) if length else b""
-        status, body, extra_headers = self.owner.handle(self.command, self.path, self.headers, raw_body)
+        try:
+            status, body, extra_headers = self.owner.handle(self.command, self.path, self.headers, raw_body)
+        except Exception as error:  # a sandbox bug must still answer, or the client would hang
+            status, body, extra_headers = 500, adopted.error_body(f"sandbox error: {error!r}"), {}
         if isinstance(body, str):
             payload, content_type = body.encode(), "text/html; charset=utf-8"
         else:
@@ -641,7 +643,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout fault): nothing to answer
 
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+    do_GET = do_POST = do_PATCH = do_DELETE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the call log (``/_sandbox/calls``) records every API call."""

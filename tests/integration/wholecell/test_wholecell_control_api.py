@@ -88,6 +88,12 @@ def test_the_api_refuses_requests_without_the_app_credentials(wholecell_sandbox)
         timeout=5,
     )
     assert wrong_app.status_code == 401
+    incomplete = requests.post(
+        f"{wholecell_sandbox.control_url}/credentials", json={"app_secret": "x"}, timeout=5
+    )
+    assert incomplete.status_code == 400 and wholecell_sandbox.app_secret == "sandbox-secret"
+    not_json = requests.post(f"{wholecell_sandbox.control_url}/units", data="count=3", timeout=5)
+    assert not_json.status_code == 400
 
 
 def test_client_for_reads_the_credentials_from_secrets_manager(aws, wholecell_sandbox):
