@@ -145,6 +145,9 @@ class LocalSystem:
         self.scheduler: Scheduler | None = None
         self.pump: StreamPump | None = None
         self.traffic: DemoTraffic | None = None
+        #: The emulators, for a driver that acts as a buyer or a warehouse (``start`` sets them).
+        self.backmarket: Any = None
+        self.wholecell: Any = None
         self.admin_password = ""
         #: Set when a stop is requested: the invocation in flight finishes, no new one starts.
         self.stopping = threading.Event()
@@ -161,10 +164,10 @@ class LocalSystem:
                 self._environment_set.append(name)
         self.addresses["aws"] = self.aws.start()
         self._stoppables.append(self.aws)
-        backmarket = BackMarketSandbox(clock=self.clock, demo=self.demo)
+        backmarket = self.backmarket = BackMarketSandbox(clock=self.clock, demo=self.demo)
         self.addresses["backmarket"] = backmarket.start(self.ports.backmarket)
         self._stoppables.append(backmarket)
-        wholecell = WholeCellSandbox(clock=self.clock, demo=self.demo)
+        wholecell = self.wholecell = WholeCellSandbox(clock=self.clock, demo=self.demo)
         self.addresses["wholecell"] = wholecell.start(self.ports.wholecell)
         self._stoppables.append(wholecell)
 

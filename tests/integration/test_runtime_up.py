@@ -182,3 +182,27 @@ def test_up_explains_a_port_that_is_taken(tmp_path: Path) -> None:
         finally:
             process.use_clock(SystemClock())
     assert "could not start" in out.getvalue() and "--admin-port" in out.getvalue()
+
+
+def test_the_demo_traffic_acts_on_the_emulators(system: tuple[LocalSystem, io.StringIO, Path]) -> None:
+    local, _, _ = system
+    traffic = local.traffic
+    assert traffic is not None
+    orders_before = len(local.backmarket.orders())
+    assert traffic.buyer_orders().startswith("a buyer ordered ")
+    assert len(local.backmarket.orders()) == orders_before + 1
+
+    sku = traffic.skus[0]
+    local.wholecell.receive_units(sku, 2)
+    order = local.wholecell.create_sales_order(
+        order_items=[{"sku": sku, "description": sku, "quantity": 1, "price": 10000}],
+        channel="Backmarket",
+        status="Processing",  # the demo maps Back Market's "accepted" to Processing
+        external_id="99999001",
+    )
+    happened = traffic.ship_an_order()
+    assert happened.startswith(f"WholeCell order {order['id']} shipped with "), happened
+    shipped = local.wholecell.order(order["id"])
+    assert len(shipped["shipments"]) == 1 and shipped["shipments"][0]["tracking_number"].startswith("DEMO")
+    (unit,) = shipped["inventories"]
+    assert local.wholecell.unit(unit["id"])["order_id"] == order["id"]
