@@ -19,7 +19,7 @@ the seed's troubleshooting list: imported? connected? quantity sync enabled?
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -144,7 +144,10 @@ class QuantitySync:
                 return Evaluation(listing, "product_not_set", PRODUCT_NOT_SET, baseline=baseline)
             total = sum(item.calculated for item in self.stock.get_many(variation_ids).values())
         else:
-            items = self.stock.by_sku(listing.sku)
+            # The index says which variations carry the SKU; their numbers are read consistently (an
+            # index lags its table a little, and the stream record that woke us is newer than that).
+            variation_ids = [item.variation_id for item in self.stock.by_sku(listing.sku)]
+            items = list(self.stock.get_many(variation_ids).values())
             if not items:
                 if listing.connected:
                     reason = (
@@ -186,6 +189,14 @@ class QuantitySync:
                 missing += 1
                 continue
             evaluation = self.evaluate(listing, observed=on_backmarket.quantity)
+            if _sold_since_last_push(listing, on_backmarket.quantity, evaluation):
+                evaluation = replace(
+                    evaluation,
+                    target=None,
+                    reason=f"Back Market shows {on_backmarket.quantity}, less than the {listing.last_synced} "
+                    "sent: most likely a sale WholeCell does not have yet; not raised back (that could "
+                    "oversell), the order's arrival in WholeCell sets it",
+                )
             if listing.bm_quantity != on_backmarket.quantity:
                 self.listings.update_fields(
                     listing.listing_id,
@@ -346,6 +357,21 @@ class QuantitySync:
         )
 
 
+def _sold_since_last_push(listing: ListingItem, shown: int, evaluation: Evaluation) -> bool:
+    """Back Market lowered the listing itself since bmsync's last push, and the mirror would raise it.
+
+    Back Market decrements a listing when a buyer orders; order_import brings that order into
+    WholeCell within a minute. Raising the quantity back before then could sell a unit twice.
+    """
+    return (
+        evaluation.status == "pending"
+        and listing.last_synced is not None
+        and shown < listing.last_synced
+        and evaluation.target is not None
+        and evaluation.target > shown
+    )
+
+
 def explain_quantity(sync: QuantitySync, sku: str) -> list[str]:
     """Why the Back Market quantity of ``sku`` is what it is, following the seed's troubleshooting list."""
     listings = sync.listings.by_sku(sku)
@@ -425,6 +451,10 @@ class ListingBatchProcessor(BatchProcessor):
                 logger.exception("quantity sync failed", extra={"connection_id": connection_id})
                 report = SyncReport(failed=sorted(listing_ids))
             self.reports[connection_id] = report
+            logger.info(
+                "quantity sync batch",
+                extra={"connection_id": connection_id, "listings": len(listing_ids), **report.counts()},
+            )
             retry.update((connection_id, listing_id) for listing_id in report.failed)
         for record, connection_id, listing_ids in self._touched:
             if any((connection_id, listing_id) in retry for listing_id in listing_ids):
