@@ -294,6 +294,10 @@ class BackMarketSandbox:
             if demo:
                 self._account.seed_demo()
 
+    def route_names(self) -> list[str]:
+        """The ``/ws/`` routes the sandbox serves (``METHOD /ws/template``), as fault rules name them."""
+        return [name for _, _, name, _ in self._routes]
+
     # --- request handling
 
     def handle(
