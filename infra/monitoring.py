@@ -20,6 +20,7 @@ from constructs import Construct
 
 from infra.config import DeployConfig
 from infra.functions import METRICS_NAMESPACE, Functions
+from infra.nag import acknowledge
 
 PERIOD = Duration.minutes(5)
 #: A stream consumer this far behind is no longer near real time (Back Market oversells meanwhile).
@@ -48,7 +49,13 @@ class Monitoring(Construct):
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
         self.topic = sns.Topic(self, "Alarms", display_name="bmsync alarms", master_key=key, enforce_ssl=True)
         if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            subscription = self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+            acknowledge(
+                subscription,
+                "Serverless-SNSRedrivePolicy",
+                "An e-mail that cannot be delivered (a bounced address) is not worth replaying: the alarm "
+                "itself stays visible in CloudWatch and on the dashboard until it is resolved.",
+            )
         self.alarms: list[cloudwatch.Alarm] = []
 
         for name, function in functions.by_name.items():

@@ -1,0 +1,150 @@
+"""Least privilege, the admin's public Function URL, and secrets that hold no value in the template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bmsync.catalog import FUNCTIONS, by_name
+from bmsync.settings import ADMIN_SECRET_NAME
+
+#: Actions AWS offers no resource-level permission for: the only ones allowed on Resource "*".
+UNSCOPABLE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
+
+
+def _statements(deployed: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    for logical_id, resource in deployed.raw["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Policy":
+            documents.append(properties["PolicyDocument"])
+        if resource["Type"] == "AWS::IAM::Role":
+            documents.extend(policy["PolicyDocument"] for policy in properties.get("Policies", []))
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_iam_statement_on_every_resource_where_one_can_be_named(deployed: Any) -> None:
+    statements = list(_statements(deployed))
+    assert len(statements) > 20
+    for logical_id, statement in statements:
+        actions = set(_as_list(statement["Action"]))
+        assert not any(action == "*" or action.endswith(":*") for action in actions), (logical_id, actions)
+        if "*" in _as_list(statement["Resource"]):
+            assert actions <= UNSCOPABLE_ACTIONS, f"{logical_id} grants {actions} on every resource"
+
+
+def _role_statements(deployed: Any, function: str) -> list[dict[str, Any]]:
+    role = deployed.stack.functions.by_name[function].role
+    role_id = deployed.logical_id(role)
+    policies = [
+        resource["Properties"]["PolicyDocument"]["Statement"]
+        for resource in deployed.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in resource["Properties"]["Roles"]
+    ]
+    assert "ManagedPolicyArns" not in deployed.raw["Resources"][role_id]["Properties"]
+    return [statement for statements in policies for statement in statements]
+
+
+def _referenced_ids(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        if "Fn::GetAtt" in value:
+            yield value["Fn::GetAtt"][0]
+        for item in value.values():
+            yield from _referenced_ids(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _referenced_ids(item)
+
+
+def _secret_patterns(statements: list[dict[str, Any]], action: str) -> set[str]:
+    patterns = set()
+    for statement in statements:
+        if action in _as_list(statement["Action"]):
+            for resource in _as_list(statement["Resource"]):
+                patterns.add(resource["Fn::Join"][1][-1].removeprefix(":secret:"))
+    return patterns
+
+
+@pytest.mark.parametrize("function", [spec.name for spec in FUNCTIONS])
+def test_each_function_role_reaches_only_its_own_tables_and_secrets(deployed: Any, function: str) -> None:
+    spec = by_name(function)
+    statements = _role_statements(deployed, function)
+    tables = deployed.stack.tables.by_name
+    data_statements = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
+    reached = {table_id for s in data_statements for table_id in _referenced_ids(s["Resource"])}
+    assert reached == {deployed.logical_id(tables[name]) for name in spec.tables}
+
+    readable = _secret_patterns(statements, "secretsmanager:GetSecretValue")
+    if spec.function_url:
+        assert readable == {"bmsync/*-??????"}
+        assert _secret_patterns(statements, "secretsmanager:PutSecretValue") == {"bmsync/*-??????"}
+        return
+    assert ("bmsync/*/backmarket-token-??????" in readable) is spec.calls_backmarket
+    assert ("bmsync/*/wholecell-??????" in readable) is spec.calls_wholecell
+    assert _secret_patterns(statements, "secretsmanager:PutSecretValue") == set()
+
+
+def test_only_the_admin_has_a_function_url_and_it_is_public_for_its_own_sign_in(deployed: Any) -> None:
+    admin_id = deployed.logical_id(deployed.stack.functions.by_name["admin"])
+    urls = list(deployed.resources("AWS::Lambda::Url").values())
+    assert [url["Properties"] for url in urls] == [
+        {"AuthType": "NONE", "TargetFunctionArn": {"Fn::GetAtt": [admin_id, "Arn"]}}
+    ]
+    permissions = [r["Properties"] for r in deployed.resources("AWS::Lambda::Permission").values()]
+    public = [p for p in permissions if p["Principal"] == "*"]
+    assert all(p["FunctionName"] == {"Fn::GetAtt": [admin_id, "Arn"]} for p in public)
+    # Anyone may call the URL, and only through the URL: never a plain Invoke from another account.
+    assert {p["Action"] for p in public} == {"lambda:InvokeFunctionUrl", "lambda:InvokeFunction"}
+    for permission in public:
+        if permission["Action"] == "lambda:InvokeFunctionUrl":
+            assert permission["FunctionUrlAuthType"] == "NONE"
+        else:
+            assert permission["InvokedViaFunctionUrl"] is True
+    outputs = deployed.raw["Outputs"]
+    assert outputs["AdminUrl"]["Value"]["Fn::GetAtt"][1] == "FunctionUrl"
+
+
+def test_secrets_are_created_without_a_value_and_kept(deployed: Any) -> None:
+    secrets = deployed.resources("AWS::SecretsManager::Secret")
+    names = sorted(resource["Properties"]["Name"] for resource in secrets.values())
+    assert names == sorted([ADMIN_SECRET_NAME, "bmsync/default/backmarket-token", "bmsync/default/wholecell"])
+    for resource in secrets.values():
+        assert set(resource["Properties"]) == {"Name", "Description"}
+        assert resource["DeletionPolicy"] == "Retain"
+
+
+def test_no_secret_value_anywhere_in_the_template(deployed: Any) -> None:
+    text = json.dumps(deployed.raw)
+    for marker in ("SecretString", "GenerateSecretString", "sandbox-bm-token", "sandbox-secret", "Bearer "):
+        assert marker not in text
+    for resource in deployed.resources("AWS::Lambda::Function").values():
+        for key, value in resource["Properties"]["Environment"]["Variables"].items():
+            if "SECRET" in key or "TOKEN" in key or "PASSWORD" in key:
+                assert key.endswith("_NAME") and value.startswith("bmsync/"), key
+
+
+def test_secrets_per_connection_from_the_context(synth: Callable[[dict[str, Any]], Any]) -> None:
+    two = synth(
+        {"connections": "eu,us", "backmarket_reserved_concurrency": 0, "alarm_email": "ops@seller.example"}
+    )
+    names = {r["Properties"]["Name"] for r in two.resources("AWS::SecretsManager::Secret").values()}
+    assert names == {
+        ADMIN_SECRET_NAME,
+        "bmsync/eu/backmarket-token",
+        "bmsync/eu/wholecell",
+        "bmsync/us/backmarket-token",
+        "bmsync/us/wholecell",
+    }
+    functions = two.resources("AWS::Lambda::Function").values()
+    assert all("ReservedConcurrentExecutions" not in f["Properties"] for f in functions)
+    subscriptions = [r["Properties"] for r in two.resources("AWS::SNS::Subscription").values()]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", "ops@seller.example")]
