@@ -8,7 +8,14 @@ from importlib import resources
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from bmsync.admin import connection_pages, settings_pages, status_pages
+from bmsync.admin import (
+    connection_pages,
+    doctor_pages,
+    listing_pages,
+    order_pages,
+    settings_pages,
+    status_pages,
+)
 from bmsync.admin.credentials import AdminSecret, load_admin_secret, verify_password
 from bmsync.admin.html import csrf_field, esc, layout, notice
 from bmsync.admin.services import AdminServices
@@ -206,4 +213,7 @@ def build_app(services: AdminServices) -> LambdaFunctionUrlResolver:
     settings_pages.register(app, services)
     connection_pages.register(app, services)
     status_pages.register(app, services)
+    listing_pages.register(app, services)
+    order_pages.register(app, services)
+    doctor_pages.register(app, services)
     return app

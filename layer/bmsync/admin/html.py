@@ -61,3 +61,14 @@ def table(headers: list[str], rows: list[list[str]], *, empty: str = "Nothing he
 def definition_list(pairs: list[tuple[str, str]]) -> str:
     """``pairs`` values are HTML already escaped by the caller."""
     return "<dl>" + "".join(f"<dt>{esc(term)}</dt><dd>{value}</dd>" for term, value in pairs) + "</dl>"
+
+
+def findings_html(findings: list[dict[str, Any]]) -> str:
+    """The doctor's findings: question, answer, and what to do."""
+    return "".join(
+        f'<div class="finding{" ok" if finding["ok"] else ""}"><strong>{esc(finding["question"])}</strong> '
+        f"{esc(finding['answer'])}"
+        + (f'<div class="action">What to do: {esc(finding["action"])}</div>' if finding["action"] else "")
+        + "</div>"
+        for finding in findings
+    )

@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from bmsync import process
 from bmsync.admin.connection_check import ConnectionReport, check_connection
 from bmsync.admin.ports import listing_import_starter
+from bmsync.admin.variations import VariationChoice, wholecell_variations
 from bmsync.clock import Clock
 from bmsync.settings import Settings
+from bmsync.store.listings_repo import ListingsRepository
+from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.settings_repo import SettingsRepository
+from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import SyncStateRepository
 
 
@@ -18,7 +22,11 @@ from bmsync.store.sync_state import SyncStateRepository
 class AdminServices:
     clock: Callable[[], Clock] = process.clock
     settings: Callable[[], SettingsRepository] = SettingsRepository
+    listings: Callable[[str], ListingsRepository] = ListingsRepository
+    stock: Callable[[str], StockRepository] = StockRepository
+    orders: Callable[[], OrdersRepository] = OrdersRepository
     test_connection: Callable[[Settings, Clock], ConnectionReport] = check_connection
+    variations: Callable[[Settings, Clock], list[VariationChoice]] = wholecell_variations
     #: Starts a listing import without waiting for it; None: the installed or configured one.
     start_listing_import: Callable[[str], None] | None = None
 
@@ -27,7 +35,3 @@ class AdminServices:
 
     def listing_import(self) -> Callable[[str], None] | None:
         return self.start_listing_import or listing_import_starter(self.clock)
-
-    def backlog(self, connection_id: str) -> dict[str, int]:
-        """What waits to be done, by kind (filled in from the listings and orders repositories)."""
-        return {}

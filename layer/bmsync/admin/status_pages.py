@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
@@ -22,6 +23,24 @@ def _alert_order(alert: Alert) -> tuple[int, int, str]:
     return (0 if about_token and alert.severity == "critical" else 1, order[alert.severity], alert.raised_at)
 
 
+def backlog(services: AdminServices, connection_id: str) -> dict[str, int]:
+    """What waits for bmsync or for a person, by kind."""
+    orders = services.orders().list(connection_id)
+    listings = services.listings(connection_id).all()
+    export_states = Counter(order.export_state for order in orders)
+    sync_states = Counter(listing.sync_status for listing in listings)
+    return {
+        "shipments waiting to be sent to Back Market": export_states["pending"] + export_states["sending"],
+        "shipments being retried": export_states["failed_retrying"],
+        "shipments held (order not validated on Back Market)": export_states["held_not_validated"],
+        "orders not imported": sum(1 for order in orders if order.import_state == "not_imported"),
+        "orders with Unknown SKU": sum(1 for order in orders if order.unknown_skus),
+        "listing quantities deferred": sync_states["deferred"],
+        "listing quantity sync errors": sync_states["error"],
+        "listings not connected": sum(1 for listing in listings if not listing.connected),
+    }
+
+
 def status_document(services: AdminServices, connection_id: str) -> dict[str, Any]:
     state = services.state(connection_id)
     runs = {run.flow: run for run in state.runs()}
@@ -34,7 +53,7 @@ def status_document(services: AdminServices, connection_id: str) -> dict[str, An
         "connection_id": connection_id,
         "flows": flows,
         "alerts": [alert.model_dump() for alert in alerts],
-        "backlog": services.backlog(connection_id),
+        "backlog": backlog(services, connection_id),
     }
 
 
@@ -74,7 +93,7 @@ def register(app: LambdaFunctionUrlResolver, services: AdminServices) -> None:
                     esc(run["error"] or ""),
                 ]
             )
-        backlog_rows = [[esc(name), esc(value)] for name, value in document["backlog"].items()]
+        backlog_rows = [[esc(name), esc(value)] for name, value in document["backlog"].items() if value]
         body = (
             "<h2>Alerts</h2>"
             + table(

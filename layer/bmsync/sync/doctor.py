@@ -44,7 +44,7 @@ def _no_backmarket() -> quantities.BackMarketListings:
     raise RuntimeError("the doctor never calls Back Market")
 
 
-def _quantity_rules(
+def quantity_rules(
     settings: Settings,
     listings: ListingsRepository,
     stock: StockRepository,
@@ -99,7 +99,7 @@ def diagnose_listing(
     found = find_listings(listings, reference)
     if not found:
         return Diagnosis(subject=f"listing {reference}", findings=[_import_finding(state, reference)])
-    rules = _quantity_rules(settings, listings, stock, state, clock)
+    rules = quantity_rules(settings, listings, stock, state, clock)
     findings: list[Finding] = []
     for listing in found:
         findings.extend(_listing_findings(settings, listing, rules))
