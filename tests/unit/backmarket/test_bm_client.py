@@ -343,3 +343,20 @@ def test_a_body_that_is_not_a_valid_model_is_a_server_error_naming_the_field(scr
     client, _ = scripted(lambda request: make_response(200, {"order_id": "not-a-number", "state": 1}))
     with pytest.raises(ServerError, match="order_id"):
         client.get_order(1)
+
+
+def test_backmarkets_own_words_are_redacted_before_they_reach_a_message(scripted) -> None:
+    body = {"error": {"code": "bad", "message": "Basic abc123secret refused for jane.doe@example.com"}}
+    client, _ = scripted(lambda request: make_response(400, body))
+    with pytest.raises(InvalidTransition) as caught:
+        client.accept_orderline(1, "SKU-1")
+    assert "abc123secret" not in caught.value.message
+    assert "jane.doe@example.com" not in caught.value.message
+    assert "refused" in caught.value.message
+
+
+def test_an_echoed_token_is_scrubbed_from_messages(scripted) -> None:
+    client, _ = scripted(lambda request: make_response(404, f"no such thing for {TOKEN}"))
+    with pytest.raises(NotFound) as caught:
+        client.get_order(1)
+    assert TOKEN not in caught.value.message
