@@ -145,3 +145,28 @@ def test_sign_in_never_redirects_off_site(anonymous: AdminClient, next_path: str
         "POST", "/signin", form={"password": PASSWORD, "csrf_token": page.csrf(), "next": next_path}
     )
     assert reply.header("Location") == "/"
+
+
+def test_no_response_or_log_line_ever_carries_a_secret(
+    admin_app: Any,
+    signed_in: AdminClient,
+    admin_secret: credentials.AdminSecret,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token, app_secret = "bm-secret-token-5f1e2d3c4b5a", "wc-secret-value-9a8b7c6d5e4f"
+    base = "/api/connections/default/connection"
+    assert signed_in.api("PUT", f"{base}/backmarket-token", {"token": token}).status == 200
+    assert (
+        signed_in.api("PUT", f"{base}/wholecell", {"app_id": "app-7", "app_secret": app_secret}).status == 200
+    )
+    api_token = credentials.add_api_token()
+    secrets_ = [token, app_secret, api_token, PASSWORD, admin_secret.session_key, admin_secret.password_hash]
+    replies = [signed_in.request(method, path) for method, path in _routes(admin_app) if method == "GET"]
+    replies.append(signed_in.api("PUT", f"{base}/backmarket-token", {"token": token + " with space"}))
+    for reply in replies:
+        text = reply.body + repr(reply.headers)
+        for secret in secrets_:
+            assert secret not in text
+    logged = capsys.readouterr()
+    for secret in secrets_:
+        assert secret not in logged.out + logged.err
