@@ -95,21 +95,36 @@ class Invoker:
             return self._handlers[name]
 
     def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
-        """Call the handler with ``event``; a raised exception becomes the invocation's error."""
+        """Call the handler with ``event``; a raised exception becomes the invocation's error.
+
+        A handler module that fails to import is a failed invocation too (Lambda's
+        ``Runtime.ImportModuleError``), tried again on the next invocation; a missing handler file
+        raises :class:`HandlerMissing`.
+        """
         spec = self.specs[name]
-        handler = self._handler(name)
         with self._locks[name]:
             context = LambdaContext(spec, self.clock)
             invocation = Invocation(function=name, request_id=context.aws_request_id)
             started = self.clock.monotonic()
             try:
+                handler = self._handler(name)
+            except HandlerMissing:
+                raise
+            except Exception as error:
+                _record_error(invocation, error, "Runtime.ImportModuleError")
+                return invocation
+            try:
                 invocation.result = handler(event, context)
             except Exception as error:
-                invocation.error = str(error) or type(error).__name__
-                invocation.error_type = type(error).__name__
-                invocation.stack = traceback.format_exception(error)
+                _record_error(invocation, error, type(error).__name__)
             invocation.duration_ms = (self.clock.monotonic() - started) * 1000
         return invocation
+
+
+def _record_error(invocation: Invocation, error: Exception, error_type: str) -> None:
+    invocation.error = str(error) or type(error).__name__
+    invocation.error_type = error_type
+    invocation.stack = traceback.format_exception(error)
 
 
 def _load_handler(name: str, path: Path) -> Handler:

@@ -158,3 +158,15 @@ def test_a_stop_request_lets_the_invocation_in_flight_finish_and_starts_no_other
     assert len(fired) == 1
     # What was not started is still due: the next call picks it up.
     assert len(scheduler.fire_due(clock.now())) == 3
+
+
+def test_a_handler_that_fails_to_import_is_a_failed_invocation_until_it_is_fixed(tmp_path: Path) -> None:
+    (tmp_path / "every_minute").mkdir()
+    handler = tmp_path / "every_minute" / "handler.py"
+    handler.write_text("import module_that_does_not_exist\n")
+    invoker = Invoker(ManualClock(), functions_dir=tmp_path, specs=SPECS[:1])
+    failed = invoker.invoke("every_minute", {})
+    assert not failed.ok and failed.error_type == "Runtime.ImportModuleError"
+    assert "module_that_does_not_exist" in (failed.error or "")
+    handler.write_text("def handler(event, context):\n    return 'fixed'\n")
+    assert invoker.invoke("every_minute", {}).result == "fixed"
