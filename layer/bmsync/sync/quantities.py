@@ -35,7 +35,7 @@ from bmsync.store.listings_repo import PRODUCT_NOT_SET, ListingItem, ListingsRep
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.flow import run_flow
+from bmsync.sync.flow import ATTENTION_ERRORS, attention_alert_id, run_flow
 from bmsync.sync.inventory_protocols import BackMarketListings, ListingLike
 from bmsync.sync.scheduled import connections_for, run_summary
 
@@ -44,6 +44,7 @@ DRIFT_FLOW = "quantity_sync.drift_check"
 ONLINE = 2
 #: SKU updates (and requests) kept for decreases: increases wait when the budget is down to this.
 DECREASE_RESERVE = 20
+TOKEN_MISSING_ALERT = "backmarket-token-missing"  # noqa: S105 (an alert id, not a secret)
 
 SYNC_OFF = "quantity sync is off: enable Inventory Quantity Sync in the settings"
 PAUSED = "quantity sync is paused for this listing in the admin"
@@ -118,6 +119,7 @@ class QuantitySync:
         self.state = state
         self.clock = clock
         self.decrease_reserve = decrease_reserve
+        self._halted: IntegrationError | SecretMissing | None = None
 
     @property
     def backmarket(self) -> BackMarketListings:
@@ -139,7 +141,8 @@ class QuantitySync:
         if listing.sync_status == "gone":
             return Evaluation(listing, "gone", GONE, baseline=baseline)
         if self.settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
-            variation_ids = self.listings.chosen_variations(listing.listing_id)
+            # The listing item carries the choice (read consistently; the links' index may lag).
+            variation_ids = listing.variation_ids
             if not variation_ids:
                 return Evaluation(listing, "product_not_set", PRODUCT_NOT_SET, baseline=baseline)
             total = sum(item.calculated for item in self.stock.get_many(variation_ids).values())
@@ -234,6 +237,10 @@ class QuantitySync:
                 self._push(evaluation, report)
             else:
                 self._defer(evaluation, report)
+        if report.pushed:
+            # Back Market took a push: the token works, its alerts are resolved.
+            for alert_id in (TOKEN_MISSING_ALERT, *(f"backmarket-{name}" for name in ATTENTION_ERRORS)):
+                self.state.clear_alert(alert_id)
         return report
 
     def _budget_left(self) -> int:
@@ -290,6 +297,8 @@ class QuantitySync:
         seq = listing.sync_seq + 1
         republish = evaluation.baseline == 0 and target > 0
         try:
+            if self._halted is not None:
+                raise self._halted
             shown = self.backmarket.update_listing(
                 listing.listing_id, quantity=target, pub_state=ONLINE if republish else None
             )
@@ -343,9 +352,13 @@ class QuantitySync:
             report.failed.append(listing.listing_id)
         else:
             report.errors.append(listing.listing_id)
-        if getattr(error, "needs_attention", False) or isinstance(error, SecretMissing):
+        needs_person = getattr(error, "needs_attention", False) or isinstance(error, SecretMissing)
+        if needs_person and self._halted is None:
+            # Every other push would fail the same way: the rest of this batch is not sent (the
+            # drift check after the fix sends them).
+            self._halted = error
             self.state.raise_alert(
-                f"{FLOW}-push-refused",
+                attention_alert_id(error) if isinstance(error, IntegrationError) else TOKEN_MISSING_ALERT,
                 message,
                 severity="critical",
                 action=action or "check the Back Market connection in the admin",

@@ -98,6 +98,10 @@ class Mirror:
         self.entries = entries
         self.touched: set[str] = set()
         self._unit_home = {unit: entry.variation_id for entry in entries.values() for unit in entry.units}
+        self._order_homes: dict[str, set[str]] = {}
+        for entry in entries.values():
+            for order_id in entry.demands:
+                self._order_homes.setdefault(order_id, set()).add(entry.variation_id)
 
     def entry(self, variation_id: str, sku: str | None = None) -> MirrorEntry:
         entry = self.entries.get(variation_id)
@@ -120,29 +124,33 @@ class Mirror:
         return found
 
     def apply_unit(self, unit: InventoryUnitLike, settings: Settings) -> None:
-        home = self._unit_home.pop(unit.id, None)
-        if home is not None:
-            self.entries[home].units.discard(unit.id)
-            self.touched.add(home)
         variation = unit.product_variation
-        if variation is None:
-            return
-        entry = self.entry(str(variation.id), variation.sku)
-        if unit_counts(unit, settings):
-            entry.units.add(unit.id)
-            self._unit_home[unit.id] = entry.variation_id
-            self.touched.add(entry.variation_id)
+        if variation is not None:
+            self.entry(str(variation.id), variation.sku)  # a new variation, or its SKU changed
+        counted_in = str(variation.id) if variation is not None and unit_counts(unit, settings) else None
+        was_in = self._unit_home.get(unit.id)
+        if counted_in == was_in:
+            return  # re-read (the cursor's overlap) or a change that does not matter to the counts
+        if was_in is not None:
+            self.entries[was_in].units.discard(unit.id)
+            self.touched.add(was_in)
+            del self._unit_home[unit.id]
+        if counted_in is not None:
+            self.entries[counted_in].units.add(unit.id)
+            self._unit_home[unit.id] = counted_in
+            self.touched.add(counted_in)
 
     def apply_order(self, order_id: str, demands: dict[str, int]) -> None:
-        for entry in self.entries.values():
-            if order_id in entry.demands and entry.demands.get(order_id) != demands.get(entry.variation_id):
-                del entry.demands[order_id]
-                self.touched.add(entry.variation_id)
+        for variation_id in self._order_homes.pop(order_id, set()) - set(demands):
+            del self.entries[variation_id].demands[order_id]
+            self.touched.add(variation_id)
         for variation_id, quantity in demands.items():
             entry = self.entry(variation_id)
             if entry.demands.get(order_id) != quantity:
                 entry.demands[order_id] = quantity
                 self.touched.add(variation_id)
+        if demands:
+            self._order_homes[order_id] = set(demands)
 
 
 def _settings_key(settings: Settings) -> str:

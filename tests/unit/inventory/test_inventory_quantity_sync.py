@@ -173,18 +173,19 @@ def test_the_seeds_troubleshooting_questions_each_have_a_recorded_answer(invento
     assert inventory.listing("L-1").reason.startswith("quantity sync is off")
 
 
-def test_a_thousand_changes_to_one_listing_within_a_cycle_make_one_write(inventory: Inventory) -> None:
+def test_many_changes_to_one_listing_across_batches_make_one_write(inventory: Inventory) -> None:
+    # (The e2e test shows 1,000 WholeCell changes; here the stream side: 250 stock records, 3 batches.)
     connected_listing(inventory, units=1, bm_quantity=1)
     inventory.cycle()
     item = inventory.stock.get("1")
     assert item is not None
-    for calculated in range(2, 1002):
+    for calculated in range(2, 252):
         inventory.stock.put(item.model_copy(update={"calculated": calculated}))
     records = inventory.pending_records()
-    assert len(records) == 1000
+    assert len(records) == 250
     responses = inventory.deliver(records, batch_size=100)
-    assert len(responses) == 10
-    assert inventory.backmarket.updates == [("L-1", 1001, None)]
+    assert len(responses) == 3
+    assert inventory.backmarket.updates == [("L-1", 251, None)]
 
 
 def test_a_replayed_or_duplicated_batch_writes_nothing_more(inventory: Inventory) -> None:
@@ -290,14 +291,29 @@ def test_a_listing_back_market_no_longer_has_is_marked_gone(inventory: Inventory
     assert listing.sync_status == "gone" and "no longer has this listing" in listing.reason
 
 
-def test_a_revoked_token_is_recorded_and_raises_an_alert(inventory: Inventory) -> None:
-    connected_listing(inventory, units=3, bm_quantity=1)
+def test_a_revoked_token_stops_the_batch_raises_one_alert_and_heals_after_the_fix(
+    inventory: Inventory,
+) -> None:
+    inventory.receive(inventory.variation(1, "SKU-1"), 3)
+    inventory.receive(inventory.variation(2, "SKU-2"), 4)
+    inventory.backmarket.add("L-1", "SKU-1", 1)
+    inventory.backmarket.add("L-2", "SKU-2", 1)
+    inventory.import_listings()
+    inventory.watch()
     inventory.backmarket.fail_next = [Unauthorized("Back Market rejected the token")]
-    [response] = inventory.deliver(inventory.pending_records())
-    assert response == {"batchItemFailures": []}
-    assert inventory.listing("L-1").sync_status == "error"
+    responses = inventory.cycle()
+    assert all(response == {"batchItemFailures": []} for response in responses)  # retrying cannot help
+    assert inventory.backmarket.fail_next == []  # one call failed; the other push was not even tried
+    assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"error"}
     [alert] = inventory.state.alerts()
     assert alert.severity == "critical" and "rejected the token" in alert.message and alert.action
+    assert alert.count == 1
+
+    # The seller saves a new token; the next drift check sends both and the alert clears.
+    run = inventory.drift_check()
+    assert run.counts["pushed"] == 2
+    assert sorted(inventory.backmarket.updates) == [("L-1", 3, None), ("L-2", 4, None)]
+    assert inventory.state.alerts() == []
 
 
 def test_a_stock_write_that_does_not_change_the_calculated_quantity_is_ignored(inventory: Inventory) -> None:

@@ -177,3 +177,20 @@ def test_changed_sales_orders_go_to_shipment_capture(inventory: Inventory) -> No
     run = inventory.watch()
     assert run.counts["shipments_captured"] == 1
     assert [order.id for order in inventory.shipment_batches[-1]] == [shipped.id]
+
+
+def test_rereading_the_cursor_overlap_writes_nothing(inventory: Inventory, monkeypatch) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    inventory.watch()
+    inventory.later(1)
+    inventory.receive(variation, 2)
+    inventory.order((1, 1))
+    inventory.watch()
+    inventory.later(0.5)  # the same units and order are inside the next read's overlap
+    inventory.stock_stream.read()
+    saved: list[object] = []
+    monkeypatch.setattr(inventory.stock, "save_mirror_entry", saved.append)
+    run = inventory.watch()
+    assert run.counts["units_read"] == 2 and run.counts["sales_orders_read"] == 1
+    assert run.counts["variations_changed"] == 0 and saved == []
+    assert inventory.stock_stream.read() == []
