@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 import boto3
@@ -32,6 +33,8 @@ class LocalAws:
         self.endpoint_url = ""
 
     def start(self) -> str:
+        if self._requested_port:
+            _check_port_is_free(self._requested_port)
         # One access-log line per AWS call would drown the runtime's own event log.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._requested_port, verbose=False)
@@ -99,3 +102,13 @@ class LocalAws:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _check_port_is_free(port: int) -> None:
+    """Fail now, in words, where moto's server would fail in its own thread and never report ready."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise OSError(error.errno, f"port {port} for the local AWS (moto) is in use") from error

@@ -163,25 +163,21 @@ def test_up_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "stopping..." in out.getvalue() and out.getvalue().rstrip().endswith("bmsync stopped")
 
 
-def test_up_explains_a_port_that_is_taken(tmp_path: Path) -> None:
+@pytest.mark.parametrize("service", ["admin_port", "moto_port"])
+def test_up_explains_a_port_that_is_taken(tmp_path: Path, service: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         out = io.StringIO()
-        args = argparse.Namespace(
-            duration=1,
-            moto_port=0,
-            backmarket_port=0,
-            wholecell_port=0,
-            admin_port=taken.getsockname()[1],
-            state_dir=str(tmp_path / "state"),
-            no_demo=True,
-        )
+        ports = {"moto_port": 0, "backmarket_port": 0, "wholecell_port": 0, "admin_port": 0}
+        ports[service] = taken.getsockname()[1]
+        args = argparse.Namespace(duration=1, state_dir=str(tmp_path / "state"), no_demo=True, **ports)
         try:
             assert run_up(args, out) == 1
         finally:
             process.use_clock(SystemClock())
     assert "could not start" in out.getvalue() and "--admin-port" in out.getvalue()
+    assert "AWS_ENDPOINT_URL" not in os.environ
 
 
 def test_the_demo_traffic_acts_on_the_emulators(system: tuple[LocalSystem, io.StringIO, Path]) -> None:
