@@ -1,7 +1,8 @@
 """Starting another function from the admin ("Import listings"): a small port with two implementations.
 
 In AWS the admin invokes the ``listing_import`` function asynchronously (it may run for minutes, the
-admin answers at once); the sandbox runs the handler in-process. Either way the import's run record in
+admin answers at once; CDK sets ``BMSYNC_LISTING_IMPORT_FUNCTION``); the local sandbox, which is not
+Lambda, runs the import in-process. Either way the import's run record in
 ``sync_state`` shows its progress.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
 
 import boto3
 
@@ -38,29 +38,23 @@ class LambdaListingImportStarter:
 
 
 class InProcessListingImportStarter:
-    """Run the listing_import handler in this process (the sandbox), through the runtime's invoke."""
+    """Run the import in this process, as the listing_import handler does (the local sandbox)."""
 
-    def __init__(self, invoke: Callable[[str, dict[str, Any]], Any], clock: Callable[[], Clock]) -> None:
-        self._invoke = invoke
+    def __init__(self, clock: Callable[[], Clock]) -> None:
         self._clock = clock
 
     def __call__(self, connection_id: str) -> None:
-        self._invoke(
-            "listing_import", listing_import_event(connection_id, self._clock()).model_dump(mode="json")
-        )
+        from bmsync.sync.listings import handle_scheduled
 
-
-_installed: Callable[[str], None] | None = None
-
-
-def install_listing_import_starter(starter: Callable[[str], None] | None) -> None:
-    """The sandbox installs its in-process starter here before the admin serves requests."""
-    global _installed
-    _installed = starter
+        clock = self._clock()
+        handle_scheduled(listing_import_event(connection_id, clock).model_dump(mode="json"), clock)
 
 
 def listing_import_starter(clock: Callable[[], Clock]) -> Callable[[str], None] | None:
-    if _installed is not None:
-        return _installed
+    """Lambda invoke when the function name is configured; in-process outside Lambda; else None."""
     function_name = os.environ.get(LISTING_IMPORT_FUNCTION_ENV)
-    return LambdaListingImportStarter(function_name, clock) if function_name else None
+    if function_name:
+        return LambdaListingImportStarter(function_name, clock)
+    if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
+        return InProcessListingImportStarter(clock)
+    return None
