@@ -324,11 +324,12 @@ class BackMarketSandbox:
                 "fault": fault.mode if fault else None,
             }
             self._calls.append(record)
-            if fault is not None and not fault.after and fault.mode not in ("slow", "malformed_json"):
+            if fault is not None and not fault.after and fault.mode != "slow":
                 record["status"] = _fault_status(fault)
                 return _Response(record["status"], None, {}), fault
             response = self._answer(method, headers, body, query, route_name, handler, params)
-            record["status"] = response.status
+            record["processed_status"] = response.status
+            record["status"] = _fault_status(fault) if fault and fault.mode != "slow" else response.status
             return response, fault
 
     def _answer(
@@ -572,7 +573,15 @@ def _error(status: int, code: str, message: str) -> _Response:
 
 
 def _fault_status(fault: Fault) -> int:
-    return {"server_error": fault.status, "html_403": 403, "html_429": 429, "timeout": 0}[fault.mode]
+    """The status the caller sees (0: no answer at all)."""
+    statuses = {
+        "server_error": fault.status,
+        "html_403": 403,
+        "html_429": 429,
+        "timeout": 0,
+        "malformed_json": 200,
+    }
+    return statuses.get(fault.mode, 200)
 
 
 def _int_param(query: dict[str, str], name: str, default: int | None, *, minimum: int = 0) -> Any:

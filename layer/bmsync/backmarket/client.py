@@ -294,6 +294,16 @@ class BackMarketClient:
                 data = self._request(
                     "POST", path, json_body=body, bad_request=InvalidTransition, repeatable=False
                 )
+            except InvalidTransition as refusal:
+                # Already there (an earlier attempt's lost answer, or a change made in the back office):
+                # the caller wanted this state, so that is success; otherwise Back Market's refusal stands.
+                try:
+                    current = self.get_order(order_id)
+                except BackMarketError:
+                    raise refusal from None
+                if done(current):
+                    return current
+                raise
             except ServerError as error:
                 last_error = error
                 logger.warning("Back Market order update unclear; re-reading the order", extra={"path": path})

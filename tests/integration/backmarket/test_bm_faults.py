@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bmsync.backmarket.errors import BackMarketError, Blocked, RateLimited, ServerError
+from bmsync.backmarket.errors import BackMarketError, Blocked, InvalidTransition, RateLimited, ServerError
 from bmsync.backmarket.models import LINE_ACCEPTED, LINE_SHIPPED
 from sandbox.backmarket.server import BackMarketSandbox, Fault
 
@@ -87,6 +87,17 @@ def test_an_accept_that_failed_before_processing_is_sent_again(bm_sandbox, bm_cl
     assert bm_client.accept_orderline(order_id, sku).orderlines[0].state == LINE_ACCEPTED
     assert _routes(bm_sandbox) == [POST_ORDER, GET_ORDER, POST_ORDER]
     assert bm_sandbox.order(order_id)["orderlines"][0]["state"] == LINE_ACCEPTED
+
+
+def test_a_state_change_already_made_counts_as_done(bm_sandbox, bm_client, paid_order) -> None:
+    order_id, sku = paid_order
+    # The firewall's page came back although the change went through: the resend is refused by
+    # Back Market, the re-read shows the line accepted, and the caller gets the accepted order.
+    bm_sandbox.set_faults([{"mode": "html_403", "route": POST_ORDER, "count": 1, "after": True}])
+    assert bm_client.accept_orderline(order_id, sku).orderlines[0].state == LINE_ACCEPTED
+    assert bm_client.accept_orderline(order_id, sku).orderlines[0].state == LINE_ACCEPTED  # idempotent
+    with pytest.raises(InvalidTransition, match="cannot move to state 4"):
+        bm_client.cancel_orderline(order_id, sku)
 
 
 def test_a_shipment_with_a_broken_answer_is_confirmed_by_rereading(bm_sandbox, bm_client, paid_order) -> None:
