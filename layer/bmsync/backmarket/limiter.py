@@ -111,11 +111,16 @@ _shared_lock = threading.Lock()
 
 
 def shared_limiter(host: str, token: str, clock: Clock, budgets: Budgets | None = None) -> RateLimiter:
-    """The process-wide limiter of a (host, token); the token is only kept as a hash."""
+    """The process-wide limiter of a (host, token); the token is only kept as a hash.
+
+    Giving ``budgets`` that differ from the current limiter's installs a new limiter with them (tests
+    and the simulator tune budgets this way); a different clock does the same.
+    """
     key = (host.lower().rstrip("/"), hashlib.sha256(token.encode()).hexdigest())
     with _shared_lock:
         limiter = _shared.get(key)
-        if limiter is None or limiter.clock is not clock:
+        reconfigured = budgets is not None and limiter is not None and limiter.budgets != budgets
+        if limiter is None or limiter.clock is not clock or reconfigured:
             limiter = RateLimiter(clock, budgets)
             _shared[key] = limiter
         return limiter

@@ -92,6 +92,9 @@ def test_one_limiter_per_host_and_token_for_the_whole_process() -> None:
     assert shared_limiter("https://www.backmarket.fr/", "token-a", clock) is first
     assert shared_limiter("https://www.backmarket.fr", "token-b", clock) is not first
     assert shared_limiter("https://www.backmarket.com", "token-a", clock) is not first
+    tuned = shared_limiter("https://www.backmarket.fr", "token-a", clock, Budgets(sku_updates_per_hour=5))
+    assert tuned is not first and tuned.sku_updates_remaining() == 5
+    assert shared_limiter("https://www.backmarket.fr", "token-a", clock) is tuned
     reset_shared_limiters()
-    assert shared_limiter("https://www.backmarket.fr", "token-a", clock) is not first
+    assert shared_limiter("https://www.backmarket.fr", "token-a", clock) is not tuned
     reset_shared_limiters()
