@@ -143,26 +143,21 @@ def test_revoked_back_market_token_is_alarmed_from_the_logs_of_every_back_market
 
 
 def test_token_rejection_pattern_matches_what_the_flow_runner_logs() -> None:
-    """The filter's fields are the ones run_flow logs (checked against a real log line)."""
-    import io
+    """The filter's fields are the ones run_flow logs for a rejected token, as the formatter writes them."""
     import logging
 
     from bmsync.backmarket.errors import Unauthorized
     from bmsync.observability import logger
 
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    try:
-        error = Unauthorized()
-        logger.warning(
-            "flow failed on an integration error",
-            extra={"flow": "order_import", "service": error.service, "error_type": type(error).__name__},
-        )
-    finally:
-        logger.removeHandler(handler)
-    line = json.loads(stream.getvalue().splitlines()[-1])
+    error = Unauthorized()
+    record = logging.LogRecord(
+        "bmsync", logging.WARNING, __file__, 1, "flow failed on an integration error", None, None
+    )
+    # What run_flow passes as ``extra`` (logging sets extras as record attributes).
+    record.__dict__.update(
+        {"flow": "order_import", "service": error.service, "error_type": type(error).__name__}
+    )
+    line = json.loads(logger.registered_formatter.format(record))
     assert (line["service"], line["error_type"]) == ("backmarket", "Unauthorized")
 
 
