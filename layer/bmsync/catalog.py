@@ -107,7 +107,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         schedule_minutes=1,
         timeout_seconds=120,
         calls_wholecell=True,
-        tables=("settings", "stock", "orders", "sync_state"),
+        # listings: marks them for re-evaluation when the quantity settings change.
+        tables=("settings", "stock", "orders", "listings", "sync_state"),
     ),
     FunctionSpec(
         "quantity_sync",

@@ -67,6 +67,8 @@ class ListingItem(BaseModel):
     sync_seq: int = 0  # bumped by every quantity_sync claim: concurrent pushes never double up
     buffer_override: int | None = None  # per-listing safety buffer (None: the connection's)
     sync_paused: bool = False
+    #: The quantity settings wholecell_watch last announced (a change re-evaluates every listing).
+    settings_seen: str | None = None
     last_writer: str = "listing_import"
 
     @property

@@ -31,6 +31,7 @@ from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.events import ScheduledEvent
 from bmsync.observability import logger
 from bmsync.settings import Settings
+from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import run_flow
@@ -160,6 +161,11 @@ def _settings_key(settings: Settings) -> str:
     )
 
 
+def _quantity_key(settings: Settings) -> str:
+    """The settings a listing's quantity depends on beyond the stock mirror."""
+    return f"{settings.quantity_sync_enabled}|{settings.safety_buffer}|{settings.product_variations.value}"
+
+
 def watch_wholecell(
     settings: Settings,
     *,
@@ -169,8 +175,13 @@ def watch_wholecell(
     clock: Clock,
     run: RunRecord,
     capture_shipments: ShipmentSink | None = None,
+    listings: ListingsRepository | None = None,
 ) -> None:
-    """One wholecell_watch run for one connection (the body of :func:`bmsync.sync.flow.run_flow`)."""
+    """One wholecell_watch run for one connection (the body of :func:`bmsync.sync.flow.run_flow`).
+
+    With ``listings``, a change of the quantity settings (the sync switch, the safety buffer, the
+    mapping mode) marks every listing, so quantity_sync re-evaluates them within the minute.
+    """
     now = clock.now()
     cursors = state.get_document(CURSOR_DOCUMENT) or {}
     reconciled_at = cursors.get("reconciled_at")
@@ -218,6 +229,14 @@ def watch_wholecell(
 
     changed = _write_changes(mirror, stored, stock, now, check_every_variation=full)
     shipments = capture_shipments(orders) if capture_shipments and orders else 0
+    previous_quantity_key = cursors.get("quantity_key")
+    listings_marked = 0
+    if listings is not None and previous_quantity_key not in (None, _quantity_key(settings)):
+        for listing in listings.all():
+            listings.update_fields(
+                listing.listing_id, {"settings_seen": _quantity_key(settings)}, writer=FLOW
+            )
+            listings_marked += 1
 
     state.put_document(
         CURSOR_DOCUMENT,
@@ -226,6 +245,7 @@ def watch_wholecell(
             "sales_orders": utc_iso(sales_cursor),
             "reconciled_at": utc_iso(now) if full else reconciled_at,
             "settings_key": _settings_key(settings),
+            "quantity_key": _quantity_key(settings),
         },
     )
     run.counts.update(
@@ -235,6 +255,7 @@ def watch_wholecell(
             "sales_orders_read": len(orders),
             "variations_changed": changed,
             "shipments_captured": shipments,
+            "listings_marked_for_settings": listings_marked,
         }
     )
     run.progress = "full reconciliation done" if full else "incremental read done"
@@ -308,6 +329,7 @@ def run_wholecell_watch(settings: Settings, clock: Clock) -> RunRecord:
             clock=clock,
             run=run,
             capture_shipments=lambda changed: capture_new_shipments(settings, changed, orders, clock),
+            listings=ListingsRepository(settings.connection_id),
         )
 
     return run_flow(FLOW, state, clock, body, services=("wholecell",))

@@ -130,6 +130,7 @@ class Inventory:
                 clock=self.clock,
                 run=run,
                 capture_shipments=self._capture,
+                listings=self.listings,
             )
 
         return run_flow(watch_flow.FLOW, self.state, self.clock, body)

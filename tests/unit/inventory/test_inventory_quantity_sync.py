@@ -344,3 +344,27 @@ def test_the_drift_check_never_raises_back_a_sale_wholecell_does_not_have_yet(in
     inventory.cycle()
     assert inventory.backmarket.listings["L-1"].quantity == 4
     assert inventory.drift_check().counts["drifted"] == 0
+
+
+def test_switching_quantity_sync_on_or_changing_the_buffer_resyncs_within_a_minute(
+    inventory: Inventory,
+) -> None:
+    inventory.configure(quantity_sync_enabled=False)
+    connected_listing(inventory, units=4, bm_quantity=1)
+    inventory.cycle()
+    assert inventory.backmarket.updates == []
+
+    inventory.configure(quantity_sync_enabled=True)
+    inventory.later(1)
+    run = inventory.watch()  # nothing changed in WholeCell, but the quantity settings did
+    assert run.counts["listings_marked_for_settings"] == 1
+    inventory.cycle()
+    assert inventory.backmarket.updates == [("L-1", 4, None)]
+
+    inventory.configure(safety_buffer=1)
+    inventory.later(1)
+    inventory.watch()
+    inventory.cycle()
+    assert inventory.backmarket.updates[-1] == ("L-1", 3, None)
+    inventory.later(1)
+    assert inventory.watch().counts["listings_marked_for_settings"] == 0  # announced once
