@@ -37,16 +37,23 @@ fmt: $(STAMP)
 
 ## the Lambda layer for the Lambda runtime (Python 3.12, x86_64), built without Docker.
 ## boto3 is not copied in: the Lambda runtime provides it, and the layer must stay under 20 MB.
-layer: $(STAMP)
+## The versions are the ones the tests ran with (constraints from .venv); rebuilt only when
+## pyproject.toml or layer/ changes, so `make synth` needs no package index once it is built.
+LAYER_STAMP := build/.layer-built
+layer: $(LAYER_STAMP)
+
+$(LAYER_STAMP): $(STAMP) pyproject.toml $(shell find layer/bmsync -name '*.py' 2>/dev/null)
 	rm -rf build/layer && mkdir -p build/layer/python
+	$(BIN)/pip freeze --exclude-editable > build/layer-constraints.txt
 	$(BIN)/pip install --quiet --platform manylinux2014_x86_64 --only-binary=:all: \
 		--python-version 3.12 --implementation cp --target build/layer/python \
-		aws-lambda-powertools requests pydantic
+		-c build/layer-constraints.txt aws-lambda-powertools requests pydantic
 	cp -r layer/bmsync build/layer/python/bmsync
 	find build/layer -name '__pycache__' -prune -exec rm -rf {} +
+	@touch $@
 
 ## synthesize the CDK app offline, with cdk-nag as validation and cfn-lint on the templates
-synth: layer
+synth: $(LAYER_STAMP)
 	$(BIN)/python -m infra.synth
 
 clean:
