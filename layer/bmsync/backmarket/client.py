@@ -532,6 +532,9 @@ class BackMarketClient:
                 headers=self._headers(token),
                 timeout=self.timeout,
             )
+        except requests.ConnectTimeout:
+            # Nothing was sent: repeating is safe for every call.
+            raise _Outcome(ServerError(f"Could not connect to Back Market for {where} in time.")) from None
         except requests.Timeout:
             raise _Outcome(
                 ServerError(f"Back Market did not answer {where} in time."), unclear=True

@@ -70,6 +70,19 @@ def test_a_lasting_fault_ends_in_the_documented_error(
         assert caught.value.cf_ray
 
 
+def test_a_lasting_timeout_is_a_server_error_after_bounded_attempts(
+    bm_sandbox, make_client, paid_order
+) -> None:
+    order_id, _ = paid_order
+    client = make_client(bm_sandbox, timeout=(1.0, 0.1))
+    bm_sandbox.set_faults([{"mode": "timeout", "route": GET_ORDER, "rate": 1.0, "delay": 0.2}])
+    bm_sandbox.clear_calls()
+    with pytest.raises(ServerError, match="did not answer") as caught:
+        client.get_order(order_id)
+    assert caught.value.retryable
+    assert len(bm_sandbox.calls()) == 4
+
+
 def test_an_accept_whose_answer_is_lost_is_not_sent_twice(bm_sandbox, make_client, paid_order) -> None:
     order_id, sku = paid_order
     client = make_client(bm_sandbox, timeout=(1.0, 0.15))

@@ -260,6 +260,16 @@ def test_an_order_update_that_did_not_happen_is_sent_again_after_the_reread(scri
     assert posted[0] == {"order_id": 4, "new_state": 4, "sku": "SKU-1"}
 
 
+def test_a_connect_timeout_is_retried_even_for_a_batch_because_nothing_was_sent(scripted) -> None:
+    answers: list = [
+        requests.ConnectTimeout("no route"),
+        make_response(200, {"bodymessage": 77, "statuscode": 200}),
+    ]
+    client, adapter = scripted(lambda request: answers.pop(0))
+    assert client.submit_batch("sku,quantity\nA,1\n") == "77"
+    assert len(adapter.requests) == 2
+
+
 def test_a_batch_submission_is_never_repeated_after_an_unclear_failure(scripted) -> None:
     client, adapter = scripted(lambda request: requests.ReadTimeout("slow"))
     with pytest.raises(ServerError, match="did not answer"):
