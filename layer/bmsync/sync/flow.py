@@ -64,7 +64,7 @@ def run_flow(
         error_text = error.message
         logger.warning(
             "flow failed on an integration error",
-            extra={"flow": flow, "service": error.service, "error_type": type(error).__name__},
+            extra={"flow": flow, "remote_service": error.service, "error_type": type(error).__name__},
         )
         if error.needs_attention:
             state.raise_alert(
