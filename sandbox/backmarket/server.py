@@ -8,6 +8,7 @@ because they exist to trip the client's socket timeouts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -127,6 +128,7 @@ class BackMarketSandbox:
         self._faults: list[Fault] = []
         self._fault_random = random.Random(1)
         self._calls: deque[dict[str, Any]] = deque(maxlen=CALL_LOG_SIZE)
+        self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -157,6 +159,12 @@ class BackMarketSandbox:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        # Kept-alive connections would otherwise hold their handler threads until the client goes away.
+        with self._lock:
+            connections, self._connections = set(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -610,6 +618,13 @@ class _Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes: without NODELAY each response waits ~40 ms on
         # the client's delayed ACK.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.owner._lock:
+            self.owner._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.owner._lock:
+            self.owner._connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the sandbox keeps its own call log."""
