@@ -330,6 +330,7 @@ class BackMarketSandbox:
                 "user_agent": headers.get("user-agent", ""),
                 "accept_language": headers.get("accept-language", ""),
                 "fault": fault.mode if fault else None,
+                "body": _logged_body(body),
             }
             self._calls.append(record)
             if fault is not None and not fault.after and fault.mode != "slow":
@@ -566,6 +567,16 @@ class BackMarketSandbox:
                 self.reset(demo=bool(payload.get("demo", False)))
                 return _ok({"reset": True})
         return _error(404, "not-found", f"no control route {method} /_sandbox{path}")
+
+
+def _logged_body(body: bytes) -> Any:
+    """The request body as sent (parsed JSON), for tests that check what a client wrote."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body[:500].decode(errors="replace")
 
 
 def _copy(value: Any) -> Any:
