@@ -284,3 +284,21 @@ def test_nothing_reaches_the_dead_letter_file(runtime: Runtime) -> None:
     runtime.cycle()
     assert runtime.dead_letters.read() == []
     assert runtime.backmarket.listing(SKU_B)["quantity"] == 3
+
+
+def test_a_duplicated_drift_check_delivery_reads_back_market_once(runtime: Runtime) -> None:
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 3)
+    runtime.backmarket.add_listing(SKU_B, 3)
+    runtime.run("listing_import")
+    runtime.cycle()
+    runtime.backmarket.clear_calls()
+    event = scheduled_event("quantity_sync", runtime.clock.now(), task="drift_check")
+    first = runtime.invoker.invoke("quantity_sync", event)
+    second = runtime.invoker.invoke("quantity_sync", event)  # EventBridge delivers at least once
+    assert first.ok and second.ok and first.result == second.result
+    reads = [call for call in runtime.backmarket.calls() if call["method"] == "GET"]
+    assert len(reads) == 1
+    # The next scheduled time is a new event: it runs.
+    runtime.clock.advance(3600)
+    runtime.run("quantity_sync", task="drift_check")
+    assert len([call for call in runtime.backmarket.calls() if call["method"] == "GET"]) == 2

@@ -31,6 +31,7 @@ from bmsync.events import ScheduledEvent
 from bmsync.observability import logger
 from bmsync.secrets import SecretMissing
 from bmsync.settings import ProductVariationMode, Settings
+from bmsync.store.idempotency import run_once
 from bmsync.store.listings_repo import PRODUCT_NOT_SET, ListingItem, ListingsRepository, SyncStatus
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
@@ -531,9 +532,14 @@ def handle_event(event: dict[str, Any], context: Any, clock: Clock) -> dict[str,
     scheduled = ScheduledEvent.model_validate(event)
     if scheduled.task not in (None, "drift_check"):
         raise ValueError(f"quantity_sync has no task {scheduled.task!r} (known: drift_check)")
-    return run_summary(
-        {
-            settings.connection_id: run_drift_check(_wired(settings, clock))
-            for settings in connections_for(scheduled)
-        }
-    )
+
+    def drift_checks(payload: dict[str, Any]) -> dict[str, Any]:
+        return run_summary(
+            {
+                settings.connection_id: run_drift_check(_wired(settings, clock))
+                for settings in connections_for(scheduled)
+            }
+        )
+
+    # A duplicated delivery of one scheduled time must not read every listing twice.
+    return run_once(DRIFT_FLOW, scheduled.model_dump(mode="json"), drift_checks, context)

@@ -1,0 +1,44 @@
+"""Powertools Idempotency on the ``idempotency`` table: a duplicated event does its work only once.
+
+EventBridge Scheduler delivers at least once; a scheduled task that reads a whole account (the drift
+check, the listing import) must not run twice for one scheduled time. The second delivery gets the
+first one's result (or, while the first still runs, an error that makes the scheduler retry later).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from bmsync.store.tables import IDEMPOTENCY
+
+#: Long enough to cover a duplicate delivery, short enough to keep the table small.
+REMEMBER_SECONDS = 2 * 3600
+
+Work = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def run_once(key_prefix: str, event: dict[str, Any], work: Work, context: Any) -> dict[str, Any]:
+    """``work(event)``, unless an identical ``event`` was already handled (then its stored result).
+
+    ``context`` is the Lambda context: an in-progress record then expires with the invocation's
+    timeout, so a crashed run does not block the retry for the whole remembering period.
+    """
+    persistence = DynamoDBPersistenceLayer(table_name=IDEMPOTENCY.physical_name, key_attr="id")
+    config = IdempotencyConfig(expires_after_seconds=REMEMBER_SECONDS)
+    config.register_lambda_context(context)
+
+    @idempotent_function(
+        data_keyword_argument="event", persistence_store=persistence, config=config, key_prefix=key_prefix
+    )
+    def once(event: dict[str, Any]) -> dict[str, Any]:
+        return work(event)
+
+    result: dict[str, Any] = once(event=event)
+    return result
