@@ -28,7 +28,7 @@ ITERATOR_AGE_LIMIT = Duration.minutes(15)
 TOKEN_REJECTED_METRIC = "BackMarketTokenRejected"  # noqa: S105 (a metric name)
 #: What ``bmsync.sync.flow.run_flow`` logs when Back Market answers 401 after a fresh token read.
 TOKEN_REJECTED_PATTERN = logs.FilterPattern.all(
-    logs.FilterPattern.string_value("$.service", "=", "backmarket"),
+    logs.FilterPattern.string_value("$.remote_service", "=", "backmarket"),
     logs.FilterPattern.string_value("$.error_type", "=", "Unauthorized"),
 )
 

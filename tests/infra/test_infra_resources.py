@@ -135,30 +135,41 @@ def test_revoked_back_market_token_is_alarmed_from_the_logs_of_every_back_market
     assert watched == {deployed.logical_id(log_groups[s.name]) for s in FUNCTIONS if s.calls_backmarket}
     for metric_filter in filters:
         pattern = metric_filter["Properties"]["FilterPattern"]
-        assert '$.service = "backmarket"' in pattern and '$.error_type = "Unauthorized"' in pattern
+        assert '$.remote_service = "backmarket"' in pattern and '$.error_type = "Unauthorized"' in pattern
         [transform] = metric_filter["Properties"]["MetricTransformations"]
         assert (transform["MetricNamespace"], transform["MetricName"]) == ("bmsync", TOKEN_REJECTED_METRIC)
     [alarm] = _alarms_on(deployed, TOKEN_REJECTED_METRIC)
     assert "Recover my token" in alarm["AlarmDescription"]
 
 
-def test_token_rejection_pattern_matches_what_the_flow_runner_logs() -> None:
-    """The filter's fields are the ones run_flow logs for a rejected token, as the formatter writes them."""
+@pytest.mark.usefixtures("aws")
+def test_token_rejection_pattern_matches_what_the_flow_runner_logs(clock: Any) -> None:
+    """A flow stopped by a rejected token logs a line the metric filter's fields match."""
+    import io
     import logging
 
     from bmsync.backmarket.errors import Unauthorized
     from bmsync.observability import logger
+    from bmsync.store.sync_state import SyncStateRepository
+    from bmsync.sync.flow import run_flow
 
-    error = Unauthorized()
-    record = logging.LogRecord(
-        "bmsync", logging.WARNING, __file__, 1, "flow failed on an integration error", None, None
-    )
-    # What run_flow passes as ``extra`` (logging sets extras as record attributes).
-    record.__dict__.update(
-        {"flow": "order_import", "service": error.service, "error_type": type(error).__name__}
-    )
-    line = json.loads(logger.registered_formatter.format(record))
-    assert (line["service"], line["error_type"]) == ("backmarket", "Unauthorized")
+    def body(run: Any) -> None:
+        raise Unauthorized()
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    std_logger = logging.getLogger(logger.name)
+    std_logger.addHandler(handler)
+    try:
+        run_flow("order_import", SyncStateRepository("default", clock), clock, body, services=("backmarket",))
+    finally:
+        std_logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(
+        line.get("remote_service") == "backmarket" and line.get("error_type") == "Unauthorized"
+        for line in lines
+    ), lines
 
 
 def test_dashboard_exists(deployed: Any) -> None:

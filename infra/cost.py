@@ -1,0 +1,207 @@
+"""What bmsync costs a month, computed from the synthesized template and a stated seller's volume.
+
+``python -m infra.cost`` (after ``make synth``) prints the table that ``docs/deploy.md`` shows. Prices
+are AWS's public on-demand list prices (us-east-1 / eu-west-1, x86, USD) without the free tier; the
+free tier is shown separately because most of it applies for good.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infra.config import REPO
+
+MINUTES_PER_MONTH = 30 * 24 * 60
+
+# Public list prices, USD.
+LAMBDA_PER_MILLION_REQUESTS = 0.20
+LAMBDA_PER_GB_SECOND = 0.0000166667
+SCHEDULER_PER_MILLION = 1.00
+DYNAMODB_PER_MILLION_WRITES = 0.625
+DYNAMODB_PER_MILLION_READS = 0.125
+DYNAMODB_STORAGE_PER_GB = 0.25
+DYNAMODB_PITR_PER_GB = 0.20
+SECRET_PER_MONTH = 0.40
+SECRETS_PER_10K_CALLS = 0.05
+ALARM_PER_MONTH = 0.10
+DASHBOARD_PER_MONTH = 3.00
+CUSTOM_METRIC_PER_MONTH = 0.30
+LOGS_PER_GB_INGESTED = 0.50
+XRAY_PER_MILLION_TRACES = 5.00
+KMS_KEY_PER_MONTH = 1.00
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A typical seller: one connection, ~50 orders a day, ~2,000 listings."""
+
+    orders: int = 1_500  # Back Market orders a month
+    stock_changes: int = 9_000  # stock items whose calculated quantity changes, a month
+    listing_changes: int = 3_000  # listing items changed by the hourly import or the admin
+    admin_requests: int = 2_000
+    #: Average run time (s) of one invocation: polls are a few HTTP round trips.
+    seconds: tuple[tuple[str, float], ...] = (
+        ("order_import", 1.5),
+        ("order_import:catch_up", 30.0),
+        ("wholecell_watch", 2.0),
+        ("listing_import", 20.0),
+        ("quantity_sync:drift_check", 10.0),
+        ("quantity_sync", 0.5),
+        ("shipment_export", 1.0),
+        ("admin", 0.3),
+    )
+    #: DynamoDB requests per scheduled run (lock, run record, cursor, settings) and per record/request.
+    writes_per_run: int = 4
+    reads_per_run: int = 6
+    writes_per_order: int = 8 * 3  # ~8 writes of a ~3 KB item
+    reads_per_stream_record: int = 10
+    reads_per_admin_request: int = 50
+    stored_gb: float = 0.5
+    log_kb_per_invocation: float = 2.0
+    custom_metrics: int = 10  # Powertools metrics, by name and dimension
+    secret_reads: int = 36_000  # cached 5 minutes per warm function
+
+
+@dataclass(frozen=True)
+class Line:
+    service: str
+    arithmetic: str
+    usd: float
+
+
+def _price(usd: float) -> str:
+    return "$" + f"{usd:.10f}".rstrip("0").rstrip(".")
+
+
+def _rate_minutes(expression: str) -> int:
+    number, unit = re.fullmatch(r"rate\((\d+) (\w+?)s?\)", expression).groups()  # type: ignore[union-attr]
+    return int(number) * {"minute": 1, "hour": 60, "day": 1440}[unit]
+
+
+def _resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == kind]
+
+
+def estimate(template: dict[str, Any], volume: Volume = Volume()) -> list[Line]:
+    seconds = dict(volume.seconds)
+    functions = {
+        f["Environment"]["Variables"]["BMSYNC_FUNCTION"]: f["MemorySize"]
+        for f in _resources(template, "AWS::Lambda::Function")
+    }
+    runs: dict[str, int] = {}
+    for schedule in _resources(template, "AWS::Scheduler::Schedule"):
+        if schedule["State"] == "ENABLED":
+            payload = json.loads(schedule["Target"]["Input"])
+            key = payload["function"] + (f":{payload['task']}" if payload.get("task") else "")
+            runs[key] = MINUTES_PER_MONTH // _rate_minutes(schedule["ScheduleExpression"])
+    scheduled_runs = sum(runs.values())
+    stream_records = volume.stock_changes + volume.listing_changes
+    invocations = {
+        **runs,
+        "quantity_sync": stream_records,
+        "shipment_export": 2 * volume.orders,  # the shipment, then a retry or the validation it waited for
+        "admin": volume.admin_requests,
+    }
+    total_invocations = sum(invocations.values())
+    gb_seconds = sum(
+        count * seconds[key] * functions[key.split(":")[0]] / 1024 for key, count in invocations.items()
+    )
+    writes = (
+        scheduled_runs * volume.writes_per_run
+        + volume.orders * volume.writes_per_order
+        + stream_records * 2  # last synced state, idempotency record
+        + volume.stock_changes
+    )
+    reads = (
+        scheduled_runs * volume.reads_per_run
+        + stream_records * volume.reads_per_stream_record
+        + volume.admin_requests * volume.reads_per_admin_request
+    )
+    secrets = len(_resources(template, "AWS::SecretsManager::Secret"))
+    alarms = len(_resources(template, "AWS::CloudWatch::Alarm"))
+    dashboards = len(_resources(template, "AWS::CloudWatch::Dashboard"))
+    metric_filters = {
+        m["MetricTransformations"][0]["MetricName"] for m in _resources(template, "AWS::Logs::MetricFilter")
+    }
+    metrics = volume.custom_metrics + len(metric_filters)
+    keys = len(_resources(template, "AWS::KMS::Key"))
+    log_gb = total_invocations * volume.log_kb_per_invocation / 1024 / 1024
+    run_list = " + ".join(f"{count:,} {key}" for key, count in sorted(runs.items()))
+    return [
+        Line(
+            "Lambda requests",
+            f"{total_invocations:,} invocations ({scheduled_runs:,} scheduled: {run_list}; "
+            f"{stream_records:,} stream records to quantity_sync; {2 * volume.orders:,} shipment_export; "
+            f"{volume.admin_requests:,} admin) x {_price(LAMBDA_PER_MILLION_REQUESTS)}/M",
+            total_invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+        ),
+        Line(
+            "Lambda compute",
+            f"{gb_seconds:,.0f} GB-s (invocations x average seconds x memory) x "
+            f"{_price(LAMBDA_PER_GB_SECOND)}",
+            gb_seconds * LAMBDA_PER_GB_SECOND,
+        ),
+        Line(
+            "EventBridge Scheduler",
+            f"{scheduled_runs:,} invocations x {_price(SCHEDULER_PER_MILLION)}/M",
+            scheduled_runs / 1e6 * SCHEDULER_PER_MILLION,
+        ),
+        Line(
+            "DynamoDB requests (on demand)",
+            f"{writes:,} writes x {_price(DYNAMODB_PER_MILLION_WRITES)}/M + {reads:,} reads x "
+            f"{_price(DYNAMODB_PER_MILLION_READS)}/M (stream reads by Lambda are free)",
+            writes / 1e6 * DYNAMODB_PER_MILLION_WRITES + reads / 1e6 * DYNAMODB_PER_MILLION_READS,
+        ),
+        Line(
+            "DynamoDB storage + PITR",
+            f"{volume.stored_gb} GB x ({_price(DYNAMODB_STORAGE_PER_GB)} + {_price(DYNAMODB_PITR_PER_GB)})",
+            volume.stored_gb * (DYNAMODB_STORAGE_PER_GB + DYNAMODB_PITR_PER_GB),
+        ),
+        Line(
+            "Secrets Manager",
+            f"{secrets} secrets x {_price(SECRET_PER_MONTH)} + {volume.secret_reads:,} reads x "
+            f"{_price(SECRETS_PER_10K_CALLS)}/10k",
+            secrets * SECRET_PER_MONTH + volume.secret_reads / 10_000 * SECRETS_PER_10K_CALLS,
+        ),
+        Line(
+            "CloudWatch alarms + dashboard",
+            f"{alarms} alarms x {_price(ALARM_PER_MONTH)} + "
+            f"{dashboards} dashboard x {_price(DASHBOARD_PER_MONTH)}",
+            alarms * ALARM_PER_MONTH + dashboards * DASHBOARD_PER_MONTH,
+        ),
+        Line(
+            "CloudWatch metrics + logs",
+            f"{metrics} custom metrics x {_price(CUSTOM_METRIC_PER_MONTH)} + {log_gb:.2f} GB logs "
+            f"({volume.log_kb_per_invocation:g} KB/invocation) x {_price(LOGS_PER_GB_INGESTED)}",
+            metrics * CUSTOM_METRIC_PER_MONTH + log_gb * LOGS_PER_GB_INGESTED,
+        ),
+        Line(
+            "X-Ray",
+            f"{total_invocations:,} traces (each scheduled run is sampled) x "
+            f"{_price(XRAY_PER_MILLION_TRACES)}/M",
+            total_invocations / 1e6 * XRAY_PER_MILLION_TRACES,
+        ),
+        Line("KMS (alarm topic key)", f"{keys} key x {_price(KMS_KEY_PER_MONTH)}", keys * KMS_KEY_PER_MONTH),
+    ]
+
+
+def markdown(lines: list[Line]) -> str:
+    rows = ["| service | arithmetic | USD / month |", "|---|---|---:|"]
+    rows += [f"| {line.service} | {line.arithmetic} | {line.usd:.2f} |" for line in lines]
+    rows.append(f"| **total** | without the free tier | **{sum(line.usd for line in lines):.2f}** |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[1]) if len(argv) > 1 else REPO / "cdk.out" / "bmsync.template.json"
+    print(markdown(estimate(json.loads(path.read_text()))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
