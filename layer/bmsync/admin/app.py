@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from importlib import resources
 
@@ -50,7 +51,8 @@ from bmsync.admin.web import (
 from bmsync.clock import Clock
 from bmsync.observability import logger
 
-PUBLIC_PATHS = {"/signin", "/static/admin.css"}
+PUBLIC_PATHS = {"/signin", "/static/admin.css", "/favicon.ico"}
+NONCE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 SAFE_METHODS = {"GET", "HEAD"}
 
 
@@ -64,7 +66,9 @@ def _signin_page(
         return html_response(
             HTTPStatus.SERVICE_UNAVAILABLE if status == 200 else status, layout("Sign in", body)
         )
-    nonce = new_signin_nonce()
+    # Reuse this browser's nonce: a second tab (or a favicon request) must not void an open form.
+    presented = request_cookie(app, SIGNIN_COOKIE) or ""
+    nonce = presented if NONCE_SHAPE.match(presented) else new_signin_nonce()
     body = (
         (notice(message, "error") if message else "")
         + '<form method="post" action="/signin">'
@@ -160,6 +164,12 @@ def build_app(services: AdminServices) -> LambdaFunctionUrlResolver:
         css = resources.files("bmsync.admin").joinpath("static/admin.css").read_text()
         return Response(
             status_code=200, content_type="text/css", body=css, headers={"Cache-Control": "max-age=300"}
+        )
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response[str]:
+        return Response(
+            status_code=HTTPStatus.NO_CONTENT, body="", headers={"Cache-Control": "max-age=86400"}
         )
 
     @app.get("/signin")

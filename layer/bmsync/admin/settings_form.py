@@ -23,7 +23,7 @@ from bmsync.settings import (
 class Field:
     name: str  # dotted path into Settings
     label: str
-    kind: str  # text | number | checkbox | select | lines | pairs
+    kind: str  # text | number | checkbox | select | status | lines | pairs
     help: str = ""
     choices: tuple[tuple[str, str], ...] = ()
 
@@ -137,7 +137,7 @@ SECTIONS: list[tuple[str, list[Field]]] = [
                 Field(
                     f"order_status_map.{status.value}",
                     ORDER_STATUS_LABELS[status],
-                    "text",
+                    "status",
                     "Map Back Market's order statuses to your WholeCell order statuses for orders to be "
                     "imported. Sales order statuses in WholeCell are controlled by the actions that you take "
                     "in Back Market; changing the status in WholeCell won't affect Back Market."
@@ -240,6 +240,9 @@ def form_to_changes(form: dict[str, str]) -> dict[str, Any]:
                     carrier, _, shipper = line.partition("=")
                     pairs[carrier.strip()] = shipper.strip()
             _set_at(changes, field.name, pairs)
+        elif field.kind == "status":
+            # "Not mapped" removes the entry: such orders are not imported.
+            _set_at(changes, field.name, raw.strip() or None)
         elif field.name == "backmarket.host":
             _set_at(changes, field.name, raw.strip() or None)
         else:
@@ -247,8 +250,16 @@ def form_to_changes(form: dict[str, str]) -> dict[str, Any]:
     return changes
 
 
-def _input(field: Field, value: Any) -> str:
+def _input(field: Field, value: Any, statuses: list[str]) -> str:
     name = esc(field.name)
+    if field.kind == "status":
+        titles = ["", *statuses] + ([value] if value and value not in statuses else [])
+        options = "".join(
+            f'<option value="{esc(title)}"{" selected" if (value or "") == title else ""}>'
+            f"{esc(title or '(not mapped: not imported)')}</option>"
+            for title in titles
+        )
+        return f'<select id="{name}" name="{name}">{options}</select>'
     if field.kind == "checkbox":
         checked = " checked" if value else ""
         return f'<input type="checkbox" id="{name}" name="{name}"{checked}>'
@@ -280,7 +291,7 @@ def render_form(values: dict[str, Any], errors: dict[str, str], *, action: str, 
             parts.append(f'<label for="{esc(field.name)}"{label_class}>{esc(field.label)}</label>')
             if field.help:
                 parts.append(f'<p class="help">{esc(field.help)}</p>')
-            parts.append(_input(field, value))
+            parts.append(_input(field, value, list(values.get("wholecell_order_statuses") or [])))
             if field.name in errors:
                 parts.append(f'<p class="field-error" role="alert">{esc(errors[field.name])}</p>')
         parts.append("</fieldset>")
@@ -294,8 +305,12 @@ def merge_changes(current: Settings, changes: dict[str, Any]) -> dict[str, Any]:
     """``changes`` over the stored settings: nested objects merge, anything else is replaced."""
     merged = current.model_dump(mode="json")
     for key, value in changes.items():
-        if isinstance(value, dict) and key in {"backmarket", "wholecell", "order_status_map"}:
+        if isinstance(value, dict) and key in {"backmarket", "wholecell"}:
             merged[key] = {**(merged.get(key) or {}), **value}
+        elif isinstance(value, dict) and key == "order_status_map":
+            # A partial map changes the statuses it names; null unmaps one.
+            combined = {**(merged.get(key) or {}), **value}
+            merged[key] = {status: title for status, title in combined.items() if title is not None}
         else:
             merged[key] = value
     return merged

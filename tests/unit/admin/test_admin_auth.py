@@ -13,7 +13,7 @@ from bmsync.clock import ManualClock
 from bmsync.store.settings_repo import SettingsRepository
 from tests.unit.admin.conftest import PASSWORD, AdminClient
 
-PUBLIC = {("GET", "/signin"), ("POST", "/signin"), ("GET", "/static/admin.css")}
+PUBLIC = {("GET", "/signin"), ("POST", "/signin"), ("GET", "/static/admin.css"), ("GET", "/favicon.ico")}
 
 
 def _routes(app: Any) -> list[tuple[str, str]]:
@@ -76,6 +76,13 @@ def test_tampered_and_expired_sessions_are_refused(signed_in: AdminClient, clock
     signed_in.cookies[SESSION_COOKIE] = good
     clock.advance(SESSION_LIFETIME.total_seconds() + 1)
     assert signed_in.request("GET", "/api/connections").status == 401
+
+
+def test_a_second_sign_in_page_keeps_the_first_form_valid(anonymous: AdminClient) -> None:
+    first = anonymous.request("GET", "/signin")
+    anonymous.request("GET", "/connections/default/status")  # another tab, same browser
+    reply = anonymous.request("POST", "/signin", form={"password": PASSWORD, "csrf_token": first.csrf()})
+    assert reply.status == 303
 
 
 def test_sign_in_form_needs_its_csrf_token(anonymous: AdminClient) -> None:

@@ -32,6 +32,8 @@ def test_settings_round_trip_and_version(signed_in: AdminClient) -> None:
     assert stored is not None and stored.quantity_sync_enabled
     assert stored.order_status_map["paid"] == "Processing"
     assert stored.order_status_map["accepted"] == "Processing"  # the rest of the map is kept
+    unmapped = signed_in.api("PATCH", SETTINGS, {"version": 1, "order_status_map": {"refunded": None}})
+    assert unmapped.status == 200 and "refunded" not in unmapped.json()["settings"]["order_status_map"]
 
 
 def test_invalid_settings_get_422_naming_every_field_and_change_nothing(signed_in: AdminClient) -> None:
@@ -98,6 +100,9 @@ def test_settings_form_saves_and_shows_errors_in_place(signed_in: AdminClient) -
         "quantity_sync_enabled": "on",
         "safety_buffer": "2",
         "available_statuses": "Available\nRefurbished",
+        "order_status_map.pending_payment": "",
+        "order_status_map.paid": "",
+        "order_status_map.accepted": "Pending",
     }
     saved = signed_in.request("POST", "/connections/default/settings", form=form)
     assert saved.status == 303
@@ -105,6 +110,7 @@ def test_settings_form_saves_and_shows_errors_in_place(signed_in: AdminClient) -
     assert stored is not None
     assert stored.quantity_sync_enabled and not stored.order_import_enabled
     assert stored.available_statuses == ["Available", "Refurbished"]
+    assert "paid" not in stored.order_status_map and stored.order_status_map["accepted"] == "Pending"
     shown = signed_in.request("GET", "/connections/default/settings?saved=1")
     assert "Shop &lt;EU&gt;" in shown.body and "Shop <EU>" not in shown.body
     invalid = signed_in.request(
