@@ -6,6 +6,7 @@ through the ``orders`` stream, with Lambda's event filters. Time is a ManualCloc
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,36 @@ class OrdersSystem:
             for call in self.backmarket.calls()
             if call.get("method") == method and path_part in str(call.get("path", ""))
         ]
+
+
+@contextmanager
+def atomic_dynamodb_writes() -> Iterator[None]:
+    """Make moto's item writes atomic, as DynamoDB's are.
+
+    DynamoDB checks a write's condition and applies it atomically; moto checks, then writes, and two
+    threads can interleave in between. Tests of concurrent writers serialize moto's writes so they
+    test bmsync against DynamoDB's guarantee, not against that gap in the test double.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    names = ("put_item", "update_item", "delete_item", "transact_write_items")
+    originals = {name: getattr(DynamoDBBackend, name) for name in names}
+
+    def serialized(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return original(self, *args, **kwargs)
+
+        return write
+
+    for name, original in originals.items():
+        setattr(DynamoDBBackend, name, serialized(original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(DynamoDBBackend, name, original)
 
 
 @contextmanager

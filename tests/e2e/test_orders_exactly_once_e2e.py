@@ -13,7 +13,7 @@ from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.orders import import_orders
-from tests.e2e.orders_sandbox import CONNECTION, orders_system
+from tests.e2e.orders_sandbox import CONNECTION, atomic_dynamodb_writes, orders_system
 from tests.e2e.test_orders_import_e2e import _a_listed_sku
 
 
@@ -42,7 +42,7 @@ class CrashingWholeCell:
 
 
 def test_two_imports_at_once_with_crashes_make_exactly_one_wholecell_order_each(tmp_path: Path) -> None:
-    with orders_system(tmp_path) as system:
+    with atomic_dynamodb_writes(), orders_system(tmp_path) as system:
         sku = _a_listed_sku(system)
         system.backmarket.set_listing_quantity(sku, 10)
         for _ in range(4):

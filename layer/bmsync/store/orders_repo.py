@@ -92,6 +92,8 @@ class OrderRecord(BaseModel):
     import_status: str = ""
     claim_owner: str | None = None
     claim_until: str | None = None
+    #: The current claim took over one that did not finish: look the order up before creating it.
+    import_interrupted: bool = False
     wholecell_order_id: int | None = None
     #: The status bmsync last set in WholeCell, and the one WholeCell last showed.
     wholecell_status: str | None = None
@@ -219,21 +221,21 @@ class OrdersRepository:
     # -- the import claim: exactly one WholeCell order per Back Market order
     def claim_import(
         self, connection_id: str, order_id: str | int, *, owner: str, now: datetime, lease_until: datetime
-    ) -> tuple[OrderRecord | None, OrderRecord | None]:
-        """Take the right to create this order in WholeCell.
+    ) -> OrderRecord | None:
+        """Take the right to create this order in WholeCell; the record now held by ``owner``.
 
-        Returns ``(claimed, before)``: ``claimed`` is the stored record now held by ``owner`` (None when
-        the order is already imported or another run holds a live claim); ``before`` is the record as
-        it was (None if new). A ``before`` in state "creating" means an earlier run crashed mid-way:
-        the WholeCell order may exist already and must be looked up before creating one.
+        None when the order is already imported or another run holds a live claim. A claim that takes
+        over an earlier one (a run that crashed or failed mid-way) has ``import_interrupted`` set: the
+        WholeCell order may exist already and must be looked up before one is created. That is decided
+        on the very version of the item the claim replaces, so no interrupted claim goes unnoticed.
         """
-        before = self.get(connection_id, order_id)
 
         def claim(record: OrderRecord) -> bool:
             if record.import_state == "imported":
                 return False
             if record.import_state == "creating" and record.claim_until and record.claim_until > utc_iso(now):
                 return False
+            record.import_interrupted = record.import_state == "creating"
             record.import_state = "creating"
             record.claim_owner = owner
             record.claim_until = utc_iso(lease_until)
@@ -241,8 +243,8 @@ class OrdersRepository:
 
         stored = self.update(connection_id, order_id, claim, writer="order_import", now=now, create=True)
         if stored is None or stored.claim_owner != owner or stored.import_state != "creating":
-            return None, before
-        return stored, before
+            return None
+        return stored
 
     # -- what wholecell_watch records (through bmsync.sync.shipments.capture_new_shipments)
     def record_wholecell_shipment(

@@ -146,11 +146,13 @@ def import_orders(
 ) -> None:
     """One run of order_import for one connection (the body given to ``run_flow``)."""
     if not settings.order_import_enabled:
-        state.set_cursor(FLOW, NO_CURSOR)
         run.progress = (
             "Order import is switched off: Back Market orders are not imported into WholeCell. "
             "Switch on 'Enable order import' in the settings."
         )
+        if state.get_cursor(FLOW) == NO_CURSOR:
+            return  # said so already (an alert counts every raise: not one a minute)
+        state.set_cursor(FLOW, NO_CURSOR)
         state.raise_alert(
             "order-import-off",
             "Order import is switched off: Back Market orders are not imported into WholeCell.",
@@ -234,15 +236,17 @@ def _import(context: _Run, order: BackMarketOrder, record: OrderRecord | None) -
         _record_not_mapped(context, order, status)
         return None
     owner = uuid.uuid4().hex
-    claimed, before = context.orders.claim_import(
+    claimed = context.orders.claim_import(
         context.connection_id, order.order_id, owner=owner, now=now, lease_until=now + CLAIM_LEASE
     )
     if claimed is None:
+        # Another run is creating it (or crashed doing so): read it again until that is settled.
         context.count("busy_elsewhere")
+        context.retry_later = True
         return None
     lines = _resolve_lines(context, order)
     sales_order: WholeCellSalesOrder | None = None
-    if before is not None and before.import_state == "creating":
+    if claimed.import_interrupted:
         # An earlier run claimed this order and did not finish: it may have created it already.
         sales_order = context.wholecell.find_sales_order_by_external_id(
             str(order.order_id), channel=SALES_CHANNEL
@@ -266,8 +270,12 @@ def _record_not_mapped(context: _Run, order: BackMarketOrder, status: BackMarket
         "the settings to import such orders"
     )
 
+    newly_recorded = False
+
     def note(record: OrderRecord) -> bool:
-        if record.import_state == "creating" or record.import_status == reason:
+        nonlocal newly_recorded
+        newly_recorded = record.import_state != "creating" and record.import_status != reason
+        if not newly_recorded:
             return False
         record.import_state = "not_imported"
         record.import_status = reason
@@ -279,6 +287,8 @@ def _record_not_mapped(context: _Run, order: BackMarketOrder, status: BackMarket
         context.connection_id, order.order_id, note, writer=WRITER, now=context.clock.now(), create=True
     )
     context.count("not_mapped")
+    if not newly_recorded:
+        return  # recorded (and alerted) before: an unchanged re-read says nothing new
     context.state.raise_alert(
         f"order-status-unmapped-{status.value if status else order.state}",
         f"Orders in {label} are not imported: that state is not mapped to a WholeCell status "
@@ -398,6 +408,7 @@ def _record_import(
         )
         record.claim_owner = None
         record.claim_until = None
+        record.import_interrupted = False
         record.wholecell_order_id = sales_order.id
         record.wholecell_status = sales_order.status or wholecell_status
         record.wholecell_status_seen = record.wholecell_status

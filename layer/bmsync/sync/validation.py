@@ -59,7 +59,8 @@ def validate_new_lines(
             else:
                 current = backmarket.cancel_orderline(order.order_id, line.listing)
         except IntegrationError as error:
-            if error.needs_attention:
+            if error.needs_attention or error.retryable:
+                # Not a decision: the order is read again (the cursor waits) and the line retried.
                 raise
             decisions.append(
                 ValidationRecord(

@@ -56,16 +56,15 @@ def test_an_item_that_never_settles_is_reported(aws: None, clock) -> None:
 def test_the_import_claim_is_exclusive_until_its_lease_runs_out(aws: None, clock) -> None:
     repo = OrdersRepository()
     lease = timedelta(minutes=5)
-    claimed, before = repo.claim_import("uk", 9, owner="a", now=clock.now(), lease_until=clock.now() + lease)
-    assert claimed is not None and before is None and claimed.import_state == "creating"
+    claimed = repo.claim_import("uk", 9, owner="a", now=clock.now(), lease_until=clock.now() + lease)
+    assert claimed is not None and claimed.import_state == "creating" and not claimed.import_interrupted
 
-    second, _ = repo.claim_import("uk", 9, owner="b", now=clock.now(), lease_until=clock.now() + lease)
-    assert second is None
+    assert repo.claim_import("uk", 9, owner="b", now=clock.now(), lease_until=clock.now() + lease) is None
 
     clock.advance(lease.total_seconds() + 1)  # "a" crashed: its claim expires
-    third, before = repo.claim_import("uk", 9, owner="b", now=clock.now(), lease_until=clock.now() + lease)
+    third = repo.claim_import("uk", 9, owner="b", now=clock.now(), lease_until=clock.now() + lease)
     assert third is not None and third.claim_owner == "b"
-    assert before is not None and before.import_state == "creating"  # so "b" looks for a's order first
+    assert third.import_interrupted  # so "b" looks for a's order before creating one
 
     def imported(record: OrderRecord) -> bool:
         record.import_state = "imported"
@@ -73,7 +72,7 @@ def test_the_import_claim_is_exclusive_until_its_lease_runs_out(aws: None, clock
 
     repo.update("uk", 9, imported, writer="order_import", now=clock.now())
     clock.advance(3600)
-    assert repo.claim_import("uk", 9, owner="c", now=clock.now(), lease_until=clock.now() + lease)[0] is None
+    assert repo.claim_import("uk", 9, owner="c", now=clock.now(), lease_until=clock.now() + lease) is None
 
 
 def test_orders_are_listed_by_export_state(aws: None, clock) -> None:
