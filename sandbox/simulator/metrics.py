@@ -1,0 +1,191 @@
+"""What the simulator measures while it runs, and the invariants it checks at the end.
+
+Everything here works on plain values sampled from the emulators' own state (never from bmsync's
+tables: the point is to judge bmsync from the outside), so it is unit-tested without a system.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile (``share`` in 0..1); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Latency:
+    """Simulated seconds from a cause to its visible effect; unfinished ones are counted apart."""
+
+    name: str
+    done: list[float] = field(default_factory=list)
+    _open: dict[Any, datetime] = field(default_factory=dict)
+
+    def start(self, key: Any, at: datetime) -> None:
+        self._open.setdefault(key, at)  # the earliest cause counts
+
+    def finish(self, key: Any, at: datetime) -> None:
+        started = self._open.pop(key, None)
+        if started is not None:
+            self.done.append(max(0.0, (at - started).total_seconds()))
+
+    def cancel(self, key: Any) -> None:
+        self._open.pop(key, None)
+
+    def is_open(self, key: Any) -> bool:
+        return key in self._open
+
+    def open_keys(self) -> list[Any]:
+        return list(self._open)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "count": len(self.done),
+            "unfinished": len(self._open),
+            "p50_s": percentile(self.done, 0.50),
+            "p95_s": percentile(self.done, 0.95),
+            "max_s": max(self.done) if self.done else None,
+        }
+
+
+@dataclass
+class Exposure:
+    """Oversell exposure: unit-hours during which Back Market offered more units than WholeCell could
+    sell, and the Back Market orders placed for units that did not exist (forced cancellations)."""
+
+    unit_hours: float = 0.0
+    forced_cancellations: int = 0
+    worst_units: int = 0
+
+    def sample(self, oversold_units: int, seconds: float) -> None:
+        if oversold_units > 0:
+            self.unit_hours += oversold_units * seconds / 3600
+            self.worst_units = max(self.worst_units, oversold_units)
+
+    def order_placed(self, quantity: int, free_units: int) -> int:
+        """A buyer ordered ``quantity`` while WholeCell could still sell ``free_units``: the units that
+        did not exist (each one a cancellation the seller is forced into)."""
+        missing = max(0, quantity - max(0, free_units))
+        self.forced_cancellations += missing
+        return missing
+
+
+def oversold_units(offered: dict[str, int], free: dict[str, int]) -> int:
+    """Units Back Market offers beyond what WholeCell can still sell, summed over listings (SKUs)."""
+    return sum(max(0, quantity - max(0, free.get(sku, 0))) for sku, quantity in offered.items())
+
+
+@dataclass
+class ApiUse:
+    """Back Market calls by bmsync, per simulated hour, and the 429s it received."""
+
+    calls: int = 0
+    throttled: int = 0
+    injected_faults: int = 0
+    peak_window_calls: int = 0
+    _by_hour: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+
+    def record(self, calls: list[dict[str, Any]], hour: int) -> None:
+        self.calls += len(calls)
+        self._by_hour[hour] += len(calls)
+        for call in calls:
+            if call.get("fault"):
+                self.injected_faults += 1
+            elif call.get("status") == 429:
+                self.throttled += 1
+
+    def window(self, monotonic_times: list[float], window_seconds: float) -> None:
+        """The most calls inside any window of Back Market's budget (a sliding window over times)."""
+        times = sorted(monotonic_times)
+        start = 0
+        for end, moment in enumerate(times):
+            while moment - times[start] >= window_seconds:
+                start += 1
+            self.peak_window_calls = max(self.peak_window_calls, end - start + 1)
+
+    def summary(self, hours: float, requests_per_window: int) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "calls_per_hour": round(self.calls / hours, 1) if hours else None,
+            "busiest_hour_calls": max(self._by_hour.values(), default=0),
+            "throttled_429": self.throttled,
+            "injected_fault_responses": self.injected_faults,
+            "peak_budget_share": round(self.peak_window_calls / requests_per_window, 3),
+        }
+
+
+@dataclass
+class Invariants:
+    """The end-of-run checks; each list names the offending ids (empty lists: the invariant holds)."""
+
+    duplicate_orders: list[str] = field(default_factory=list)
+    missing_orders: list[str] = field(default_factory=list)
+    lost_shipments: list[str] = field(default_factory=list)
+    quantity_mismatches: list[str] = field(default_factory=list)
+    unhandled_exceptions: list[str] = field(default_factory=list)
+    dead_letters_without_reason: list[str] = field(default_factory=list)
+
+    @property
+    def broken(self) -> dict[str, list[str]]:
+        return {name: ids for name, ids in self.as_dict().items() if ids}
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {
+            "duplicate_orders": self.duplicate_orders,
+            "missing_orders": self.missing_orders,
+            "lost_shipments": self.lost_shipments,
+            "quantity_mismatches": self.quantity_mismatches,
+            "unhandled_exceptions": self.unhandled_exceptions,
+            "dead_letters_without_reason": self.dead_letters_without_reason,
+        }
+
+
+def check_orders(
+    expected_order_ids: list[int], wholecell_external_ids: list[str]
+) -> tuple[list[str], list[str]]:
+    """Every Back Market order that must be imported exists exactly once in WholeCell's ``Backmarket``
+    channel: (duplicates, missing)."""
+    counts: dict[str, int] = defaultdict(int)
+    for external_id in wholecell_external_ids:
+        counts[external_id] += 1
+    duplicates = sorted(external_id for external_id, count in counts.items() if count > 1)
+    missing = sorted(str(order_id) for order_id in expected_order_ids if counts[str(order_id)] == 0)
+    return duplicates, missing
+
+
+def check_shipments(
+    wholecell_shipped: dict[str, str], backmarket_orders: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Every shipment WholeCell recorded for a validated Back Market order reached Back Market.
+
+    ``wholecell_shipped``: external id -> tracking number; ``backmarket_orders``: order id -> its
+    ``state`` and ``tracking_number``. An order still waiting for validation (state 1) is not lost.
+    """
+    lost = []
+    for external_id, tracking in sorted(wholecell_shipped.items()):
+        order = backmarket_orders.get(external_id)
+        if order is None or order.get("state") not in (3, 9):
+            continue
+        if order.get("cancelled"):
+            continue
+        if not order.get("tracking_number"):
+            lost.append(f"{external_id} (tracking {tracking} not on Back Market)")
+    return lost
+
+
+def check_quantities(offered: dict[str, int], expected: dict[str, int]) -> list[str]:
+    """After the system settles, Back Market shows what WholeCell's stock computes, for every listing."""
+    return [
+        f"{sku}: Back Market {offered[sku]}, computed {expected[sku]}"
+        for sku in sorted(expected)
+        if sku in offered and offered[sku] != expected[sku]
+    ]

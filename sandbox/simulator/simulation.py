@@ -1,0 +1,565 @@
+"""The simulation: the real handlers, store (in-process moto) and clients against both emulators, on
+one ManualClock, with a seeded traffic model and seeded faults; then the invariants and the report.
+
+Two strategies run the very same traffic: ``bmsync`` (one-minute schedules and DynamoDB streams, as
+deployed) and ``periodic-15m`` (the anchor's documented strategy: every 15 minutes import orders,
+recompute and push every listing whose value changed, export shipments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bmsync import process, secrets
+from bmsync.backmarket import BackMarketClient
+from bmsync.backmarket.errors import BackMarketError
+from bmsync.catalog import FUNCTIONS, FunctionSpec
+from bmsync.clock import ManualClock, utc_iso
+from bmsync.settings import BackMarketConnection, ListingImportScope, Settings, WholeCellConnection
+from bmsync.store.settings_repo import SettingsRepository
+from sandbox.runtime.invoker import Invocation, Invoker
+from sandbox.runtime.scheduler import Scheduler, scheduled_event
+from sandbox.runtime.streams import DeadLetters, StreamPump
+from sandbox.simulator.faults import (
+    PROFILES,
+    ChaoticStreams,
+    FaultProfile,
+    SimulatedCrash,
+    StoreFaults,
+    wholecell_fault,
+)
+from sandbox.simulator.metrics import (
+    ApiUse,
+    Exposure,
+    Invariants,
+    Latency,
+    check_orders,
+    check_quantities,
+    check_shipments,
+    oversold_units,
+)
+from sandbox.simulator.stock import WholeCellStock
+from sandbox.simulator.traffic import Traffic, TrafficRates, add_catalogue, listed_skus
+
+CONNECTION = "sim"
+STRATEGIES = ("bmsync", "periodic-15m")
+PORTAL_USER_AGENT = "BM-SellerPortal-portal;seller@example.com"
+PERIOD = timedelta(minutes=15)
+STREAM_ENDPOINT = "https://streams.dynamodb.{region}.amazonaws.com"
+REGION = "eu-west-1"
+SIMULATION_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday morning
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    days: float = 1.0
+    seed: int = 1
+    faults: str = "light"
+    strategy: str = "bmsync"
+    extra_skus: int = 20
+    rates: TrafficRates = field(default_factory=TrafficRates)
+    step_seconds: float = 10.0
+    warmup_minutes: float = 5.0
+    settle_minutes: float = 20.0
+    safety_buffer: int = 0
+    start: datetime = SIMULATION_START
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy: one of {', '.join(STRATEGIES)}")
+        if self.faults not in PROFILES:
+            raise ValueError(f"faults: one of {', '.join(PROFILES)}")
+        if self.days <= 0:
+            raise ValueError("days: more than 0")
+
+    @property
+    def profile(self) -> FaultProfile:
+        return PROFILES[self.faults]
+
+
+class SimulationInvoker(Invoker):
+    """The runtime's invoker, plus what the simulation needs around each call: store faults armed
+    only inside handlers, crashes reported as Lambda reports them, duplicated scheduled deliveries,
+    and each handler's CPU time (this thread only: the emulators' threads are excluded)."""
+
+    def __init__(self, clock: ManualClock, *, store_faults: StoreFaults, rng: random.Random, **kwargs: Any):
+        super().__init__(clock, **kwargs)
+        self.store_faults = store_faults
+        self.rng = rng
+        self.duplicate_schedules = 0.0
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
+        self.invocations: dict[str, int] = defaultdict(int)
+        self.records: dict[str, int] = defaultdict(int)
+        self.store_calls: dict[str, int] = defaultdict(int)
+        self.errors: list[Invocation] = []
+        self.injected_errors = 0
+        self.duplicated_deliveries = 0
+
+    def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
+        invocation = self._invoke_once(name, event)
+        if event.get("source") == "bmsync.schedule" and self.rng.random() < self.duplicate_schedules:
+            self.duplicated_deliveries += 1
+            self._invoke_once(name, event)
+        return invocation
+
+    def _invoke_once(self, name: str, event: dict[str, Any]) -> Invocation:
+        self.store_faults.install()
+        injected_before = self.store_faults.throttled + self.store_faults.crashes
+        calls_before = self.store_faults.calls
+        self.store_faults.armed = True
+        started = time.thread_time()
+        try:
+            invocation = super().invoke(name, event)
+        except SimulatedCrash as crash:
+            invocation = Invocation(function=name, request_id="crashed", error=str(crash), error_type="Crash")
+        finally:
+            self.store_faults.disarm()
+            self.cpu_seconds[name] += time.thread_time() - started
+            self.store_calls[name] += self.store_faults.calls - calls_before
+        self.invocations[name] += 1
+        self.records[name] += len(event.get("Records") or [])
+        if not invocation.ok:
+            if self.store_faults.throttled + self.store_faults.crashes > injected_before:
+                self.injected_errors += 1
+            else:
+                self.errors.append(invocation)
+        return invocation
+
+
+class SellerPortal:
+    """The seller validating lines in Back Market's portal (outside bmsync); retried through faults."""
+
+    def __init__(self, backmarket: Any, clock: ManualClock, validated: dict[int, datetime]) -> None:
+        self._client = BackMarketClient(
+            base_url=backmarket.base_url,
+            token_provider=lambda force_refresh: backmarket.token,
+            market="en-gb",
+            user_agent=PORTAL_USER_AGENT,
+            clock=clock,
+        )
+        self._clock = clock
+        self._validated = validated
+
+    def accept(self, order_id: int, sku: str) -> None:
+        for _attempt in range(10):
+            try:
+                self._client.accept_orderline(order_id, sku)
+            except BackMarketError:
+                continue
+            self._validated[order_id] = self._clock.now()
+            return
+
+
+@contextmanager
+def _in_process_aws() -> Iterator[tuple[Any, Any]]:
+    """moto in this process (no HTTP for DynamoDB), every bmsync table, and the two clients the
+    stream pump reads with."""
+    import boto3
+    from moto import mock_aws
+
+    from bmsync.store.dynamo import reset_connections
+    from bmsync.store.tables import ALL_TABLES
+
+    saved = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ["AWS_DEFAULT_REGION"] = REGION
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "simulation")
+    try:
+        with mock_aws():
+            reset_connections()
+            secrets.reset_cache()
+            dynamodb = boto3.client("dynamodb", region_name=REGION)
+            for definition in ALL_TABLES:
+                dynamodb.create_table(**definition.create_table_kwargs())
+            # botocore would route stream calls to an account-scoped endpoint moto does not serve.
+            streams = boto3.client(
+                "dynamodbstreams", region_name=REGION, endpoint_url=STREAM_ENDPOINT.format(region=REGION)
+            )
+            yield dynamodb, streams
+    finally:
+        reset_connections()
+        secrets.reset_cache()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _periodic_specs() -> tuple[FunctionSpec, ...]:
+    """The catalogue as periodic-15m runs it: no stream into quantity_sync (its full pass runs on
+    the 15-minute slot instead), shipment_export still reads the orders stream, on the slot only."""
+    specs = []
+    for spec in FUNCTIONS:
+        if spec.name == "admin":
+            continue
+        if spec.name == "quantity_sync":
+            spec = dataclasses.replace(spec, streams=())
+        specs.append(spec)
+    return tuple(specs)
+
+
+class Simulation:
+    def __init__(self, config: SimulationConfig, *, work_dir: Path | None = None) -> None:
+        self.config = config
+        self.clock = ManualClock(config.start)
+        self.rng = random.Random(config.seed)
+        self.profile = config.profile
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="bmsync-sim-"))
+        self.dead_letters = DeadLetters(self.work_dir / "dead-letters.jsonl")
+        self.exposure = Exposure()
+        self.stock_latency = Latency("stock change -> Back Market quantity")
+        self.order_latency = Latency("Back Market order -> WholeCell order")
+        self.shipment_latency = Latency("WholeCell shipment (validated order) -> Back Market shipped")
+        self.api = ApiUse()
+        self.validated: dict[int, datetime] = {}
+        self.shipped_at: dict[str, datetime] = {}
+        self.shipments_done: set[str] = set()
+        self.expected_orders: list[int] = []
+        self.unimported: dict[int, tuple[str, int]] = {}
+        self.wholecell_faults = 0
+        self._call_times: list[float] = []
+        self._last_sample: datetime | None = None
+        self.measuring = False
+
+    # -- the observer the traffic reports to
+    def stock_changed(self, sku: str | None, at: datetime) -> None:
+        if not self.measuring or sku is None or sku not in self.listed:
+            return
+        expected = self.stock.expected(sku, self.config.safety_buffer)
+        if int(self.backmarket.listing(sku)["quantity"]) != expected:
+            self.stock_latency.start(sku, at)
+
+    def buyer_ordered(self, order: dict[str, Any], at: datetime) -> None:
+        order_id = int(order["order_id"])
+        self.expected_orders.append(order_id)
+        for line in order["orderlines"]:
+            sku, quantity = line["listing"], int(line["quantity"])
+            free = self.stock.expected(sku, self.config.safety_buffer) - self._claimed(sku)
+            if self.measuring:
+                self.exposure.order_placed(quantity, free)
+            self.unimported[order_id] = (sku, quantity)
+        if self.measuring:
+            self.order_latency.start(order_id, at)
+
+    def shipped(self, wholecell_order: dict[str, Any], at: datetime) -> None:
+        external_id = wholecell_order.get("external_id")
+        if external_id and self.measuring:
+            self.shipped_at[str(external_id)] = at
+            if self.backmarket.order(int(external_id))["state"] in (3, 9):
+                self.validated.setdefault(int(external_id), self.config.start)  # validated before the run
+
+    def _claimed(self, sku: str) -> int:
+        """Units of Back Market orders WholeCell does not know of yet (they take stock all the same)."""
+        return sum(quantity for claimed_sku, quantity in self.unimported.values() if claimed_sku == sku)
+
+    # -- running
+    def run(self) -> dict[str, Any]:
+        wall_started = time.perf_counter()
+        previous_clock = process.clock()
+        with _in_process_aws() as (dynamodb, streams):
+            from sandbox.backmarket.server import BackMarketSandbox
+            from sandbox.wholecell.server import WholeCellSandbox
+
+            process.use_clock(self.clock)
+            self.backmarket = BackMarketSandbox(clock=self.clock, demo=True)
+            self.wholecell = WholeCellSandbox(clock=self.clock, demo=True)
+            self.backmarket.start(0)
+            self.wholecell.start(0)
+            try:
+                add_catalogue(self.backmarket, self.wholecell, self.rng, self.config.extra_skus)
+                self.stock = WholeCellStock(self.wholecell.account)
+                self.listed = {sku for sku in listed_skus(self.backmarket) if self.stock.knows(sku)}
+                self.expected_orders = [
+                    int(order["order_id"]) for order in self.backmarket.orders() if order["state"] in (1, 3)
+                ]
+                settings = self._store_connection()
+                self._wire(dynamodb, streams, settings)
+                report = self._loop()
+            finally:
+                self.backmarket.stop()
+                self.wholecell.stop()
+                process.use_clock(previous_clock)
+        report["wall_seconds"] = round(time.perf_counter() - wall_started, 2)
+        return report
+
+    def _store_connection(self) -> Settings:
+        settings = Settings(
+            connection_id=CONNECTION,
+            display_name="Simulated refurbisher",
+            backmarket=BackMarketConnection(host=self.backmarket.base_url, market="en-gb", company="Sim"),
+            wholecell=WholeCellConnection(base_url=self.wholecell.base_url, requests_per_second=10),
+            order_import_enabled=True,
+            quantity_sync_enabled=True,
+            listing_import_scope=ListingImportScope.ALL,
+            safety_buffer=self.config.safety_buffer,
+        )
+        self.secret_names = settings.secret_names()
+        secrets.write_secret(self.secret_names.backmarket_token, self.backmarket.token)
+        secrets.write_wholecell_credentials(
+            self.secret_names.wholecell_credentials, self.wholecell.app_id, self.wholecell.app_secret
+        )
+        return SettingsRepository().save(settings)
+
+    def _wire(self, dynamodb: Any, streams: Any, settings: Settings) -> None:
+        fault_rng = random.Random(self.config.seed * 7919 + 1)
+        self.store_faults = StoreFaults(self.profile, fault_rng)
+        self.streams = ChaoticStreams(streams, self.profile, fault_rng)
+        periodic = self.config.strategy == "periodic-15m"
+        specs = _periodic_specs() if periodic else tuple(spec for spec in FUNCTIONS if spec.name != "admin")
+        self.invoker = SimulationInvoker(
+            self.clock, store_faults=self.store_faults, rng=fault_rng, specs=specs
+        )
+        self.invoker.duplicate_schedules = self.profile.schedule_duplicate
+        self.pump = StreamPump(
+            self.invoker, self.clock, self.dead_letters, streams_client=self.streams, dynamodb_client=dynamodb
+        )
+        self.scheduler: Scheduler | None = None
+        if not periodic:
+            self.scheduler = Scheduler(self.invoker, start=self.clock.now())
+        self.next_slot = self.clock.now()
+        self.next_listing_import = self.clock.now()
+        self.next_catch_up = self.clock.now() + timedelta(days=1)
+        rates = dataclasses.replace(
+            self.config.rates, token_rotations_per_day=self.profile.token_rotations_per_day
+        )
+        self.traffic = Traffic(
+            backmarket=self.backmarket,
+            wholecell=self.wholecell,
+            portal=SellerPortal(self.backmarket, self.clock, self.validated),
+            observer=self,
+            rng=random.Random(self.config.seed),
+            start=self.clock.now() + timedelta(minutes=self.config.warmup_minutes),
+            rates=rates,
+            rotate_token=self._rotate_token,
+            replace_token=self._replace_token,
+        )
+        self.token_rotations = 0
+
+    def _rotate_token(self) -> None:
+        """Someone revokes the Back Market token in the portal and makes a new one."""
+        self.token_rotations += 1
+        self.backmarket.token = f"sim-bm-token-{self.token_rotations}"
+
+    def _replace_token(self) -> None:
+        """...and saves it in the admin (Secrets Manager), a few minutes later."""
+        secrets.write_secret(self.secret_names.backmarket_token, self.backmarket.token)
+
+    def _loop(self) -> dict[str, Any]:
+        config = self.config
+        step = timedelta(seconds=config.step_seconds)
+        measure_from = self.clock.now() + timedelta(minutes=config.warmup_minutes)
+        traffic_until = measure_from + timedelta(days=config.days)
+        self.backmarket.set_faults([], seed=config.seed)
+        target = self.clock.now()
+        while self.clock.now() < traffic_until:
+            if not self.measuring and self.clock.now() >= measure_from:
+                self._start_measuring()
+            target = max(target + step, self.clock.now())
+            self._step(target)
+        # Settle: faults off, no new traffic; what people already started still happens.
+        self.traffic.stop()
+        self._faults_off()
+        settle_until = self.clock.now() + timedelta(minutes=config.settle_minutes)
+        while self.clock.now() < settle_until or self.traffic.pending_people_actions():
+            target = max(target + step, self.clock.now())
+            self._step(target)
+        return self._report(measured_hours=config.days * 24)
+
+    def _start_measuring(self) -> None:
+        self.measuring = True
+        self.backmarket.clear_calls()
+        self.backmarket.set_faults(self.profile.backmarket_rules(), seed=self.config.seed)
+
+    def _faults_off(self) -> None:
+        self.backmarket.clear_faults()
+        self.wholecell.clear_faults()
+        self.store_faults.enabled = False
+        self.streams.flush()
+        self.invoker.duplicate_schedules = 0.0
+        if self.backmarket.token != self._stored_token():
+            self._replace_token()  # a rotation left half-done at the end is finished by the admin
+
+    def _stored_token(self) -> str:
+        return secrets.read_backmarket_token(self.secret_names.backmarket_token, force_fetch=True)
+
+    def _step(self, target: datetime) -> None:
+        self.traffic.run_due(target, self.clock)
+        self.clock.set(target)
+        if (
+            self.measuring
+            and self.store_faults.enabled
+            and wholecell_fault(self.wholecell, self.profile, self.rng)
+        ):
+            self.wholecell_faults += 1
+        self._trigger()
+        self._sample()
+
+    def _trigger(self) -> None:
+        now = self.clock.now()
+        if self.scheduler is not None:
+            self.scheduler.fire_due(now)
+            self.pump.drain()
+            return
+        # periodic-15m: listings hourly, a daily catch-up, everything else on the 15-minute slot.
+        if now >= self.next_listing_import:
+            self.next_listing_import += timedelta(hours=1)
+            self._scheduled("listing_import")
+        if now >= self.next_catch_up:
+            self.next_catch_up += timedelta(days=1)
+            self._scheduled("order_import", "catch_up")
+        if now >= self.next_slot:
+            self.next_slot += PERIOD
+            self._scheduled("order_import")
+            self._scheduled("wholecell_watch")
+            self._scheduled("quantity_sync", "drift_check")
+            self.pump.drain()
+
+    def _scheduled(self, function: str, task: str | None = None) -> None:
+        self.invoker.invoke(function, scheduled_event(function, self.clock.now(), task))
+
+    def _sample(self) -> None:
+        now = self.clock.now()
+        calls = [call for call in self.backmarket.calls() if call.get("user_agent") != PORTAL_USER_AGENT]
+        self.backmarket.clear_calls()
+        if not self.measuring:
+            self._last_sample = now
+            return
+        self.api.record(calls, int((now - self.config.start).total_seconds() // 3600))
+        self._call_times.extend(float(call["monotonic"]) for call in calls)
+        offered = {listing["sku"]: int(listing["quantity"]) for listing in self.backmarket.listings()}
+        expected = self.stock.expected_all(self.listed, self.config.safety_buffer)
+        imported = self.stock.backmarket_external_ids()
+        for order_id in [order_id for order_id in self.unimported if str(order_id) in imported]:
+            del self.unimported[order_id]
+            self.order_latency.finish(order_id, now)
+        claimed: dict[str, int] = defaultdict(int)
+        for sku, quantity in self.unimported.values():
+            claimed[sku] += quantity
+        free = {sku: expected[sku] - claimed[sku] for sku in expected}
+        if self._last_sample is not None:
+            seconds = (now - self._last_sample).total_seconds()
+            self.exposure.sample(oversold_units({sku: offered.get(sku, 0) for sku in free}, free), seconds)
+        self._last_sample = now
+        for sku in self.stock_latency.open_keys():
+            if offered.get(sku) == expected.get(sku):
+                self.stock_latency.finish(sku, now)
+        for external_id, shipped_at in self.shipped_at.items():
+            order = self.backmarket.order(int(external_id))
+            validated_at = self.validated.get(int(external_id))
+            if validated_at is None or order["state"] not in (3, 9):
+                continue
+            if external_id in self.shipments_done:
+                continue
+            # Due once both happened: shipped in WholeCell and validated on Back Market.
+            self.shipment_latency.start(external_id, max(shipped_at, validated_at))
+            if order.get("tracking_number"):
+                self.shipment_latency.finish(external_id, now)
+                self.shipments_done.add(external_id)
+
+    # -- the end
+    def _report(self, measured_hours: float) -> dict[str, Any]:
+        invariants = Invariants()
+        external_ids = [
+            order["external_id"]
+            for order in self.wholecell.orders(channel="Backmarket")
+            if order.get("external_id")
+        ]
+        invariants.duplicate_orders, invariants.missing_orders = check_orders(
+            self.expected_orders, external_ids
+        )
+        shipped = {
+            str(order["external_id"]): order["shipments"][0]["tracking_number"]
+            for order in self.wholecell.orders(channel="Backmarket")
+            if order.get("shipments") and order.get("external_id")
+        }
+        backmarket_orders = {
+            str(order["order_id"]): {
+                "state": order["state"],
+                "tracking_number": order.get("tracking_number"),
+                "cancelled": all(line["state"] in (4, 5, 6) for line in order["orderlines"]),
+            }
+            for order in self.backmarket.orders()
+        }
+        invariants.lost_shipments = check_shipments(shipped, backmarket_orders)
+        offered = {listing["sku"]: int(listing["quantity"]) for listing in self.backmarket.listings()}
+        invariants.quantity_mismatches = check_quantities(
+            offered, self.stock.expected_all(self.listed, self.config.safety_buffer)
+        )
+        invariants.unhandled_exceptions = [
+            f"{error.function}: {error.error_type}: {error.error}" for error in self.invoker.errors
+        ]
+        dead_letters = self.dead_letters.read()
+        invariants.dead_letters_without_reason = [
+            f"{entry.get('function')} {entry.get('start_sequence_number')}"
+            for entry in dead_letters
+            if not str(entry.get("reason") or "").strip()
+        ]
+        budgets = self.backmarket.budgets
+        self.api.window(self._call_times, budgets.window_seconds)
+        return {
+            "config": {
+                "days": self.config.days,
+                "seed": self.config.seed,
+                "faults": self.config.faults,
+                "strategy": self.config.strategy,
+                "listings": len(self.listed),
+                "extra_skus": self.config.extra_skus,
+                "step_seconds": self.config.step_seconds,
+                "started_at": utc_iso(self.config.start),
+                "ended_at": utc_iso(self.clock.now()),
+            },
+            "ok": not invariants.broken,
+            "invariants": {
+                name: {"count": len(ids), "examples": ids[:10]} for name, ids in invariants.as_dict().items()
+            },
+            "oversell": {
+                "exposure_unit_hours": round(self.exposure.unit_hours, 3),
+                "forced_cancellations": self.exposure.forced_cancellations,
+                "worst_oversold_units": self.exposure.worst_units,
+            },
+            "latency": {
+                "stock_to_backmarket": self.stock_latency.summary(),
+                "order_to_wholecell": self.order_latency.summary(),
+                "shipment_to_backmarket": self.shipment_latency.summary(),
+            },
+            "backmarket_api": self.api.summary(measured_hours, budgets.requests_per_window),
+            "traffic": dict(sorted(self.traffic.counts.items())),
+            "faults": {
+                "profile": self.profile.name,
+                "dynamodb_throttled": self.store_faults.throttled,
+                "crashes_between_writes": self.store_faults.crashes,
+                "stream_records_duplicated": self.streams.duplicated,
+                "stream_records_reordered": self.streams.reordered,
+                "scheduled_deliveries_duplicated": self.invoker.duplicated_deliveries,
+                "wholecell_faults": self.wholecell_faults,
+                "token_rotations": self.token_rotations,
+                "failed_invocations_from_injected_faults": self.invoker.injected_errors,
+                "dead_lettered_batches": len(dead_letters),
+            },
+            "handlers": {
+                name: {
+                    "invocations": self.invoker.invocations[name],
+                    "stream_records": self.invoker.records[name],
+                    "cpu_seconds": round(self.invoker.cpu_seconds[name], 3),
+                    "dynamodb_calls": self.invoker.store_calls[name],
+                }
+                for name in sorted(self.invoker.invocations)
+            },
+        }
+
+
+def simulate(config: SimulationConfig, *, work_dir: Path | None = None) -> dict[str, Any]:
+    return Simulation(config, work_dir=work_dir).run()
