@@ -61,3 +61,19 @@ def deployed(synth: Callable[[dict[str, Any]], Synthesized]) -> Synthesized:
 
     context = {key: value for key, value in cdk_context().items() if key != "layer_dir"}
     return synth(context)
+
+
+#: Every option away from its default, so one more synthesis covers them all.
+CUSTOM_CONTEXT = {
+    "connections": "eu,us",
+    "backmarket_reserved_concurrency": 0,
+    "alarm_email": "ops@seller.example",
+    "schedules": {"listing_import": 120, "order_import:catch_up": 0, "order_import": 5, "wholecell_watch": 5},
+    "log_retention_days": 90,
+}
+
+
+@pytest.fixture(scope="session")
+def customized(synth: Callable[[dict[str, Any]], Synthesized]) -> Synthesized:
+    """The stack with every option of ``CUSTOM_CONTEXT``."""
+    return synth(CUSTOM_CONTEXT)

@@ -78,10 +78,12 @@ def test_function_as_the_catalogue_describes_it(deployed: Any, spec: Any) -> Non
         assert "ReservedConcurrentExecutions" not in properties
 
 
-def test_every_log_group_has_a_retention(deployed: Any) -> None:
+def test_every_log_group_has_a_retention(deployed: Any, customized: Any) -> None:
     groups = deployed.resources("AWS::Logs::LogGroup")
     assert len(groups) == len(FUNCTIONS)
     assert {group["Properties"]["RetentionInDays"] for group in groups.values()} == {30}
+    custom = customized.resources("AWS::Logs::LogGroup").values()
+    assert {group["Properties"]["RetentionInDays"] for group in custom} == {90}
 
 
 def _alarms_on(deployed: Any, metric_name: str) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -82,9 +81,10 @@ def test_scheduled_functions_are_not_retried_by_lambda_and_keep_failures(deploye
         assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
 
 
-def test_schedules_follow_the_context(synth: Callable[[dict[str, Any]], Any]) -> None:
-    changed = synth({"schedules": {"listing_import": 120, "order_import:catch_up": 0}})
-    schedules = _schedules_by_payload(changed)
+def test_schedules_follow_the_context(customized: Any) -> None:
+    schedules = _schedules_by_payload(customized)
     assert _rate_minutes(schedules["listing_import"]["ScheduleExpression"]) == 120
+    assert _rate_minutes(schedules["order_import"]["ScheduleExpression"]) == 5
     assert schedules["order_import:catch_up"]["State"] == "DISABLED"
     assert schedules["order_import"]["State"] == "ENABLED"
+    assert schedules["quantity_sync:drift_check"]["State"] == "ENABLED"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -132,10 +132,8 @@ def test_no_secret_value_anywhere_in_the_template(deployed: Any) -> None:
                 assert key.endswith("_NAME") and value.startswith("bmsync/"), key
 
 
-def test_secrets_per_connection_from_the_context(synth: Callable[[dict[str, Any]], Any]) -> None:
-    two = synth(
-        {"connections": "eu,us", "backmarket_reserved_concurrency": 0, "alarm_email": "ops@seller.example"}
-    )
+def test_secrets_per_connection_from_the_context(customized: Any) -> None:
+    two = customized
     names = {r["Properties"]["Name"] for r in two.resources("AWS::SecretsManager::Secret").values()}
     assert names == {
         ADMIN_SECRET_NAME,
