@@ -137,3 +137,24 @@ def test_orders_not_coming_in_import_off_then_an_unmapped_state(system: OrdersSy
         "not imported: Back Market state 1 (paid, waiting for validation) is not mapped to a WholeCell status"
     )
     assert "order-status-unmapped-paid" in system.alerts()
+
+
+def test_an_imported_order_lowers_the_stock_mirror_at_once(system: OrdersSystem) -> None:
+    from bmsync.store.stock_repo import StockRepository
+
+    system.import_orders()
+    system.watch()  # the stock mirror, as WholeCell shows it now
+    sku = _a_listed_sku(system)
+    stock = StockRepository(CONNECTION)
+    before = sum(item.calculated for item in stock.by_sku(sku))
+
+    order = system.backmarket.create_buyer_order(sku)
+    system.import_orders()
+
+    items = stock.by_sku(sku)
+    assert sum(item.calculated for item in items) == before - 1  # before WholeCell's numbers are read
+    assert "order_import" in {item.last_writer for item in items}
+    # wholecell_watch then reads WholeCell's own numbers: the same value, so nothing is written.
+    system.watch()
+    assert sum(item.calculated for item in stock.by_sku(sku)) == before - 1
+    assert system.record(order["order_id"]).stock_reserved
