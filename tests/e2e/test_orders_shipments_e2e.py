@@ -120,3 +120,30 @@ def test_a_permanent_rejection_is_recorded_and_not_retried(system: OrdersSystem)
     system.watch()
     system.import_orders()
     assert len(system.backmarket_calls("POST", "/ws/orders/")) == posts
+
+
+def test_a_transient_failure_is_retried_later_and_sent_once(system: OrdersSystem) -> None:
+    sku = _a_listed_sku(system)
+    order = system.backmarket.create_buyer_order(sku)
+    order_id = order["order_id"]
+    system.seller().accept_orderline(order_id, sku)
+    system.import_orders()
+    _ship_in_wholecell(system, order_id, "Royal Mail", "RM123456785GB")
+    # Back Market answers 503 to every attempt the client makes in this invocation.
+    system.backmarket.set_faults(
+        [{"mode": "server_error", "route": "POST /ws/orders/{order_id}", "count": 4, "status": 503}]
+    )
+
+    system.watch()
+
+    record = system.record(order_id)
+    assert record.export_state == "failed_retrying" and record.export_attempts == 1
+    assert record.export_reason.startswith("Back Market did not take the shipment yet")
+    assert system.backmarket.order(order_id)["tracking_number"] == ""
+
+    system.import_orders()  # a minute later the retry is due: order_import hands it back
+
+    shipped = system.backmarket.order(order_id)
+    assert shipped["tracking_number"] == "RM123456785GB" and shipped["shipper"] == "Royal Mail"
+    record = system.record(order_id)
+    assert record.export_state == "sent" and record.export_attempts == 0
