@@ -1,4 +1,4 @@
-"""``bmsync admin set-password``: the admin console's password, locally or in the AWS account.
+"""``bmsync admin set-password`` and ``create-api-token``: admin credentials, locally or in AWS.
 
 ``--local`` writes to the running sandbox: ``bmsync up`` leaves the local (moto) endpoint in
 ``<state-dir>/local.json`` as ``{"aws_endpoint_url": ..., "region": ...}``. Without it the default AWS
@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 
 from bmsync import secrets
-from bmsync.admin.credentials import MIN_PASSWORD_LENGTH, WeakPassword, generate_password, set_admin_password
+from bmsync.admin.credentials import (
+    MIN_PASSWORD_LENGTH,
+    WeakPassword,
+    add_api_token,
+    generate_password,
+    set_admin_password,
+)
 from bmsync.settings import ADMIN_SECRET_NAME
 
 LOCAL_FILE = "local.json"
@@ -64,6 +70,20 @@ def set_password(args: argparse.Namespace) -> int:
         return 2
     where = "the local sandbox" if args.local else "AWS Secrets Manager"
     print(f"Admin password set in {where} (secret {ADMIN_SECRET_NAME}); existing sessions are signed out.")
+    return 0
+
+
+def create_api_token(args: argparse.Namespace) -> int:
+    """Print a new bearer token once: only its hash is stored, so it cannot be shown again."""
+    try:
+        if args.local:
+            _use_local_sandbox(Path(args.state_dir))
+        token = add_api_token()
+    except (LocalSandboxNotRunning, secrets.SecretMissing) as error:
+        print(f"bmsync: {error}", file=sys.stderr)
+        return 2
+    print("API token (send it as 'Authorization: Bearer <token>'; it is not shown again):")
+    print(token)
     return 0
 
 

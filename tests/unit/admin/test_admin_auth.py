@@ -177,3 +177,32 @@ def test_no_response_or_log_line_ever_carries_a_secret(
     logged = capsys.readouterr()
     for secret in secrets_:
         assert secret not in logged.out + logged.err
+
+
+def test_every_json_body_route_names_the_field_at_fault_and_changes_nothing(
+    admin_app: Any, signed_in: AdminClient
+) -> None:
+    from bmsync.store.listings_repo import ListingItem, ListingsRepository
+
+    ListingsRepository("default").create(
+        ListingItem(connection_id="default", listing_id="default", sku="S", imported_at="t", seen_at="t")
+    )
+    takes_body = [
+        (method, path)
+        for method, path in _routes(admin_app)
+        if method in ("PUT", "PATCH") and "/api/" in path
+    ]
+    assert len(takes_body) >= 4
+    for method, path in takes_body:
+        not_an_object = signed_in.request(
+            method, path, raw_body="[1, 2]", headers={"x-csrf-token": signed_in.csrf}
+        )
+        assert not_an_object.status == 400, (method, path)
+        assert not_an_object.json()["errors"][0]["field"] == "body"
+        empty = signed_in.api(method, path, {})
+        assert empty.status in (409, 422), (method, path, empty.status)
+        assert all(error["field"] for error in empty.json()["errors"]), (method, path)
+    assert SettingsRepository().get("default") is None
+    assert (
+        signed_in.api("GET", "/api/connections/default/connection").json()["backmarket"]["token_set"] is False
+    )

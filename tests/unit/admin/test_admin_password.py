@@ -93,3 +93,17 @@ def test_cli_local_writes_to_the_sandbox_endpoint(
         )
         raw = local.secrets_manager().get_secret_value(SecretId=ADMIN_SECRET_NAME)["SecretString"]
         assert credentials.verify_password("local sandbox passphrase", json.loads(raw)["password_hash"])
+
+
+def test_cli_creates_an_api_token_shown_once_and_stored_hashed(
+    aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["admin", "create-api-token"]) == 2
+    assert "set the admin password first" in capsys.readouterr().err
+    seed_local_admin_password("unused")
+    assert main(["admin", "create-api-token"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert token.startswith("bmsync_")
+    stored = _stored()
+    assert token not in json.dumps(stored)
+    assert stored["api_token_hashes"] == [credentials.hash_api_token(token)]
