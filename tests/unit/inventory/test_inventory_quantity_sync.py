@@ -368,3 +368,30 @@ def test_switching_quantity_sync_on_or_changing_the_buffer_resyncs_within_a_minu
     assert inventory.backmarket.updates[-1] == ("L-1", 3, None)
     inventory.later(1)
     assert inventory.watch().counts["listings_marked_for_settings"] == 0  # announced once
+
+
+def test_a_concurrent_invocation_that_claimed_the_listing_first_is_not_doubled(
+    inventory: Inventory, monkeypatch
+) -> None:
+    connected_listing(inventory, units=3, bm_quantity=1)
+    records = inventory.pending_records()
+    update_fields = inventory.listings.update_fields
+    raced: list[str] = []
+
+    def racing(listing_id: str, fields: dict, *, writer: str, expected_sync_seq: int | None = None) -> bool:
+        if expected_sync_seq is not None and not raced:
+            # The listings stream's invocation claims and pushes between our read and our claim.
+            raced.append(listing_id)
+            update_fields(
+                listing_id,
+                {"sync_seq": expected_sync_seq + 1, "last_synced": 3, "sync_status": "in_sync"},
+                writer="quantity_sync",
+            )
+            inventory.backmarket.update_listing(listing_id, quantity=3)
+        return update_fields(listing_id, fields, writer=writer, expected_sync_seq=expected_sync_seq)
+
+    monkeypatch.setattr(inventory.listings, "update_fields", racing)
+    [response] = inventory.deliver(records)
+    assert raced == ["L-1"] and response == {"batchItemFailures": []}
+    assert inventory.backmarket.updates == [("L-1", 3, None)]
+    assert inventory.listing("L-1").sync_status == "in_sync"
