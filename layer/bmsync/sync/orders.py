@@ -209,7 +209,7 @@ def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) ->
             if record is None and order.state == STATE_FINISHED and _created_before(order, first_import_at):
                 context.count("skipped_finished_before_first_import")
                 return
-            imported = _import(context, order, record)
+            imported = _import(context, order)
             if imported is None:
                 return
             record = imported
@@ -227,7 +227,7 @@ def _created_before(order: BackMarketOrder, moment: datetime) -> bool:
 # --- import
 
 
-def _import(context: _Run, order: BackMarketOrder, record: OrderRecord | None) -> OrderRecord | None:
+def _import(context: _Run, order: BackMarketOrder) -> OrderRecord | None:
     """Create the order in WholeCell (exactly once); None when it is not (or not yet) to be imported."""
     settings, now = context.settings, context.clock.now()
     status = backmarket_status(order)
@@ -532,18 +532,22 @@ def _follow(context: _Run, order: BackMarketOrder, record: OrderRecord) -> None:
         if note:
             stored.status_note = note
             stored.add_history(now, note)
-        if stored.export_state == "held_not_validated" and _validated(order):
+        if stored.export_state == "held_not_validated" and _held_export_can_go(order):
+            # shipment_export re-reads the order: it sends, or records why not (e.g. cancelled).
             stored.export_state = "pending"
-            stored.export_reason = f"order {order.order_id} validated on Back Market: sending the shipment"
+            stored.export_reason = (
+                f"order {order.order_id} changed on Back Market: the held shipment goes out"
+            )
             stored.add_history(now, stored.export_reason)
         return stored.model_dump() != before
 
     context.orders.update(context.connection_id, order.order_id, follow, writer=WRITER, now=now)
 
 
-def _validated(order: BackMarketOrder) -> bool:
+def _held_export_can_go(order: BackMarketOrder) -> bool:
+    """Every open line validated (the shipment can be sent), or none left open (it never will be)."""
     open_lines = [line for line in order.orderlines if line.state not in LINE_CLOSED]
-    return bool(open_lines) and all(line.state == LINE_ACCEPTED for line in open_lines)
+    return all(line.state == LINE_ACCEPTED for line in open_lines)
 
 
 def _coverage(context: _Run, line: OrderLineRecord) -> int | None:

@@ -98,7 +98,7 @@ def test_a_shipment_before_validation_is_held_then_sent_once_validation_is_seen(
     harness.run()
     record = harness.record(1001)
     assert record.export_state == "pending" and record.last_writer == "order_import"  # wakes the export
-    assert "validated on Back Market" in record.export_reason
+    assert "the held shipment goes out" in record.export_reason
 
     assert harness.export(1001) == "sent"
     assert len(harness.backmarket.sent("ship")) == 1
