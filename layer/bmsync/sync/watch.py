@@ -196,10 +196,12 @@ def watch_wholecell(
 
     if full:
         run.progress = "full reconciliation: reading WholeCell"
-        mirror = _full_read(settings, wholecell, now)
+        mirror, latest_unit = _full_read(settings, wholecell)
         units_read = sum(entry.available for entry in mirror.entries.values())
         orders = list(wholecell.iter_sales_orders(updated_at_gt=now - OUTSTANDING_WINDOW))
-        unit_cursor = sales_cursor = now
+        # The cursors start from WholeCell's own clock where it showed it (ours may run ahead of it).
+        unit_cursor = min(now, latest_unit or now)
+        sales_cursor = min(now, max((order.updated_at for order in orders), default=now))
     else:
         mirror = Mirror(stock.load_mirror())
         unit_cursor = parse_iso(cursors["inventories"])
@@ -262,15 +264,18 @@ def watch_wholecell(
     logger.info("wholecell_watch run", extra={"connection_id": settings.connection_id, **run.counts})
 
 
-def _full_read(settings: Settings, wholecell: WholeCellInventory, now: datetime) -> Mirror:
+def _full_read(settings: Settings, wholecell: WholeCellInventory) -> tuple[Mirror, datetime | None]:
+    """Every variation and every unit of the available statuses; and the newest unit change seen."""
     mirror = Mirror({})
+    latest: datetime | None = None
     for variation in wholecell.iter_product_variations():
         mirror.entry(str(variation.id), variation.sku)
     for status in settings.available_statuses:
         unit: InventoryUnitLike
         for unit in wholecell.iter_inventories(status=status):
             mirror.apply_unit(unit, settings)
-    return mirror
+            latest = unit.updated_at if latest is None else max(latest, unit.updated_at)
+    return mirror, latest
 
 
 def _write_changes(

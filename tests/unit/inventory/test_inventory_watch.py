@@ -194,3 +194,16 @@ def test_rereading_the_cursor_overlap_writes_nothing(inventory: Inventory, monke
     assert run.counts["units_read"] == 2 and run.counts["sales_orders_read"] == 1
     assert run.counts["variations_changed"] == 0 and saved == []
     assert inventory.stock_stream.read() == []
+
+
+def test_a_wholecell_clock_behind_ours_loses_no_change(inventory: Inventory) -> None:
+    variation = inventory.variation(1, "SKU-1")
+    behind = timedelta(minutes=10)
+    [first] = inventory.receive(variation, 1)
+    first.updated_at -= behind
+    inventory.watch()  # full: the cursor starts at WholeCell's newest change, not at our clock
+    inventory.later(1)
+    [second] = inventory.receive(variation, 1)
+    second.updated_at -= behind
+    inventory.watch()
+    assert calculated(inventory)["1"] == (2, 0, 2)
