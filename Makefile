@@ -48,6 +48,11 @@ $(LAYER_STAMP): $(STAMP) pyproject.toml $(shell find layer/bmsync -name '*.py' 2
 	$(BIN)/pip install --quiet --platform manylinux2014_x86_64 --only-binary=:all: \
 		--python-version 3.12 --implementation cp --target build/layer/python \
 		-c build/layer-constraints.txt aws-lambda-powertools requests pydantic
+	# Powertools' Tracer imports the X-Ray SDK when tracing is on; without its botocore dependency,
+	# which the runtime provides (a copy would shadow it).
+	$(BIN)/pip install --quiet --platform manylinux2014_x86_64 --only-binary=:all: \
+		--python-version 3.12 --implementation cp --target build/layer/python --no-deps \
+		-c build/layer-constraints.txt aws-xray-sdk wrapt
 	cp -r layer/bmsync build/layer/python/bmsync
 	find build/layer -name '__pycache__' -prune -exec rm -rf {} +
 	@touch $@

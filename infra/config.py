@@ -55,6 +55,12 @@ CONTEXT_KEYS = (
 )
 
 
+def resolve_layer_dir(layer_dir: str | Path) -> Path:
+    """cdk.json names the layer relative to the repository, wherever the command runs."""
+    path = Path(layer_dir)
+    return path if path.is_absolute() else REPO / path
+
+
 def schedule_key(function: str, task: str | None) -> str:
     """How a schedule is named in the ``schedules`` option: ``order_import`` or ``order_import:catch_up``."""
     return f"{function}:{task}" if task else function
@@ -127,8 +133,7 @@ class DeployConfig(BaseModel):
     @field_validator("layer_dir")
     @classmethod
     def _layer_dir_from_repo(cls, layer_dir: Path) -> Path:
-        # cdk.json names it relative to the repository, wherever the command runs.
-        return layer_dir if layer_dir.is_absolute() else REPO / layer_dir
+        return resolve_layer_dir(layer_dir)
 
     @model_validator(mode="after")
     def _layer_is_built(self) -> DeployConfig:

@@ -18,7 +18,6 @@ from constructs import Construct
 
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.observability import SERVICE
-from bmsync.settings import ADMIN_SECRET_NAME
 from infra.config import LOG_RETENTION, DeployConfig
 from infra.nag import acknowledge
 from infra.secrets import Secrets, nag_resource
@@ -108,11 +107,10 @@ class Functions(Construct):
             memory_size=spec.memory_mb,
             environment={
                 **{tables.definitions[name].env_var: tables.by_name[name].table_name for name in spec.tables},
-                "BMSYNC_FUNCTION": spec.name,
+                "BMSYNC_FUNCTION": spec.name,  # the catalogue name (AWS names the function itself)
                 "POWERTOOLS_SERVICE_NAME": SERVICE,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,
-                "BMSYNC_ADMIN_SECRET_NAME": ADMIN_SECRET_NAME,
             },
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,

@@ -15,7 +15,8 @@ from typing import Any
 from cfnlint.api import ManualArgs, lint_file
 
 from infra.app import build_app
-from infra.config import REPO
+from infra.config import REPO, DeployConfig, resolve_layer_dir
+from infra.layer import layer_problems
 
 #: cfn-lint checks left out, each with why.
 IGNORED_LINT_CHECKS = {
@@ -70,7 +71,11 @@ def synthesize(outdir: Path, context: dict[str, Any]) -> list[str]:
 
 def main() -> int:
     outdir = REPO / "cdk.out"
-    problems = synthesize(outdir, cdk_context())
+    context = cdk_context()
+    layer_dir = resolve_layer_dir(context.get("layer_dir") or DeployConfig.model_fields["layer_dir"].default)
+    problems = [f"layer: {problem}" for problem in layer_problems(layer_dir)]
+    if not problems:
+        problems = synthesize(outdir, context)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from infra.config import DeployConfig
+from infra.layer import REQUIRED_PACKAGES, layer_problems
 from infra.synth import cdk_context, lint, nag_findings
 
 
@@ -87,3 +88,30 @@ def test_bad_options_are_refused_naming_the_option(
 def test_a_missing_layer_says_how_to_build_it(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="run `make layer` first"):
         DeployConfig(layer_dir=tmp_path / "nothing")
+
+
+def _layer(root: Path, *names: str) -> Path:
+    for name in names:
+        (root / "python" / name).mkdir(parents=True)
+    return root
+
+
+def test_a_complete_layer_for_the_lambda_runtime_passes(tmp_path: Path) -> None:
+    layer = _layer(tmp_path, *REQUIRED_PACKAGES)
+    (layer / "python" / "pydantic_core" / "_pydantic_core.cpython-312-x86_64-linux-gnu.so").write_bytes(b"")
+    assert layer_problems(layer) == []
+
+
+def test_layer_mistakes_that_would_only_show_at_a_cold_start_are_caught(tmp_path: Path) -> None:
+    missing_xray = [name for name in REQUIRED_PACKAGES if name != "aws_xray_sdk"]
+    layer = _layer(tmp_path, *missing_xray, "botocore")
+    (layer / "python" / "pydantic_core" / "_pydantic_core.cpython-311-darwin.so").write_bytes(b"")
+    problems = layer_problems(layer)
+    assert any("lacks aws_xray_sdk" in problem for problem in problems)
+    assert any("carries botocore" in problem for problem in problems)
+    assert any("_pydantic_core.cpython-311-darwin.so is not built for CPython 3.12" in p for p in problems)
+    assert len(problems) == 3
+
+
+def test_no_layer_at_all_says_how_to_build_it(tmp_path: Path) -> None:
+    assert layer_problems(tmp_path) == [f"{tmp_path}/python does not exist: run `make layer`"]
