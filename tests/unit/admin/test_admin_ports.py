@@ -18,7 +18,7 @@ def test_in_aws_the_import_is_an_async_invoke_of_listing_import(
 ) -> None:
     client = boto3.client("lambda", region_name="eu-west-1")
     stubber = Stubber(client)
-    expected_event = {
+    expected_event: dict[str, Any] = {
         "source": "bmsync.schedule",
         "function": "listing_import",
         "scheduled_time": "2026-01-05T09:00:00Z",

@@ -7,7 +7,7 @@ import json
 import boto3
 
 from bmsync.admin.connection_check import ConnectionReport, SideReport
-from bmsync.settings import ADMIN_SECRET_NAME, default_secret_name
+from bmsync.settings import ADMIN_SECRET_NAME, BackMarketOrderStatus, default_secret_name
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import SyncStateRepository
 from tests.unit.admin.conftest import AdminClient, FakeConnectionTest
@@ -30,8 +30,9 @@ def test_settings_round_trip_and_version(signed_in: AdminClient) -> None:
     assert saved.json()["settings"]["version"] == 1
     stored = SettingsRepository().get("default")
     assert stored is not None and stored.quantity_sync_enabled
-    assert stored.order_status_map["paid"] == "Processing"
-    assert stored.order_status_map["accepted"] == "Processing"  # the rest of the map is kept
+    assert stored.order_status_map[BackMarketOrderStatus.PAID] == "Processing"
+    # The rest of the map is kept.
+    assert stored.order_status_map[BackMarketOrderStatus.ACCEPTED] == "Processing"
     unmapped = signed_in.api("PATCH", SETTINGS, {"version": 1, "order_status_map": {"refunded": None}})
     assert unmapped.status == 200 and "refunded" not in unmapped.json()["settings"]["order_status_map"]
 
@@ -110,7 +111,8 @@ def test_settings_form_saves_and_shows_errors_in_place(signed_in: AdminClient) -
     assert stored is not None
     assert stored.quantity_sync_enabled and not stored.order_import_enabled
     assert stored.available_statuses == ["Available", "Refurbished"]
-    assert "paid" not in stored.order_status_map and stored.order_status_map["accepted"] == "Pending"
+    assert BackMarketOrderStatus.PAID not in stored.order_status_map
+    assert stored.order_status_map[BackMarketOrderStatus.ACCEPTED] == "Pending"
     shown = signed_in.request("GET", "/connections/default/settings?saved=1")
     assert "Shop &lt;EU&gt;" in shown.body and "Shop <EU>" not in shown.body
     invalid = signed_in.request(
