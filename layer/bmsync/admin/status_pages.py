@@ -44,10 +44,9 @@ def backlog(services: AdminServices, connection_id: str) -> dict[str, int]:
 def status_document(services: AdminServices, connection_id: str) -> dict[str, Any]:
     state = services.state(connection_id)
     runs = {run.flow: run for run in state.runs()}
-    flows = []
-    for flow in FLOWS:
-        run = runs.get(flow)
-        flows.append({"flow": flow, "last_run": run.model_dump() if run else None})
+    # Every function, ran or not, then the sub-flows that ran (e.g. quantity_sync.drift_check).
+    names = [*FLOWS, *sorted(set(runs) - set(FLOWS))]
+    flows = [{"flow": name, "last_run": runs[name].model_dump() if name in runs else None} for name in names]
     alerts = sorted(state.alerts(), key=_alert_order)
     return {
         "connection_id": connection_id,

@@ -215,10 +215,12 @@ def test_status_lists_flows_and_puts_a_revoked_token_first(signed_in: AdminClien
     )
     run = state.start_run("order_import")
     state.finish_run(run.model_copy(update={"counts": {"imported": 3}}), "succeeded")
+    state.finish_run(state.start_run("quantity_sync.drift_check"), "failed", "Back Market did not answer")
     status = signed_in.api("GET", "/api/connections/default/status").json()
     assert status["alerts"][0]["alert_id"] == "backmarket-token"
     flows = {flow["flow"]: flow["last_run"] for flow in status["flows"]}
     assert flows["order_import"]["counts"] == {"imported": 3}
     assert flows["listing_import"] is None
+    assert flows["quantity_sync.drift_check"]["error"] == "Back Market did not answer"
     page = signed_in.request("GET", "/connections/default/status")
     assert "never ran" in page.body and "Save a new token" in page.body
