@@ -53,6 +53,37 @@ class StreamSource:
             patterns.append({"eventName": ["REMOVE"]})
         return patterns
 
+    def delivers(self, function: str, record: dict[str, Any]) -> bool:
+        """Whether Lambda's event filter passes this stream record (Lambda's event shape) to ``function``."""
+        return any(matches_filter(pattern, record) for pattern in self.filter_patterns(function))
+
+
+_ABSENT = object()
+
+
+def _leaf_matches(rule: Any, value: Any) -> bool:
+    if isinstance(rule, dict) and "exists" in rule:
+        return (value is not _ABSENT) == rule["exists"]
+    if isinstance(rule, dict) and "anything-but" in rule:
+        return value is not _ABSENT and value not in rule["anything-but"]
+    return value is not _ABSENT and bool(value == rule)
+
+
+def matches_filter(pattern: dict[str, Any], event: Any) -> bool:
+    """Lambda's event-filter matching for the operators bmsync's filters use (values, anything-but, exists).
+
+    Every key of the pattern must match; a list matches when any of its rules does; a missing field
+    matches only ``{"exists": false}``.
+    """
+    for key, rule in pattern.items():
+        value = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
+        if isinstance(rule, dict):
+            if not matches_filter(rule, value if isinstance(value, dict) else {}):
+                return False
+        elif not any(_leaf_matches(leaf, value) for leaf in rule):
+            return False
+    return True
+
 
 @dataclass(frozen=True)
 class FunctionSpec:

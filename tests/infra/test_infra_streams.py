@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from bmsync.catalog import EXPORT_STATES_TO_SEND, FUNCTIONS, StreamSource
+from bmsync.catalog import EXPORT_STATES_TO_SEND, FUNCTIONS, StreamSource, by_name, matches_filter
 
 STREAMED = [(spec, source) for spec in FUNCTIONS for source in spec.streams]
-_MISSING = object()
 
 
 def _mapping(deployed: Any, function: str, table: str) -> dict[str, Any]:
@@ -48,26 +47,6 @@ def test_stream_source_failure_settings(deployed: Any, spec_name: str, source: S
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
 
 
-def _leaf_matches(rule: Any, value: Any) -> bool:
-    if isinstance(rule, dict) and "exists" in rule:
-        return (value is not _MISSING) == rule["exists"]
-    if isinstance(rule, dict) and "anything-but" in rule:
-        return value is not _MISSING and value not in rule["anything-but"]
-    return bool(value == rule)
-
-
-def _matches(pattern: dict[str, Any], event: Any) -> bool:
-    """Lambda's event-filter matching, for the operators bmsync uses."""
-    for key, rule in pattern.items():
-        value = event.get(key, _MISSING) if isinstance(event, dict) else _MISSING
-        if isinstance(rule, dict):
-            if not _matches(rule, value if isinstance(value, dict) else {}):
-                return False
-        elif not any(_leaf_matches(leaf, value) for leaf in rule):
-            return False
-    return True
-
-
 def _record(event_name: str, writer: str | None = None, **strings: str) -> dict[str, Any]:
     if event_name == "REMOVE":
         return {"eventName": "REMOVE", "dynamodb": {"OldImage": {"connection_id": {"S": "default"}}}}
@@ -80,7 +59,7 @@ def _record(event_name: str, writer: str | None = None, **strings: str) -> dict[
 
 def _delivered(deployed: Any, function: str, table: str, record: dict[str, Any]) -> bool:
     filters = _mapping(deployed, function, table)["FilterCriteria"]["Filters"]
-    return any(_matches(json.loads(entry["Pattern"]), record) for entry in filters)
+    return any(matches_filter(json.loads(entry["Pattern"]), record) for entry in filters)
 
 
 @pytest.mark.parametrize(
@@ -108,6 +87,27 @@ def test_filters_pass_only_what_the_function_acts_on(
     deployed: Any, function: str, table: str, record: dict[str, Any], expected: bool
 ) -> None:
     assert _delivered(deployed, function, table, record) is expected
+    # The catalogue's own answer (what the local runtime can use) agrees with the deployed filters.
+    [source] = [s for s in by_name(function).streams if s.table.logical_name == table]
+    assert source.delivers(function, record) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event", "expected"),
+    [
+        ({"a": ["x"]}, {"a": "x"}, True),
+        ({"a": ["x", "y"]}, {"a": "z"}, False),
+        ({"a": [{"anything-but": ["x"]}]}, {"a": "y"}, True),
+        ({"a": [{"anything-but": ["x"]}]}, {}, False),  # anything-but needs the field
+        ({"a": [{"exists": False}]}, {}, True),
+        ({"a": [{"exists": False}]}, {"a": "x"}, False),
+        ({"a": {"b": [{"exists": False}]}}, {}, True),  # a missing parent: the leaf is missing too
+        ({"a": {"b": ["x"]}}, {"a": {"b": "x"}, "c": 1}, True),
+        ({"a": ["x"], "c": ["y"]}, {"a": "x"}, False),  # every key must match
+    ],
+)
+def test_filter_matching_follows_lambdas_rules(pattern: dict[str, Any], event: Any, expected: bool) -> None:
+    assert matches_filter(pattern, event) is expected
 
 
 def test_shipment_filter_follows_the_export_states_shipment_export_acts_on() -> None:
