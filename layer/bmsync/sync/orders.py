@@ -55,6 +55,8 @@ CLAIM_LEASE = timedelta(minutes=5)
 #: Cursor value meaning "import every open order on the next enabled run".
 NO_CURSOR = ""
 IMPORT_DOCUMENT = "order_import"
+#: How long one run takes new orders (the function's timeout is 120 s; the rest is for the last one).
+TIME_BUDGET = timedelta(seconds=90)
 
 
 class StockLevel(Protocol):
@@ -143,8 +145,13 @@ def import_orders(
     run: RunRecord,
     *,
     catch_up: bool = False,
+    time_budget: timedelta = TIME_BUDGET,
 ) -> None:
-    """One run of order_import for one connection (the body given to ``run_flow``)."""
+    """One run of order_import for one connection (the body given to ``run_flow``).
+
+    A run stops taking new orders after ``time_budget`` (a large first import at WholeCell's pace
+    would outlast the function's timeout); the cursor then stays and the next run carries on.
+    """
     if not settings.order_import_enabled:
         run.progress = (
             "Order import is switched off: Back Market orders are not imported into WholeCell. "
@@ -183,14 +190,22 @@ def import_orders(
         orders = backmarket.iter_orders(date_modification=since)
     first_import_at = parse_iso(document.get("first_import_at") or utc_iso(started))
     seen: set[int] = set()
+    out_of_time = False
     for order in orders:
         if order.order_id in seen:
             continue
+        if seen and clock.now() - started >= time_budget:
+            out_of_time = True
+            break
         seen.add(order.order_id)
         context.count("read")
         _handle(context, order, first_import_at)
     context.count("exports_requeued", requeue_due_exports(settings, orders_repo, clock))
-    if context.retry_later:
+    if out_of_time:
+        run.progress = (
+            f"{mode}: {len(seen)} orders handled before the run's time limit; the next run carries on"
+        )
+    elif context.retry_later:
         run.progress = f"{mode}: {len(seen)} orders read; some failed and are read again on the next run"
     else:
         state.set_cursor(FLOW, utc_iso(started))

@@ -64,7 +64,7 @@ class OrdersHarness:
         """Back Market changed the order: it shows up in the next incremental read."""
         self.backmarket.orders[order_id].date_modification = self.clock.now()
 
-    def run(self, *, catch_up: bool = False) -> RunRecord:
+    def run(self, *, catch_up: bool = False, time_budget: timedelta = timedelta(seconds=90)) -> RunRecord:
         def body(run: RunRecord) -> None:
             import_orders(
                 self.settings,
@@ -77,6 +77,7 @@ class OrdersHarness:
                 self.clock,
                 run,
                 catch_up=catch_up,
+                time_budget=time_budget,
             )
 
         return run_flow(FLOW, self.state, self.clock, body, services=("backmarket", "wholecell"))

@@ -194,3 +194,34 @@ def test_a_finished_order_created_after_the_first_import_is_imported(harness: Or
     assert harness.stock.reserved == []  # a cancelled line holds no stock
     assert OTHER_SKU  # (the other SKU's stock was never touched)
     assert harness.stock.levels["21"] == 0
+
+
+class SlowWholeCell:
+    """WholeCell at its real pace: every order created takes a minute of the run's time."""
+
+    def __init__(self, inner, clock) -> None:
+        self._inner = inner
+        self._clock = clock
+
+    def create_sales_order(self, order):
+        self._clock.advance(60)
+        return self._inner.create_sales_order(order)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+def test_a_long_first_import_stops_in_time_and_the_next_run_carries_on(harness: OrdersHarness) -> None:
+    for order_id in (1001, 1002, 1003):
+        harness.order(order_id, 1)
+    fake = harness.wholecell
+    harness.wholecell = SlowWholeCell(fake, harness.clock)  # type: ignore[assignment]
+
+    run = harness.run(time_budget=timedelta(seconds=90))
+
+    assert run.counts["imported"] == 2 and "the next run carries on" in run.progress
+    assert harness.state.get_cursor("order_import") is None  # still the first import
+    run = harness.run(time_budget=timedelta(seconds=90))
+    assert run.counts["imported"] == 1 and "first import" in run.progress
+    assert sorted(request.external_id for request in fake.created) == ["1001", "1002", "1003"]
+    assert harness.state.get_cursor("order_import")
