@@ -8,7 +8,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, quote
 
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bmsync.admin.html import csrf_field, definition_list, esc, findings_html, layout, notice, table
 from bmsync.admin.services import AdminServices
@@ -44,6 +44,15 @@ FILTER_LABELS: dict[str, str] = {
 
 class VariationsBody(BaseModel):
     variation_ids: list[str] = Field(max_length=50)
+
+
+class OverridesBody(BaseModel):
+    """A listing's own quantity-sync settings: its safety buffer (None: the connection's), a pause."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    buffer_override: int | None = Field(ge=0, le=10_000)
+    sync_paused: bool
 
 
 def _matches(listing: ListingItem, settings: Settings, wanted: str, query: str) -> bool:
@@ -189,6 +198,25 @@ def register(app: LambdaFunctionUrlResolver, services: AdminServices) -> None:
         updated = choose_variations(settings, listing, body.variation_ids)
         return json_response(200, listing_document(settings, updated))
 
+    def save_overrides(settings: Settings, listing: ListingItem, data: dict[str, Any]) -> ListingItem:
+        try:
+            body = OverridesBody.model_validate(data)
+        except ValidationError as error:
+            raise Unprocessable(error_fields(error)) from None
+        services.listings(settings.connection_id).set_overrides(
+            listing.listing_id,
+            buffer_override=body.buffer_override,
+            sync_paused=body.sync_paused,
+            writer=WRITER,
+        )
+        return one(settings, listing.listing_id)
+
+    @app.put("/api/connections/<connection_id>/listings/<listing_id>/overrides")
+    def api_set_overrides(connection_id: str, listing_id: str) -> Response[str]:
+        settings = settings_of(connection_id)
+        updated = save_overrides(settings, one(settings, listing_id), json_body(app))
+        return json_response(200, listing_document(settings, updated))
+
     @app.get("/api/connections/<connection_id>/variations")
     def api_variations(connection_id: str) -> Response[str]:
         choices = matching(available_variations(settings_of(connection_id)), query().get("q", ""))
@@ -273,7 +301,11 @@ def register(app: LambdaFunctionUrlResolver, services: AdminServices) -> None:
     @app.get("/connections/<connection_id>/listings/<listing_id>")
     def listing_page(connection_id: str, listing_id: str) -> Response[str]:
         settings = settings_of(connection_id)
-        listing = one(settings, listing_id)
+        return listing_view(settings, one(settings, listing_id))
+
+    def listing_view(
+        settings: Settings, listing: ListingItem, status: int = 200, message: str = ""
+    ) -> Response[str]:
         document = listing_document(settings, listing)
         quantities = document["quantities"]
         mapping = document["mapping"]
@@ -290,36 +322,65 @@ def register(app: LambdaFunctionUrlResolver, services: AdminServices) -> None:
             mapping_html = esc(
                 f"Match via SKU: {variations}" if variations else f"SKU {listing.sku} is on no variation"
             )
+
+        def shown(value: Any) -> str:
+            return esc("-" if value is None else value)
+
+        last_synced = (
+            f"{quantities['last_synced']} at {quantities['last_synced_at']}"
+            if quantities["last_synced_at"]
+            else "never"
+        )
         body = (
-            definition_list(
+            (notice(message, "error") if message else "")
+            + definition_list(
                 [
                     ("Title", esc(listing.title)),
                     ("SKU", esc(listing.sku)),
                     ("Back Market listing", esc(f"{listing.listing_id} ({listing.legacy_id or '-'})")),
                     ("Product variations", mapping_html),
-                    ("Back Market quantity", esc(quantities["backmarket"])),
-                    (
-                        "Calculated quantity",
-                        esc(quantities["calculated"] if quantities["calculated"] is not None else "-"),
-                    ),
-                    (
-                        "Quantity to show",
-                        esc(quantities["to_show"] if quantities["to_show"] is not None else "-"),
-                    ),
-                    (
-                        "Last synced",
-                        esc(
-                            f"{quantities['last_synced']} at {quantities['last_synced_at']}"
-                            if quantities["last_synced_at"]
-                            else "never"
-                        ),
-                    ),
+                    ("Back Market quantity", shown(quantities["backmarket"])),
+                    ("Calculated quantity", shown(quantities["calculated"])),
+                    ("Quantity to show", shown(quantities["to_show"])),
+                    ("Last synced", esc(last_synced)),
                 ]
             )
             + "<h2>Why it syncs or not</h2>"
             + findings_html(document["explanation"])
+            + overrides_form(settings, listing, base)
         )
-        return page(listing.title or listing.sku, body, settings.connection_id)
+        return page(listing.title or listing.sku, body, settings.connection_id, status)
+
+    def overrides_form(settings: Settings, listing: ListingItem, base: str) -> str:
+        paused = " checked" if listing.sync_paused else ""
+        buffer = "" if listing.buffer_override is None else str(listing.buffer_override)
+        return (
+            f'<h2>Quantity sync for this listing</h2><form method="post" action="{esc(base)}/overrides">'
+            + csrf_field(caller(app).csrf)
+            + '<label for="buffer_override">Safety buffer for this listing</label>'
+            + f'<p class="help">Empty: the connection\'s ({esc(settings.safety_buffer)}).</p>'
+            + '<input type="number" id="buffer_override" name="buffer_override" min="0" '
+            + f'value="{esc(buffer)}">'
+            + f'<label class="check"><input type="checkbox" name="sync_paused"{paused}> '
+            + "Pause quantity sync for this listing</label>"
+            + '<button type="submit">Save</button></form>'
+        )
+
+    @app.post("/connections/<connection_id>/listings/<listing_id>/overrides")
+    def overrides_page(connection_id: str, listing_id: str) -> Response[str]:
+        settings = settings_of(connection_id)
+        listing = one(settings, listing_id)
+        form = caller(app).form
+        data: dict[str, Any] = {
+            "sync_paused": form.get("sync_paused") == "on",
+            "buffer_override": form.get("buffer_override", "").strip() or None,
+        }
+        try:
+            save_overrides(settings, listing, data)
+        except Unprocessable as invalid:
+            text = "; ".join(f"{error['field']}: {error['message']}" for error in invalid.errors)
+            return listing_view(settings, listing, HTTPStatus.UNPROCESSABLE_ENTITY, f"Not saved: {text}")
+        return redirect(f"/connections/{quote(settings.connection_id)}/listings/{quote(listing.listing_id)}")
 
     @app.get("/connections/<connection_id>/listings/<listing_id>/variations")
     def variations_page(connection_id: str, listing_id: str) -> Response[str]:

@@ -147,12 +147,11 @@ def _listing_findings(settings: Settings, listing: ListingItem, rules: QuantityS
             )
         )
     elif evaluation.status != "gone":
-        mode = (
-            "chosen product variations"
-            if settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC
-            else f"product variations with SKU {listing.sku}"
-        )
-        variations = ", ".join(listing.variation_ids) or "none mirrored yet"
+        if settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
+            mode, linked = "chosen product variations", rules.listings.chosen_variations(listing.listing_id)
+        else:
+            mode, linked = f"product variations with SKU {listing.sku}", listing.variation_ids
+        variations = ", ".join(linked) or "none mirrored yet"
         findings.append(
             Finding(
                 question="Is the listing connected?", ok=True, answer=f"Yes: to the {mode} ({variations})."

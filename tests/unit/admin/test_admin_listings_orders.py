@@ -97,7 +97,7 @@ def test_choosing_a_variation_connects_the_listing(
     )
     assert saved.status == 303
     stored = catalogue.get("uuid-a")
-    assert stored is not None and stored.connected and stored.variation_ids == ["101"]
+    assert stored is not None and stored.connected
     assert stored.last_writer == "admin"
     assert catalogue.chosen_variations("uuid-a") == ["101"]
     document = signed_in.api("GET", f"{API}/listings/uuid-a").json()
@@ -197,3 +197,34 @@ def test_status_backlog_counts_waiting_work(signed_in: AdminClient, catalogue: L
     backlog = signed_in.api("GET", f"{API}/status").json()["backlog"]
     assert backlog["listings not connected"] == 1
     assert backlog["listing quantity sync errors"] == 1
+
+
+def test_a_listing_can_have_its_own_buffer_or_be_paused(
+    signed_in: AdminClient, catalogue: ListingsRepository
+) -> None:
+    invalid = signed_in.api(
+        "PUT", f"{API}/listings/uuid-b/overrides", {"buffer_override": -2, "sync_paused": False}
+    )
+    assert invalid.status == 422 and invalid.json()["errors"][0]["field"] == "buffer_override"
+    saved = signed_in.api(
+        "PUT", f"{API}/listings/uuid-b/overrides", {"buffer_override": 1, "sync_paused": True}
+    )
+    assert saved.status == 200
+    assert any("paused" in finding["answer"] for finding in saved.json()["explanation"])
+    stored = catalogue.get("uuid-b")
+    assert stored is not None and stored.buffer_override == 1 and stored.sync_paused
+    assert stored.last_writer == "admin"
+    form = signed_in.request(
+        "POST",
+        f"{PAGES}/listings/uuid-b/overrides",
+        form={"csrf_token": signed_in.csrf, "buffer_override": ""},
+    )
+    assert form.status == 303
+    resumed = catalogue.get("uuid-b")
+    assert resumed is not None and resumed.buffer_override is None and not resumed.sync_paused
+    bad_form = signed_in.request(
+        "POST",
+        f"{PAGES}/listings/uuid-b/overrides",
+        form={"csrf_token": signed_in.csrf, "buffer_override": "x"},
+    )
+    assert bad_form.status == 422 and "buffer_override" in bad_form.body
