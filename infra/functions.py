@@ -90,7 +90,7 @@ class Functions(Construct):
         log_group.grant_write(role)
         failures = failure_queue(scope, "Failures", f"{spec.name}'s failed invocations and stream batches")
 
-        reserved = config.backmarket_reserved_concurrency if spec.calls_backmarket else 0
+        reserved = reserved_concurrency(spec, config)
         level = _LAMBDA_LOG_LEVELS[config.log_level]
         scheduled = bool(spec.schedules)
         function = lambda_.Function(
@@ -207,6 +207,17 @@ class Functions(Construct):
         # admin authenticates every request itself (password hash in Secrets Manager, signed session
         # cookie, CSRF token), so the URL is public the way any sign-in page is.
         return function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.NONE)
+
+
+def reserved_concurrency(spec: FunctionSpec, config: DeployConfig) -> int:
+    """The reserved concurrency of a function (0: none).
+
+    Only Back Market callers get one. A stream consumer runs one batch per shard of each stream at a
+    time, and its schedule one more: it never gets less than that, or it would throttle itself.
+    """
+    if not spec.calls_backmarket or not config.backmarket_reserved_concurrency:
+        return 0
+    return max(config.backmarket_reserved_concurrency, len(spec.streams) + bool(spec.schedules))
 
 
 def _max_event_age(spec: FunctionSpec) -> Duration:
