@@ -56,7 +56,11 @@ class ListingItem(BaseModel):
     seen_at: str  # the last import that returned it
     missing_since: str | None = None  # set when an import no longer returned it
     connected: bool = False
+    #: What the listing maps to in the current mode: the variations carrying its SKU (*Match via SKU*)
+    #: or the chosen ones (*Choose specific product variations*).
     variation_ids: list[str] = Field(default_factory=list)
+    #: The variations chosen in the admin, kept across mode switches; the links mirror it.
+    chosen_variation_ids: list[str] = Field(default_factory=list)
     mapping_reason: str = ""  # why it is not connected, in plain words
     sync_status: SyncStatus = "pending"
     reason: str = ""  # the plain-words explanation of sync_status
@@ -225,6 +229,7 @@ class ListingsRepository:
                 }
             )
         fields: dict[str, Any] = {
+            "chosen_variation_ids": wanted,
             "variation_ids": wanted,
             "connected": bool(wanted),
             "mapping_reason": "" if wanted else PRODUCT_NOT_SET,

@@ -30,10 +30,6 @@ from bmsync.sync.scheduled import connections_for, run_summary
 FLOW = "listing_import"
 PROGRESS_EVERY = 50
 
-#: What listing_import owns of a listing item (it writes nothing else).
-_IMPORTED = ("legacy_id", "sku", "title", "grade", "bm_quantity", "publication_state")
-_MAPPING = ("connected", "variation_ids", "mapping_reason")
-
 
 def import_listings(
     settings: Settings,
@@ -138,7 +134,7 @@ def _mapping(
             "mapping_reason": "" if variation_ids else unmapped_reason(sku),
         }
     # Choose specific product variations: the choice is the admin's; an import never changes it.
-    chosen = existing.variation_ids if existing is not None else []
+    chosen = existing.chosen_variation_ids if existing is not None else []
     return {
         "connected": bool(chosen),
         "variation_ids": chosen,

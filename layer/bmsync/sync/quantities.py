@@ -143,7 +143,7 @@ class QuantitySync:
             return Evaluation(listing, "gone", GONE, baseline=baseline)
         if self.settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
             # The listing item carries the choice (read consistently; the links' index may lag).
-            variation_ids = listing.variation_ids
+            variation_ids = listing.chosen_variation_ids
             if not variation_ids:
                 return Evaluation(listing, "product_not_set", PRODUCT_NOT_SET, baseline=baseline)
             total = sum(item.calculated for item in self.stock.get_many(variation_ids).values())

@@ -97,7 +97,7 @@ def test_choose_specific_mode_starts_with_product_not_set_and_keeps_the_choice(i
     run = inventory.import_listings()
     listing = inventory.listing("L-1")
     assert run.counts["connected"] == 1
-    assert listing.connected and listing.variation_ids == ["7", "9"]
+    assert listing.connected and listing.chosen_variation_ids == listing.variation_ids == ["7", "9"]
     assert inventory.listings.chosen_variations("L-1") == ["7", "9"]
     assert inventory.listings.listings_of_variation("7") == ["L-1"]
 

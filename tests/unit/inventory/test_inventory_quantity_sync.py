@@ -395,3 +395,24 @@ def test_a_concurrent_invocation_that_claimed_the_listing_first_is_not_doubled(
     assert raced == ["L-1"] and response == {"batchItemFailures": []}
     assert inventory.backmarket.updates == [("L-1", 3, None)]
     assert inventory.listing("L-1").sync_status == "in_sync"
+
+
+def test_switching_to_specific_variations_waits_for_a_choice_then_follows_it(inventory: Inventory) -> None:
+    connected_listing(inventory, units=3, bm_quantity=1)  # Match via SKU
+    inventory.cycle()
+    assert inventory.backmarket.updates == [("L-1", 3, None)]
+
+    inventory.configure(product_variations=ProductVariationMode.CHOOSE_SPECIFIC)
+    inventory.later(1)
+    inventory.watch()
+    inventory.cycle()
+    assert inventory.listing("L-1").sync_status == "product_not_set"
+
+    inventory.listings.set_chosen_variations("L-1", ["1"], writer="admin")
+    inventory.cycle()
+    assert inventory.listing("L-1").sync_status == "in_sync" and len(inventory.backmarket.updates) == 1
+    inventory.receive(inventory.wholecell.variations[0], 2)
+    inventory.later(1)
+    inventory.watch()
+    inventory.cycle()
+    assert inventory.backmarket.updates[-1] == ("L-1", 5, None)
