@@ -53,7 +53,7 @@ class ListingItem(BaseModel):
     bm_quantity: int = 0  # as Back Market last showed it (import, push or drift check)
     publication_state: int | None = None
     imported_at: str
-    seen_at: str  # the last import that returned it
+    seen_at: str  # the last import that found it changed (unchanged listings are not rewritten)
     missing_since: str | None = None  # set when an import no longer returned it
     connected: bool = False
     #: What the listing maps to in the current mode: the variations carrying its SKU (*Match via SKU*)
