@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bmsync import process
 from bmsync.admin.connection_check import ConnectionReport, check_connection
 from bmsync.admin.ports import listing_import_starter
-from bmsync.admin.variations import VariationChoice, wholecell_variations
+from bmsync.admin.variations import VariationChoice, wholecell_order_statuses, wholecell_variations
 from bmsync.clock import Clock
 from bmsync.settings import Settings
 from bmsync.store.listings_repo import ListingsRepository
@@ -27,6 +27,7 @@ class AdminServices:
     orders: Callable[[], OrdersRepository] = OrdersRepository
     test_connection: Callable[[Settings, Clock], ConnectionReport] = check_connection
     variations: Callable[[Settings, Clock], list[VariationChoice]] = wholecell_variations
+    order_statuses: Callable[[Settings, Clock], list[str]] = wholecell_order_statuses
     #: Starts a listing import without waiting for it; None: the installed or configured one.
     start_listing_import: Callable[[str], None] | None = None
 

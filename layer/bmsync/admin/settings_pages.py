@@ -13,6 +13,7 @@ from bmsync.admin.html import csrf_field, esc, layout, notice, table
 from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_form import form_to_changes, merge_changes, render_form
 from bmsync.admin.web import (
+    BadRequest,
     Unprocessable,
     caller,
     connection_id_from,
@@ -21,6 +22,8 @@ from bmsync.admin.web import (
     json_response,
     redirect,
 )
+from bmsync.errors import IntegrationError
+from bmsync.secrets import SecretMissing
 from bmsync.settings import ADMIN_SECRET_NAME, Settings, error_fields
 from bmsync.store.settings_repo import StaleSettings
 
@@ -123,6 +126,52 @@ def register(app: LambdaFunctionUrlResolver, services: AdminServices) -> None:
             )
         return json_response(200, settings_document(saved))
 
+    def refresh_statuses(current: Settings) -> Settings:
+        """Store the account's sales-order statuses as WholeCell lists them now (the mapping names them)."""
+        try:
+            titles = services.order_statuses(current, services.clock())
+        except SecretMissing as missing:
+            raise BadRequest("wholecell", str(missing), HTTPStatus.SERVICE_UNAVAILABLE) from None
+        except IntegrationError as error:
+            raise BadRequest(
+                "wholecell", f"WholeCell did not answer: {error.message}; try again", HTTPStatus.BAD_GATEWAY
+            ) from None
+        if not titles:
+            raise BadRequest("wholecell", "WholeCell lists no sales-order status", HTTPStatus.BAD_GATEWAY)
+        # A mapping to a status WholeCell no longer has would refuse every save: it is unmapped.
+        kept = {state: title for state, title in current.order_status_map.items() if title in titles}
+        changed = current.model_copy(update={"wholecell_order_statuses": titles, "order_status_map": kept})
+        return services.settings().save(Settings.model_validate(changed.model_dump()))
+
+    @app.post("/api/connections/<connection_id>/settings/wholecell-statuses")
+    def api_refresh_statuses(connection_id: str) -> Response[str]:
+        try:
+            saved = refresh_statuses(load(connection_id))
+        except StaleSettings as stale:
+            return json_response(
+                HTTPStatus.CONFLICT, {"errors": [{"field": "version", "message": str(stale)}]}
+            )
+        return json_response(200, settings_document(saved))
+
+    @app.post("/connections/<connection_id>/settings/wholecell-statuses")
+    def refresh_statuses_page(connection_id: str) -> Response[str]:
+        current = load(connection_id)
+        try:
+            saved = refresh_statuses(current)
+        except (BadRequest, StaleSettings) as failed:
+            text = (
+                "; ".join(e["message"] for e in failed.errors)
+                if isinstance(failed, BadRequest)
+                else str(failed)
+            )
+            return settings_page(current.model_dump(mode="json"), 502, current.connection_id, text)
+        return settings_page(
+            saved.model_dump(mode="json"),
+            200,
+            saved.connection_id,
+            f"Read {len(saved.wholecell_order_statuses)} sales-order statuses from WholeCell.",
+        )
+
     def settings_page(
         settings_values: dict[str, Any],
         status: int,
@@ -138,7 +187,12 @@ def register(app: LambdaFunctionUrlResolver, services: AdminServices) -> None:
             csrf_html=csrf_field(who.csrf),
         )
         kind = "error" if status >= 400 else "info"
-        body = (notice(message, kind) if message else "") + form
+        refresh = (
+            f'<form method="post" action="/connections/{esc(connection_id)}/settings/wholecell-statuses">'
+            f"{csrf_field(who.csrf)}"
+            '<button type="submit">Read sales-order statuses from WholeCell</button></form>'
+        )
+        body = (notice(message, kind) if message else "") + refresh + form
         return html_response(status, layout("Settings", body, csrf=who.csrf, connection_id=connection_id))
 
     @app.get("/connections/<connection_id>/settings")

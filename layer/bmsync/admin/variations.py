@@ -1,4 +1,5 @@
-"""WholeCell product variations to choose from ("⚠ Product not set!"), read live from WholeCell."""
+"""What the admin reads live from WholeCell: product variations to choose from ("⚠ Product not set!")
+and the account's sales-order statuses (for the order status mapping)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,9 @@ def matching(choices: list[VariationChoice], query: str) -> list[VariationChoice
     return [
         choice for choice in choices if wanted in f"{choice.id} {choice.sku or ''} {choice.label}".lower()
     ]
+
+
+def wholecell_order_statuses(settings: Settings, clock: Clock) -> list[str]:
+    from bmsync.wholecell import client_for
+
+    return [status.title for status in client_for(settings, clock).list_sales_order_statuses()]

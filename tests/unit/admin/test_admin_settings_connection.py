@@ -224,3 +224,28 @@ def test_status_lists_flows_and_puts_a_revoked_token_first(signed_in: AdminClien
     assert flows["quantity_sync.drift_check"]["error"] == "Back Market did not answer"
     page = signed_in.request("GET", "/connections/default/status")
     assert "never ran" in page.body and "Save a new token" in page.body
+
+
+def test_sales_order_statuses_are_read_from_wholecell(signed_in: AdminClient, services) -> None:
+    signed_in.api("PATCH", SETTINGS, {"version": 0, "order_status_map": {"paid": "Pending"}})
+    services.order_statuses = lambda settings, clock: ["Awaiting", "Processing", "Shipped"]
+    reply = signed_in.api("POST", f"{SETTINGS}/wholecell-statuses")
+    assert reply.status == 200, reply.body
+    settings = reply.json()["settings"]
+    assert settings["wholecell_order_statuses"] == ["Awaiting", "Processing", "Shipped"]
+    # "Pending" is gone from WholeCell: state 1 is unmapped rather than every save refused.
+    assert "paid" not in settings["order_status_map"]
+    assert settings["order_status_map"]["accepted"] == "Processing"
+    page = signed_in.request("GET", "/connections/default/settings")
+    assert '<option value="Awaiting">Awaiting</option>' in page.body
+
+    def unreachable(settings, clock):
+        from bmsync.wholecell.errors import ServerError
+
+        raise ServerError("WholeCell answered 503")
+
+    services.order_statuses = unreachable
+    failed = signed_in.request(
+        "POST", "/connections/default/settings/wholecell-statuses", form={"csrf_token": signed_in.csrf}
+    )
+    assert failed.status == 502 and "WholeCell did not answer" in failed.body
