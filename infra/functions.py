@@ -16,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from bmsync.admin.ports import LISTING_IMPORT_FUNCTION_ENV
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.observability import SERVICE
 from infra.config import LOG_RETENTION, DeployConfig
@@ -77,6 +78,7 @@ class Functions(Construct):
         self.function_url: lambda_.FunctionUrl | None = None
         for spec in FUNCTIONS:
             self._function(spec, config, tables, secrets)
+        self._let_admin_start_listing_import()
 
     def _function(self, spec: FunctionSpec, config: DeployConfig, tables: Tables, secrets: Secrets) -> None:
         scope = Construct(self, spec.name)
@@ -201,6 +203,15 @@ class Functions(Construct):
                 "Secrets are named bmsync/<connection>/...: connections added in the admin after "
                 "deployment need no redeploy, and Secrets Manager appends a random 6-character suffix.",
             )
+
+    def _let_admin_start_listing_import(self) -> None:
+        """The console's "Import listings" invokes listing_import asynchronously (``bmsync.admin.ports``)."""
+        admin, listing_import = self.by_name["admin"], self.by_name["listing_import"]
+        admin.add_environment(LISTING_IMPORT_FUNCTION_ENV, listing_import.function_name)
+        # The function itself only (not its versions): what a grant_invoke would add is more than needed.
+        admin.add_to_role_policy(
+            iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[listing_import.function_arn])
+        )
 
     def _admin_url(self, function: lambda_.Function) -> lambda_.FunctionUrl:
         # AuthType NONE: the console is opened in a browser, which cannot sign requests with SigV4. The

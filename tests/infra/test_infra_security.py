@@ -93,6 +93,24 @@ def test_each_function_role_reaches_only_its_own_tables_and_secrets(deployed: An
     assert _secret_patterns(statements, "secretsmanager:PutSecretValue") == set()
 
 
+def test_only_the_admin_may_start_a_listing_import(deployed: Any) -> None:
+    listing_import = deployed.stack.functions.by_name["listing_import"]
+    listing_import_arn = {"Fn::GetAtt": [deployed.logical_id(listing_import), "Arn"]}
+    for spec in FUNCTIONS:
+        invoke = [
+            s
+            for s in _role_statements(deployed, spec.name)
+            if "lambda:InvokeFunction" in _as_list(s["Action"])
+        ]
+        if spec.name == "admin":
+            assert [s["Resource"] for s in invoke] == [listing_import_arn]
+        else:
+            assert invoke == []
+    admin = deployed.raw["Resources"][deployed.logical_id(deployed.stack.functions.by_name["admin"])]
+    variables = admin["Properties"]["Environment"]["Variables"]
+    assert variables["BMSYNC_LISTING_IMPORT_FUNCTION"] == {"Ref": deployed.logical_id(listing_import)}
+
+
 def test_only_the_admin_has_a_function_url_and_it_is_public_for_its_own_sign_in(deployed: Any) -> None:
     admin_id = deployed.logical_id(deployed.stack.functions.by_name["admin"])
     urls = list(deployed.resources("AWS::Lambda::Url").values())
