@@ -25,6 +25,13 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--port", type=int, default=0, help="0 picks a free port")
     emulator.add_argument("--no-demo", action="store_true", help="start with an empty account")
 
+    simulate = commands.add_parser(
+        "simulate", help="days of trading in minutes: a seeded, simulated-clock run and its invariants"
+    )
+    from sandbox.simulator.options import add_arguments as add_simulate_arguments
+
+    add_simulate_arguments(simulate)
+
     admin = commands.add_parser("admin", help="admin chores")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     password = admin_commands.add_parser("set-password", help="set the admin console password")
@@ -61,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sandbox.wholecell.server import serve_forever as serve_wholecell
 
         return serve_wholecell(port=args.port, demo=not args.no_demo)
+    if args.command == "simulate":
+        from sandbox.simulator.report import run_simulate
+
+        return run_simulate(args)
     if args.command == "admin" and args.admin_command == "set-password":
         from sandbox.admin_password import set_password
 

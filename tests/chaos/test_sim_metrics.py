@@ -1,0 +1,84 @@
+"""The simulator's yardsticks: percentiles, latencies, oversell exposure, API use and the invariants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sandbox.simulator.metrics import (
+    ApiUse,
+    Exposure,
+    Latency,
+    check_orders,
+    check_quantities,
+    check_shipments,
+    oversold_units,
+    percentile,
+)
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.95) == 95
+    assert percentile([7.0], 0.95) == 7
+    assert percentile([], 0.5) is None
+
+
+def test_latency_counts_from_the_earliest_cause_and_keeps_unfinished_apart() -> None:
+    latency = Latency("x")
+    latency.start("sku", T0)
+    latency.start("sku", T0 + timedelta(seconds=30))  # a second change before the first took effect
+    latency.start("other", T0)
+    latency.finish("sku", T0 + timedelta(seconds=50))
+    latency.finish("never-started", T0)
+    summary = latency.summary()
+    assert latency.done == [50.0]
+    assert summary["count"] == 1 and summary["unfinished"] == 1 and summary["max_s"] == 50.0
+
+
+def test_exposure_integrates_units_over_time_and_counts_orders_for_missing_units() -> None:
+    exposure = Exposure()
+    exposure.sample(2, 1800)
+    exposure.sample(0, 3600)
+    assert exposure.unit_hours == 1.0 and exposure.worst_units == 2
+    assert exposure.order_placed(1, 1) == 0
+    assert exposure.order_placed(2, 1) == 1
+    assert exposure.order_placed(1, -3) == 1  # WholeCell already short: the unit did not exist
+    assert exposure.forced_cancellations == 2
+
+
+def test_oversold_units_sum_what_back_market_offers_beyond_stock() -> None:
+    assert oversold_units({"A": 3, "B": 1, "C": 0}, {"A": 1, "B": 2, "C": -1}) == 2
+
+
+def test_api_use_separates_injected_faults_from_real_429s_and_finds_the_busiest_window() -> None:
+    api = ApiUse()
+    api.record([{"status": 200}, {"status": 429}, {"status": 429, "fault": "html_429"}], hour=0)
+    api.record([{"status": 200}], hour=1)
+    api.window([0.0, 1.0, 2.0, 9.9, 10.0, 30.0], window_seconds=10)
+    summary = api.summary(hours=2, requests_per_window=4)
+    assert summary["calls"] == 4 and summary["calls_per_hour"] == 2.0
+    assert summary["throttled_429"] == 1 and summary["injected_fault_responses"] == 1
+    assert api.peak_window_calls == 4 and summary["peak_budget_share"] == 1.0
+
+
+def test_orders_must_exist_exactly_once() -> None:
+    duplicates, missing = check_orders([1, 2, 3], ["1", "2", "2", "9"])
+    assert duplicates == ["2"] and missing == ["3"]
+
+
+def test_a_shipment_is_lost_only_when_the_order_was_validated() -> None:
+    shipped = {"1": "T1", "2": "T2", "3": "T3", "4": "T4"}
+    backmarket = {
+        "1": {"state": 9, "tracking_number": "T1"},
+        "2": {"state": 3, "tracking_number": ""},
+        "3": {"state": 1, "tracking_number": ""},  # still waiting for validation: not lost
+        "4": {"state": 9, "tracking_number": "", "cancelled": True},
+    }
+    assert check_shipments(shipped, backmarket) == ["2 (tracking T2 not on Back Market)"]
+
+
+def test_quantities_must_match_for_every_connected_listing() -> None:
+    assert check_quantities({"A": 2, "B": 0, "X": 5}, {"A": 2, "B": 1}) == ["B: Back Market 0, computed 1"]
