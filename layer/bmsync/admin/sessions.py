@@ -112,6 +112,15 @@ class SigninThrottle:
         updated = {"window_start": window_start, "failures": failures}
         if failures >= MAX_FAILED_SIGNINS:
             updated = {"window_start": utc_iso(now), "failures": 0, "locked_until": utc_iso(now + LOCKOUT)}
+            minutes = int(LOCKOUT.total_seconds() // 60)
+            self._state.raise_alert(
+                f"signin-lockout#{source_ip}",
+                f"{MAX_FAILED_SIGNINS} failed admin sign-ins from {source_ip}: that address is locked out "
+                f"for {minutes} minutes",
+                severity="warning",
+                action="If this was not you, change the admin password (bmsync admin set-password).",
+                subject="admin console",
+            )
         self._state.put_document(self._name(source_ip), updated)
 
     def record_success(self, source_ip: str) -> None:

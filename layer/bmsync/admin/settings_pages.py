@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bmsync import secrets
 from bmsync.admin.html import csrf_field, esc, layout, notice, table
 from bmsync.admin.services import AdminServices
+from bmsync.admin.sessions import ADMIN_STATE_PARTITION
 from bmsync.admin.settings_form import form_to_changes, merge_changes, render_form
 from bmsync.admin.web import (
     BadRequest,
@@ -101,7 +102,17 @@ def register(app: LambdaFunctionUrlResolver, services: AdminServices) -> None:
             'pattern="[a-z0-9][a-z0-9-]{0,39}" required>'
             '<button type="submit">Set it up</button></form>'
         )
+        admin_alerts = [
+            [esc(alert.message), esc(alert.action), esc(f"{alert.raised_at} (×{alert.count})")]
+            for alert in services.state(ADMIN_STATE_PARTITION).alerts()
+        ]
         body = table(["Connection", "Id", "Platform"], rows, empty="No connection yet.") + create
+        if admin_alerts:
+            body = (
+                "<h2>Admin console alerts</h2>"
+                + table(["What happened", "What to do", "Since"], admin_alerts)
+                + body
+            )
         return html_response(200, layout("Connections", body, csrf=caller(app).csrf))
 
     @app.get("/connections/new")

@@ -105,6 +105,9 @@ def test_failed_sign_ins_are_throttled_per_source_ip(
     assert AdminClient(admin_app, clock, source_ip="198.51.100.9").sign_in().status == 303
     clock.advance(LOCKOUT.total_seconds() + 1)
     assert anonymous.sign_in(PASSWORD).status == 303
+    home = anonymous.request("GET", "/")
+    assert "5 failed admin sign-ins from 203.0.113.7" in home.body
+    assert "change the admin password" in home.body
 
 
 def test_sign_out_ends_the_session(signed_in: AdminClient) -> None:
