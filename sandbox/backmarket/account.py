@@ -401,7 +401,8 @@ class Account:
         for listing, line_quantity in listings:
             if decrement_stock:
                 self.set_quantity(listing, listing["quantity"] - line_quantity)
-            price = Decimal(listing["price"]) * line_quantity
+            # An orderline's price is per unit (as its shipping_price is); the order total multiplies.
+            price = Decimal(listing["price"])
             lines.append(
                 {
                     "id": self._next_line_id,
@@ -426,13 +427,13 @@ class Account:
                     "imei": "",
                     "serial_number": "",
                     "condition": 10 + GRADE_STATES[listing["grade"]] % 3,
-                    "orderline_fee": str((price * Decimal("0.10")).quantize(Decimal("0.01"))),
+                    "orderline_fee": str((price * line_quantity * Decimal("0.10")).quantize(Decimal("0.01"))),
                 }
             )
             self._next_line_id += 1
         order_id = self._next_order_id
         self._next_order_id += 1
-        total = sum((Decimal(line["price"]) for line in lines), Decimal("0"))
+        total = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal("0"))
         order = {
             "order_id": order_id,
             "shipping_address": buyer,

@@ -29,6 +29,7 @@ from bmsync.catalog import FUNCTIONS_DIR
 from bmsync.clock import Clock, utc_iso
 from bmsync.observability import logger
 from bmsync.settings import (
+    AutoValidation,
     BackMarketConnection,
     BackMarketOrderStatus,
     ProductVariationMode,
@@ -210,6 +211,8 @@ class LocalSystem:
             order_import_enabled=True,
             quantity_sync_enabled=True,
             product_variations=ProductVariationMode.MATCH_VIA_SKU,
+            # Validate new demo orders that stock covers, so the demo's shipments keep flowing both ways.
+            auto_validation=AutoValidation.WHEN_STOCK_COVERS,
         )
         names = settings.secret_names()
         secrets.write_secret(names.backmarket_token, backmarket.token, description="Back Market token (demo)")
