@@ -18,6 +18,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from bmsync.catalog import FunctionSpec
 from infra.config import DeployConfig
 from infra.functions import METRICS_NAMESPACE, Functions
 from infra.nag import acknowledge
@@ -26,11 +27,20 @@ PERIOD = Duration.minutes(5)
 #: A stream consumer this far behind is no longer near real time (Back Market oversells meanwhile).
 ITERATOR_AGE_LIMIT = Duration.minutes(15)
 TOKEN_REJECTED_METRIC = "BackMarketTokenRejected"  # noqa: S105 (a metric name)
-#: What ``bmsync.sync.flow.run_flow`` logs when Back Market answers 401 after a fresh token read.
-TOKEN_REJECTED_PATTERN = logs.FilterPattern.all(
-    logs.FilterPattern.string_value("$.remote_service", "=", "backmarket"),
-    logs.FilterPattern.string_value("$.error_type", "=", "Unauthorized"),
-)
+
+
+def token_rejected_pattern(spec: FunctionSpec) -> logs.IFilterPattern:
+    """The log lines of ``spec`` that say Back Market rejected the token (401 after a fresh read).
+
+    Failures are logged with ``error_type`` (the error's class) and, by ``run_flow``, ``remote_service``.
+    A function that calls WholeCell too must name the service: WholeCell's 401 is ``Unauthorized`` too.
+    """
+    unauthorized = logs.FilterPattern.string_value("$.error_type", "=", "Unauthorized")
+    if not spec.calls_wholecell:
+        return unauthorized
+    return logs.FilterPattern.all(
+        logs.FilterPattern.string_value("$.remote_service", "=", "backmarket"), unauthorized
+    )
 
 
 class Monitoring(Construct):
@@ -97,7 +107,7 @@ class Monitoring(Construct):
                     self,
                     f"{name}-token-rejected",
                     log_group=functions.log_groups[name],
-                    filter_pattern=TOKEN_REJECTED_PATTERN,
+                    filter_pattern=token_rejected_pattern(spec),
                     metric_namespace=METRICS_NAMESPACE,
                     metric_name=TOKEN_REJECTED_METRIC,
                     metric_value="1",
