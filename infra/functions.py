@@ -69,7 +69,7 @@ class Functions(Construct):
             code=lambda_.Code.from_asset(str(config.layer_dir)),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
-            description="bmsync package with Powertools, requests and pydantic (boto3 from the runtime)",
+            description="bmsync with Powertools, X-Ray SDK, requests, pydantic (boto3 from the runtime)",
         )
         self.by_name: dict[str, lambda_.Function] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
@@ -90,11 +90,16 @@ class Functions(Construct):
             description=f"bmsync {spec.name}: only what this function uses",
         )
         log_group.grant_write(role)
-        failures = failure_queue(scope, "Failures", f"{spec.name}'s failed invocations and stream batches")
-
+        scheduled = bool(spec.schedules)
+        # What Lambda gives up on (failed scheduled runs, stream batches out of retries) waits here; a
+        # function served only by its URL answers its caller and has nothing to keep.
+        failures = (
+            failure_queue(scope, "Failures", f"{spec.name}'s failed invocations and stream batches")
+            if scheduled or spec.streams
+            else None
+        )
         reserved = reserved_concurrency(spec, config)
         level = _LAMBDA_LOG_LEVELS[config.log_level]
-        scheduled = bool(spec.schedules)
         function = lambda_.Function(
             scope,
             "Function",
@@ -123,7 +128,7 @@ class Functions(Construct):
             # A scheduled run is not retried by Lambda: the next scheduled run does the work again.
             retry_attempts=0 if scheduled else None,
             max_event_age=_max_event_age(spec) if scheduled else None,
-            on_failure=destinations.SqsDestination(failures) if scheduled else None,
+            on_failure=destinations.SqsDestination(failures) if scheduled and failures else None,
         )
         acknowledge(
             function,
@@ -150,6 +155,7 @@ class Functions(Construct):
         tables.grant_data(spec.tables, role)
         self._grant_secrets(spec, role, secrets)
         for source in spec.streams:
+            assert failures is not None
             function.add_event_source(
                 event_sources.DynamoEventSource(
                     tables.by_name[source.table.logical_name],
@@ -172,7 +178,8 @@ class Functions(Construct):
             self.function_url = self._admin_url(function)
         self.by_name[spec.name] = function
         self.log_groups[spec.name] = log_group
-        self.failure_queues[spec.name] = failures
+        if failures is not None:
+            self.failure_queues[spec.name] = failures
         self.specs[spec.name] = spec
 
     def _grant_secrets(self, spec: FunctionSpec, role: iam.Role, secrets: Secrets) -> None:

@@ -125,6 +125,8 @@ def test_every_dead_letter_queue_is_alarmed(deployed: Any) -> None:
         for alarm in _alarms_on(deployed, "ApproximateNumberOfMessagesVisible")
     }
     assert alarmed == set(queues)
+    # One per function that Lambda invokes asynchronously or from a stream, and Scheduler's own.
+    assert len(queues) == len([s for s in FUNCTIONS if s.schedules or s.streams]) + 1
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
