@@ -61,5 +61,22 @@ $(LAYER_STAMP): $(STAMP) pyproject.toml $(shell find layer/bmsync -name '*.py' 2
 synth: $(LAYER_STAMP)
 	$(BIN)/python -m infra.synth
 
+## the deterministic simulation (docs/simulator.md): e.g. make simulate ARGS="--days 1 --seed 3 --faults heavy"
+simulate: $(STAMP)
+	$(BIN)/bmsync simulate $(ARGS)
+
+## 7 simulated days of heavy faults over several seeds (long: see docs/simulator.md for the cost)
+CHAOS_DAYS ?= 7
+CHAOS_SEEDS ?= 1 2 3
+chaos: $(STAMP)
+	mkdir -p .bmsync && $(BIN)/bmsync simulate --days $(CHAOS_DAYS) --faults heavy --seed $(CHAOS_SEEDS) --json .bmsync/chaos.json
+
+## bmsync against periodic-15m on the same traffic, plus throughput, import times, layer size
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+
 clean:
 	rm -rf build cdk.out .bmsync .pytest_cache .mypy_cache .ruff_cache

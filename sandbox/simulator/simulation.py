@@ -105,6 +105,7 @@ class SimulationInvoker(Invoker):
         self.invocations: dict[str, int] = defaultdict(int)
         self.records: dict[str, int] = defaultdict(int)
         self.store_calls: dict[str, int] = defaultdict(int)
+        self.store_cpu_seconds: dict[str, float] = defaultdict(float)
         self.errors: list[Invocation] = []
         self.injected_errors = 0
         self.duplicated_deliveries = 0
@@ -120,6 +121,7 @@ class SimulationInvoker(Invoker):
         self.store_faults.install()
         injected_before = self.store_faults.throttled + self.store_faults.crashes
         calls_before = self.store_faults.calls
+        store_cpu_before = self.store_faults.cpu_seconds
         self.store_faults.armed = True
         started = time.thread_time()
         try:
@@ -130,6 +132,7 @@ class SimulationInvoker(Invoker):
             self.store_faults.disarm()
             self.cpu_seconds[name] += time.thread_time() - started
             self.store_calls[name] += self.store_faults.calls - calls_before
+            self.store_cpu_seconds[name] += self.store_faults.cpu_seconds - store_cpu_before
         self.invocations[name] += 1
         self.records[name] += len(event.get("Records") or [])
         if not invocation.ok:
@@ -294,44 +297,60 @@ class Simulation:
     # -- running
     def run(self) -> dict[str, Any]:
         wall_started = time.perf_counter()
-        previous_clock = process.clock()
-        previous_level = logger.log_level
-        function_logs = FunctionLogs(self.work_dir / "functions.log")
-        logger.setLevel("WARNING")  # what needs a person still goes to the log; chatter would cost time
-        function_logs.start()
-        try:
-            report = self._run_system()
-        finally:
-            function_logs.stop()
-            logger.setLevel(previous_level)
-            process.use_clock(previous_clock)
+        cpu_started = time.process_time()
+        with self.running():
+            report = self._loop()
         report["wall_seconds"] = round(time.perf_counter() - wall_started, 2)
-        report["logs"] = {"functions": str(function_logs.path), "dead_letters": str(self.dead_letters.path)}
+        report["cpu_seconds"] = round(time.process_time() - cpu_started, 2)
+        report["logs"] = {
+            "functions": str(self.function_logs.path),
+            "dead_letters": str(self.dead_letters.path),
+        }
         return report
 
-    def _run_system(self) -> dict[str, Any]:
-        with _in_process_aws() as (dynamodb, streams), _wholecell_without_delayed_acks():
-            from sandbox.backmarket.server import BackMarketSandbox
-            from sandbox.wholecell.server import WholeCellSandbox
+    @contextmanager
+    def running(self) -> Iterator[Simulation]:
+        """The whole system up (store, emulators, connection, triggers), the functions' logs in a
+        file; everything torn down after. ``run`` uses it, and so does the benchmark."""
+        previous_clock = process.clock()
+        previous_level = logger.log_level
+        self.function_logs = FunctionLogs(self.work_dir / "functions.log")
+        logger.setLevel("WARNING")  # what needs a person still goes to the log; chatter would cost time
+        self.function_logs.start()
+        try:
+            with _in_process_aws() as (dynamodb, streams), _wholecell_without_delayed_acks():
+                from sandbox.backmarket.server import BackMarketSandbox
+                from sandbox.wholecell.server import WholeCellSandbox
 
-            process.use_clock(self.clock)
-            self.backmarket = BackMarketSandbox(clock=self.clock, demo=True)
-            self.wholecell = WholeCellSandbox(clock=self.clock, demo=True)
-            self.backmarket.start(0)
-            self.wholecell.start(0)
-            try:
-                add_catalogue(self.backmarket, self.wholecell, self.rng, self.config.extra_skus)
-                self.stock = WholeCellStock(self.wholecell.account)
-                self.listed = {sku for sku in listed_skus(self.backmarket) if self.stock.knows(sku)}
-                self.expected_orders = [
-                    int(order["order_id"]) for order in self.backmarket.orders() if order["state"] in (1, 3)
-                ]
-                settings = self._store_connection()
-                self._wire(dynamodb, streams, settings)
-                return self._loop()
-            finally:
-                self.backmarket.stop()
-                self.wholecell.stop()
+                process.use_clock(self.clock)
+                self.backmarket = BackMarketSandbox(clock=self.clock, demo=True)
+                self.wholecell = WholeCellSandbox(clock=self.clock, demo=True)
+                self.backmarket.start(0)
+                self.wholecell.start(0)
+                try:
+                    add_catalogue(self.backmarket, self.wholecell, self.rng, self.config.extra_skus)
+                    self.stock = WholeCellStock(self.wholecell.account)
+                    self.listed = {sku for sku in listed_skus(self.backmarket) if self.stock.knows(sku)}
+                    self.expected_orders = [
+                        int(order["order_id"])
+                        for order in self.backmarket.orders()
+                        if order["state"] in (1, 3)
+                    ]
+                    self._wire(dynamodb, streams, self._store_connection())
+                    yield self
+                finally:
+                    self.backmarket.stop()
+                    self.wholecell.stop()
+        finally:
+            self.function_logs.stop()
+            logger.setLevel(previous_level)
+            process.use_clock(previous_clock)
+
+    def advance(self, minutes: float) -> None:
+        """Let ``minutes`` of simulated time pass, step by step (the benchmark's driver)."""
+        until = self.clock.now() + timedelta(minutes=minutes)
+        while self.clock.now() < until:
+            self._step(max(self.clock.now(), self.clock.now() + timedelta(seconds=self.config.step_seconds)))
 
     def _store_connection(self) -> Settings:
         settings = Settings(
@@ -598,6 +617,7 @@ class Simulation:
                     "stream_records": self.invoker.records[name],
                     "cpu_seconds": round(self.invoker.cpu_seconds[name], 3),
                     "dynamodb_calls": self.invoker.store_calls[name],
+                    "dynamodb_cpu_seconds": round(self.invoker.store_cpu_seconds[name], 3),
                 }
                 for name in sorted(self.invoker.invocations)
             },

@@ -1,0 +1,262 @@
+"""``make bench`` / ``make bench-quick``: bmsync against periodic-15m on the same traffic, and what
+bmsync's own code costs on this machine. One table on stdout, everything in ``bench/results.json``.
+
+Side by side (same seed, same traffic, same faults): oversell exposure, forced cancellations, the
+three latencies, Back Market calls per hour. For bmsync alone: stream records per CPU second through
+quantity_sync and orders per CPU second through order_import (the handler's thread only: the
+emulators run in other threads; shown with and without the in-process store's share), each
+handler's import time in a fresh interpreter (a cold-start proxy) and the Lambda layer's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sandbox.simulator.simulation import Simulation, SimulationConfig, simulate
+from sandbox.simulator.traffic import TrafficRates
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results.json"
+HANDLERS = ("order_import", "listing_import", "wholecell_watch", "quantity_sync", "shipment_export", "admin")
+#: What the layer carries (Makefile ``layer``); boto3 and botocore come with the Lambda runtime.
+LAYER_REQUIREMENTS = ("aws-lambda-powertools", "requests", "pydantic")
+PROVIDED_BY_LAMBDA = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six"}
+BACKMARKET_REQUESTS_PER_SECOND = 200 / 10  # "about 200 requests per 10 s"
+TARGET_FACTOR = 50
+
+
+def compare(days: float, extra_skus: int, seed: int, faults: str) -> dict[str, Any]:
+    rates = TrafficRates(buyer_orders=12, units_received=10, other_channel_orders=4, shipments=10)
+    reports = {}
+    for strategy in ("bmsync", "periodic-15m"):
+        config = SimulationConfig(
+            days=days, seed=seed, faults=faults, strategy=strategy, extra_skus=extra_skus, rates=rates
+        )
+        reports[strategy] = simulate(config)
+    return reports
+
+
+def throughput(extra_skus: int, orders: int) -> dict[str, Any]:
+    """Push a burst through the real handlers: every variation restocked at once (-> stock records
+    -> quantity_sync), then ``orders`` buyer orders at once (-> one order_import run)."""
+    quiet = TrafficRates(
+        buyer_orders=0,
+        units_received=0,
+        other_channel_orders=0,
+        shipments=0,
+        hand_status_changes=0,
+        bursts_per_day=0,
+    )
+    simulation = Simulation(SimulationConfig(days=1, faults="none", extra_skus=extra_skus, rates=quiet))
+    with simulation.running():
+        simulation.advance(5)  # listings imported, stock mirrored, quantities pushed
+        invoker = simulation.invoker
+        for variation in simulation.wholecell.variations():
+            simulation.wholecell.receive_units(variation["id"], 1)
+        before = _handler_counters(invoker, "quantity_sync")
+        simulation.advance(2)
+        sync = _delta(before, _handler_counters(invoker, "quantity_sync"))
+        skus = sorted(s for s in simulation.listed if int(simulation.backmarket.listing(s)["quantity"]) > 0)
+        for index in range(orders):
+            simulation.backmarket.create_buyer_order(skus[index % len(skus)])
+        before = _handler_counters(invoker, "order_import")
+        simulation.advance(1)
+        imports = _delta(before, _handler_counters(invoker, "order_import"))
+        imported = len(simulation.stock.backmarket_external_ids())
+    return {
+        "quantity_sync": _rates(sync, sync["records"], "stream records"),
+        "order_import": _rates(imports, orders, "orders") | {"orders_in_wholecell": imported},
+        "backmarket_budget_per_second": BACKMARKET_REQUESTS_PER_SECOND,
+        "target_per_second": BACKMARKET_REQUESTS_PER_SECOND * TARGET_FACTOR,
+    }
+
+
+def _handler_counters(invoker: Any, name: str) -> dict[str, float]:
+    return {
+        "cpu": invoker.cpu_seconds[name],
+        "store_cpu": invoker.store_cpu_seconds[name],
+        "records": invoker.records[name],
+        "invocations": invoker.invocations[name],
+    }
+
+
+def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before[name] for name in after}
+
+
+def _rates(counters: dict[str, float], items: float, unit: str) -> dict[str, Any]:
+    cpu, store = counters["cpu"], counters["store_cpu"]
+    return {
+        "unit": unit,
+        "items": int(items),
+        "invocations": int(counters["invocations"]),
+        "cpu_seconds": round(cpu, 3),
+        "store_cpu_seconds": round(store, 3),
+        "per_cpu_second": round(items / cpu, 1) if cpu else None,
+        "per_cpu_second_without_local_store": round(items / (cpu - store), 1) if cpu > store else None,
+    }
+
+
+def import_times(repeats: int) -> dict[str, float]:
+    """Milliseconds to load each handler in a fresh interpreter (best of ``repeats``)."""
+    probe = (
+        "import importlib.util, sys, time\n"
+        "started = time.perf_counter()\n"
+        "spec = importlib.util.spec_from_file_location('handler', sys.argv[1])\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print((time.perf_counter() - started) * 1000)\n"
+    )
+    environment = {**os.environ, "POWERTOOLS_SERVICE_NAME": "bmsync", "AWS_DEFAULT_REGION": "eu-west-1"}
+    times = {}
+    for name in HANDLERS:
+        path = ROOT / "functions" / name / "handler.py"
+        best = min(
+            float(
+                subprocess.run(
+                    [sys.executable, "-c", probe, str(path)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env=environment,
+                    cwd=ROOT,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            for _ in range(repeats)
+        )
+        times[name] = round(best, 1)
+    return times
+
+
+def layer_size() -> dict[str, Any]:
+    """The unzipped layer: ``build/layer`` when ``make layer`` built it, else the same distributions
+    as installed here (this machine's platform wheels; close to Lambda's x86_64 ones)."""
+    built = ROOT / "build" / "layer"
+    if built.is_dir():
+        total = sum(path.stat().st_size for path in built.rglob("*") if path.is_file())
+        return {"bytes": total, "megabytes": round(total / 1e6, 2), "source": "build/layer"}
+    seen: set[str] = set()
+    pending = list(LAYER_REQUIREMENTS)
+    total = 0
+    while pending:
+        name = _normalized(pending.pop())
+        if name in seen or name in PROVIDED_BY_LAMBDA:
+            continue
+        seen.add(name)
+        try:
+            distribution = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for file in distribution.files or []:
+            located = Path(str(distribution.locate_file(file)))
+            if located.is_file() and "__pycache__" not in located.parts:
+                total += located.stat().st_size
+        for requirement in distribution.requires or []:
+            if "extra ==" not in requirement:
+                pending.append(re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0])
+    own = sum(
+        path.stat().st_size
+        for path in (ROOT / "layer" / "bmsync").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+    total += own
+    return {
+        "bytes": total,
+        "megabytes": round(total / 1e6, 2),
+        "source": "installed distributions + layer/bmsync",
+        "distributions": sorted(seen - PROVIDED_BY_LAMBDA),
+    }
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _latency(report: dict[str, Any], name: str, field: str) -> str:
+    value = report["latency"][name][field]
+    return "-" if value is None else f"{value:.0f} s"
+
+
+def table(results: dict[str, Any]) -> str:
+    bmsync, periodic = results["comparison"]["bmsync"], results["comparison"]["periodic-15m"]
+    rows: list[tuple[str, ...]] = [("", "bmsync", "periodic-15m")]
+    rows.append(
+        (
+            "oversell exposure (unit-hours)",
+            *(str(r["oversell"]["exposure_unit_hours"]) for r in (bmsync, periodic)),
+        )
+    )
+    rows.append(
+        ("forced cancellations", *(str(r["oversell"]["forced_cancellations"]) for r in (bmsync, periodic)))
+    )
+    for name, label in (
+        ("stock_to_backmarket", "stock change -> Back Market"),
+        ("order_to_wholecell", "order -> WholeCell"),
+        ("shipment_to_backmarket", "shipment -> Back Market"),
+    ):
+        for field in ("p50_s", "p95_s", "max_s"):
+            rows.append((f"{label} {field[:-2]}", *(_latency(r, name, field) for r in (bmsync, periodic))))
+    rows.append(
+        (
+            "Back Market calls per hour",
+            *(str(r["backmarket_api"]["calls_per_hour"]) for r in (bmsync, periodic)),
+        )
+    )
+    rows.append(("429s received", *(str(r["backmarket_api"]["throttled_429"]) for r in (bmsync, periodic))))
+    rows.append(("invariants", *("hold" if r["ok"] else "BROKEN" for r in (bmsync, periodic))))
+    width = max(len(row[0]) for row in rows) + 2
+    lines = [f"{row[0]:<{width}}{row[1]:>14}{row[2]:>16}" for row in rows]
+    speed = results["throughput"]
+    lines.append("")
+    lines.append(
+        f"bmsync on this machine (Back Market's budget: {speed['backmarket_budget_per_second']:.0f} "
+        f"requests/s; target {speed['target_per_second']:.0f}/s of handler CPU)"
+    )
+    for name in ("quantity_sync", "order_import"):
+        measured = speed[name]
+        lines.append(
+            f"  {name:<16} {measured['per_cpu_second']} {measured['unit']}/CPU-s "
+            f"({measured['per_cpu_second_without_local_store']} without the in-process store), "
+            f"{measured['items']} in {measured['cpu_seconds']} CPU-s"
+        )
+    lines.append("  import time (ms)  " + ", ".join(f"{k} {v}" for k, v in results["import_ms"].items()))
+    layer = results["layer"]
+    lines.append(f"  layer size       {layer['megabytes']} MB unzipped ({layer['source']})")
+    lines.append(f"  (run: {results['wall_seconds']} s wall; details in {RESULTS.relative_to(ROOT)})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small traffic: under a minute")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--faults", default="light", choices=("none", "light", "heavy"))
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    days, skus, orders, repeats = (0.5 / 24, 5, 20, 1) if args.quick else (1.0, 80, 200, 3)
+    results: dict[str, Any] = {
+        "quick": args.quick,
+        "comparison": compare(days, skus, args.seed, args.faults),
+        "throughput": throughput(skus if args.quick else 200, orders),
+        "import_ms": import_times(repeats),
+        "layer": layer_size(),
+    }
+    results["wall_seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
