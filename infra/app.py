@@ -19,7 +19,11 @@ def build_app(context: dict[str, Any] | None = None, *, outdir: str | None = Non
     app = App(context=context, outdir=outdir)
     config = DeployConfig.from_context(app.node.try_get_context)
     stack = BmsyncStack(app, config.stack_name, config=config)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    # Acknowledgements are also written into the template (Metadata.cdk_nag): the audit trail ships with it.
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
+        ServerlessChecks(app, write_suppressions_to_cloud_formation=True),
+    )
     return app, stack
 
 

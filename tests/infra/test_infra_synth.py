@@ -11,12 +11,30 @@ from pydantic import ValidationError
 
 from infra.config import DeployConfig
 from infra.layer import REQUIRED_PACKAGES, layer_problems
-from infra.synth import cdk_context, lint, nag_findings
+from infra.synth import acknowledgements, cdk_context, lint, nag_findings
 
 
 def test_the_default_stack_has_no_unacknowledged_finding_and_lints_clean(deployed: Any) -> None:
     assert nag_findings(deployed.outdir) == []
     assert lint(deployed.outdir) == []
+
+
+def test_every_acknowledged_finding_carries_its_reason_in_the_template(deployed: Any) -> None:
+    acknowledged = acknowledgements(deployed.outdir)
+    assert len(acknowledged) > 20
+    for logical_id, rule, reason in acknowledged:
+        assert len(reason.split()) >= 8, f"{rule} on {logical_id} needs a written reason"
+    # The public Function URL is a deliberate choice, not an acknowledged finding: no pack flags it.
+    rules = {rule.split("[")[0] for _, rule, _ in acknowledged}
+    assert rules == {
+        "AwsSolutions-IAM5",
+        "AwsSolutions-L1",
+        "AwsSolutions-SMG4",
+        "AwsSolutions-SQS3",
+        "Serverless-LambdaDLQ",
+        "Serverless-LambdaLatestVersion",
+        "Serverless-SQSRedrivePolicy",
+    }
 
 
 def test_an_unacknowledged_finding_stops_the_synthesis(tmp_path: Path, stand_in_layer: Path) -> None:
