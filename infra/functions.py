@@ -30,6 +30,10 @@ METRICS_NAMESPACE = "bmsync"
 #: How long a failed batch or invocation waits in its queue for a person (SQS's longest retention).
 FAILURE_RETENTION = Duration.days(14)
 
+_PYTHON_312 = (
+    "Python 3.12 on purpose: the layer is built for it (`make layer`) and bmsync is tested on 3.11 and "
+    "3.12; move the layer, the runtime and the tests to a newer Python together."
+)
 _LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
 
@@ -137,15 +141,8 @@ class Functions(Construct):
             "form of a dead-letter queue that also records the error; stream batches go to the event "
             "source's on-failure queue; Function URL calls are synchronous.",
         )
-        acknowledge(
-            function,
-            "Serverless-LambdaLatestVersion",
-            "Python 3.12 on purpose: the layer is built for it (`make layer`) and bmsync is tested on "
-            "3.11 and 3.12; move layer, runtime and tests together.",
-        )
-        acknowledge(
-            function, "AwsSolutions-L1", "Python 3.12 on purpose (see Serverless-LambdaLatestVersion)."
-        )
+        for rule in ("Serverless-LambdaLatestVersion", "AwsSolutions-L1"):
+            acknowledge(function, rule, _PYTHON_312)
         acknowledge(
             role,
             "AwsSolutions-IAM5[Resource::*]",
