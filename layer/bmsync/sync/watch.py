@@ -50,6 +50,9 @@ OUTSTANDING_WINDOW = timedelta(days=90)
 #: Each incremental read starts this much before the cursor: a write that lands late on WholeCell's
 #: side (or a small clock skew) is re-read; re-applying a change is harmless.
 CURSOR_OVERLAP = timedelta(seconds=60)
+#: How long a stock item written by another function (order_import reserves stock the moment it
+#: imports an order) is left alone before the mirror corrects it: the order is in WholeCell by then.
+RESERVATION_GRACE = timedelta(minutes=2)
 
 #: Receives the sales orders that changed; returns how many order items it wrote.
 ShipmentSink = Callable[[list[Any]], int]
@@ -293,7 +296,16 @@ def _write_changes(
     reached WholeCell is healed here.
     """
     changed = 0
-    variation_ids = set(mirror.entries) if check_every_variation else mirror.touched
+    variation_ids = set(mirror.entries) if check_every_variation else set(mirror.touched)
+    # Items another function lowered ahead of WholeCell (order_import's reservation) are checked once
+    # WholeCell has had time to show the order: by then the mirror is the truth.
+    variation_ids |= {
+        variation_id
+        for variation_id, item in stored.items()
+        if item.last_writer != FLOW
+        and variation_id in mirror.entries
+        and parse_iso(item.as_of) <= now - RESERVATION_GRACE
+    }
     for variation_id in sorted(variation_ids):
         entry = mirror.entries[variation_id]
         current = stored.get(variation_id)

@@ -207,3 +207,22 @@ def test_a_wholecell_clock_behind_ours_loses_no_change(inventory: Inventory) -> 
     second.updated_at -= behind
     inventory.watch()
     assert calculated(inventory)["1"] == (2, 0, 2)
+
+
+def test_a_reservation_wholecell_charged_elsewhere_is_corrected_after_the_grace(inventory: Inventory) -> None:
+    from bmsync.clock import utc_iso
+
+    first, second = inventory.variation(1, "SHARED"), inventory.variation(2, "SHARED")
+    inventory.receive(second, 3)
+    inventory.watch()
+    assert first.id == 1
+    # order_import reserves on variation 2 at once; WholeCell books the order's item on variation 1.
+    assert inventory.stock.reserve_for_order("2", 1, as_of=utc_iso(inventory.clock.now()))
+    inventory.order((1, 1), channel="Backmarket", external_id="900001")
+    inventory.later(1)
+    inventory.watch()
+    assert calculated(inventory)["1"][2] == -1
+    assert calculated(inventory)["2"][2] == 2  # the reservation stands while WholeCell may lag
+    inventory.later(2)
+    inventory.watch()
+    assert calculated(inventory)["2"] == (3, 0, 3)  # the mirror is the truth: counted once, on 1
