@@ -1,6 +1,7 @@
 """What bmsync costs a month, computed from the synthesized template and a stated seller's volume.
 
-``python -m infra.cost`` (after ``make synth``) prints the table that ``docs/deploy.md`` shows. Prices
+``python -m infra.cost`` (after ``make synth``) prints the table that ``docs/deploy.md`` shows;
+``--write-docs`` updates it there. Prices
 are AWS's public on-demand list prices (us-east-1 / eu-west-1, x86, USD) without the free tier; the
 free tier is shown separately because most of it applies for good.
 """
@@ -197,9 +198,19 @@ def markdown(lines: list[Line]) -> str:
     return "\n".join(rows)
 
 
+DOC = REPO / "docs" / "deploy.md"
+DOC_TABLE = re.compile(r"(<!-- cost-table:.*?-->\n)(.*?)(\n<!-- /cost-table -->)", re.S)
+
+
 def main(argv: list[str]) -> int:
-    path = Path(argv[1]) if len(argv) > 1 else REPO / "cdk.out" / "bmsync.template.json"
-    print(markdown(estimate(json.loads(path.read_text()))))
+    """Print the table for ``cdk.out``'s template (or the one named); ``--write-docs`` puts it in the doc."""
+    write_docs = "--write-docs" in argv
+    paths = [arg for arg in argv[1:] if arg != "--write-docs"]
+    path = Path(paths[0]) if paths else REPO / "cdk.out" / "bmsync.template.json"
+    table = markdown(estimate(json.loads(path.read_text())))
+    if write_docs:
+        DOC.write_text(DOC_TABLE.sub(lambda match: match.group(1) + table + match.group(3), DOC.read_text()))
+    print(table)
     return 0
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from bmsync.catalog import FUNCTIONS
 from infra.config import REPO
-from infra.cost import MINUTES_PER_MONTH, Volume, estimate, markdown
+from infra.cost import DOC_TABLE, MINUTES_PER_MONTH, Volume, estimate, markdown
 
 
 def _line(lines: list[Any], service: str) -> Any:
@@ -16,9 +15,11 @@ def _line(lines: list[Any], service: str) -> Any:
 
 def test_docs_show_the_estimate_of_the_current_stack(deployed: Any) -> None:
     doc = (REPO / "docs" / "deploy.md").read_text()
-    shown = re.search(r"<!-- cost-table:.*?-->\n(.*?)\n<!-- /cost-table -->", doc, re.S)
+    shown = DOC_TABLE.search(doc)
     assert shown, "docs/deploy.md lost its cost table markers"
-    assert shown.group(1) == markdown(estimate(deployed.raw)), "run `python -m infra.cost` and update the doc"
+    assert shown.group(2) == markdown(estimate(deployed.raw)), (
+        "the stack changed: run `make synth && .venv/bin/python -m infra.cost --write-docs`"
+    )
 
 
 def test_estimate_counts_what_the_template_deploys(deployed: Any) -> None:
