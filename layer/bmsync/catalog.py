@@ -58,31 +58,35 @@ class StreamSource:
         return any(matches_filter(pattern, record) for pattern in self.filter_patterns(function))
 
 
-_ABSENT = object()
+def matches_filter(pattern: dict[str, Any], data: Any) -> bool:
+    """Whether ``data`` (a stream record, in Lambda's shape) matches one Lambda event-filter pattern.
 
-
-def _leaf_matches(rule: Any, value: Any) -> bool:
-    if isinstance(rule, dict) and "exists" in rule:
-        return (value is not _ABSENT) == rule["exists"]
-    if isinstance(rule, dict) and "anything-but" in rule:
-        return value is not _ABSENT and value not in rule["anything-but"]
-    return value is not _ABSENT and bool(value == rule)
-
-
-def matches_filter(pattern: dict[str, Any], event: Any) -> bool:
-    """Lambda's event-filter matching for the operators bmsync's filters use (values, anything-but, exists).
-
-    Every key of the pattern must match; a list matches when any of its rules does; a missing field
-    matches only ``{"exists": false}``.
+    Supported, as Lambda reads them: nested objects, lists of alternatives (exact values,
+    ``{"anything-but": [...]}``, ``{"exists": bool}``, ``{"prefix": "..."}``). A missing object is
+    matched as an empty one, so only ``"exists": false`` can pass inside it.
     """
+    fields = data if isinstance(data, dict) else {}
     for key, rule in pattern.items():
-        value = event.get(key, _ABSENT) if isinstance(event, dict) else _ABSENT
+        present = key in fields
         if isinstance(rule, dict):
-            if not matches_filter(rule, value if isinstance(value, dict) else {}):
+            if not matches_filter(rule, fields[key] if present else {}):
                 return False
-        elif not any(_leaf_matches(leaf, value) for leaf in rule):
+        elif not any(_matches_alternative(alternative, present, fields.get(key)) for alternative in rule):
             return False
     return True
+
+
+def _matches_alternative(alternative: Any, present: bool, value: Any) -> bool:
+    if not isinstance(alternative, dict):
+        return present and value == alternative
+    if "exists" in alternative:
+        return present is bool(alternative["exists"])
+    if "anything-but" in alternative:
+        excluded = alternative["anything-but"]
+        return present and value not in (excluded if isinstance(excluded, list) else [excluded])
+    if "prefix" in alternative:
+        return present and isinstance(value, str) and value.startswith(alternative["prefix"])
+    raise ValueError(f"unsupported event filter rule: {alternative}")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bmsync.catalog import StreamSource
+from bmsync.catalog import StreamSource, matches_filter
 from bmsync.clock import Clock, utc_iso
 from sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summarize
 from sandbox.runtime.invoker import Invocation, Invoker
@@ -318,37 +318,6 @@ def _first_failed_index(records: list[dict[str, Any]], result: Any) -> int | Non
             return 0  # an empty or unknown identifier fails the whole batch, as in Lambda
         indexes.append(positions[identifier])
     return min(indexes)
-
-
-def matches_filter(pattern: dict[str, Any], data: Any) -> bool:
-    """Whether ``data`` (a stream record) matches one Lambda event-filter pattern.
-
-    Supported, as Lambda reads them: nested objects, lists of alternatives (exact values,
-    ``{"anything-but": [...]}``, ``{"exists": bool}``, ``{"prefix": "..."}``).
-    """
-    fields = data if isinstance(data, dict) else {}
-    for key, rule in pattern.items():
-        present = key in fields
-        if isinstance(rule, dict):
-            # A missing object is matched as an empty one: only "exists": false can pass inside it.
-            if not matches_filter(rule, fields[key] if present else {}):
-                return False
-        elif not any(_matches_alternative(alternative, present, fields.get(key)) for alternative in rule):
-            return False
-    return True
-
-
-def _matches_alternative(alternative: Any, present: bool, value: Any) -> bool:
-    if not isinstance(alternative, dict):
-        return present and value == alternative
-    if "exists" in alternative:
-        return present is bool(alternative["exists"])
-    if "anything-but" in alternative:
-        excluded = alternative["anything-but"]
-        return present and value not in (excluded if isinstance(excluded, list) else [excluded])
-    if "prefix" in alternative:
-        return present and isinstance(value, str) and value.startswith(alternative["prefix"])
-    raise ValueError(f"unsupported event filter rule: {alternative}")
 
 
 def _received_at(record: dict[str, Any]) -> datetime:

@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from bmsync.catalog import FUNCTIONS, StreamSource, by_name
+from bmsync.catalog import FUNCTIONS, StreamSource, by_name, matches_filter
 from bmsync.store.tables import ORDERS, STOCK
-from sandbox.runtime.streams import matches_filter
 
 
 def _record(event_name: str, new_image: dict[str, Any] | None) -> dict[str, Any]:
