@@ -323,7 +323,9 @@ def _resolve_lines(context: _Run, order: BackMarketOrder) -> list[OrderLineRecor
             state=line.state,
             product=line.product or "",
             price_cents=cents(line.price),
-            variation_ids=(ids := _variations_for(context, line.listing)),
+            # Best-stocked first: the WholeCell item is booked on it and the stock mirror reserved on
+            # it, so bmsync's mirror and WholeCell's own outstanding quantity agree.
+            variation_ids=(ids := _best_stocked_first(context, _variations_for(context, line.listing))),
             unknown_sku=not ids,
         )
         for line in order.orderlines
@@ -447,8 +449,7 @@ def _reserve_stock(context: _Run, record: OrderRecord) -> None:
     as_of = utc_iso(context.clock.now())
     for line in record.lines:
         if line.variation_ids and line.state not in LINE_CLOSED:
-            target = _best_stocked(context, line.variation_ids)
-            context.stock.reserve_for_order(str(target), line.quantity, as_of=as_of)
+            context.stock.reserve_for_order(str(line.variation_ids[0]), line.quantity, as_of=as_of)
 
     def reserved(stored: OrderRecord) -> bool:
         if stored.stock_reserved:
@@ -462,12 +463,15 @@ def _reserve_stock(context: _Run, record: OrderRecord) -> None:
     record.stock_reserved = True
 
 
-def _best_stocked(context: _Run, variation_ids: list[int]) -> int:
+def _best_stocked_first(context: _Run, variation_ids: list[int]) -> list[int]:
+    if len(variation_ids) < 2:
+        return variation_ids
     levels = context.stock.get_many(str(variation_id) for variation_id in variation_ids)
-    return max(
+    return sorted(
         variation_ids,
         key=lambda variation_id: (
-            levels[str(variation_id)].calculated if str(variation_id) in levels else -(10**9)
+            -(levels[str(variation_id)].calculated if str(variation_id) in levels else -(10**9)),
+            variation_id,
         ),
     )
 

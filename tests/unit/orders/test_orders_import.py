@@ -225,3 +225,18 @@ def test_a_long_first_import_stops_in_time_and_the_next_run_carries_on(harness: 
     assert run.counts["imported"] == 1 and "first import" in run.progress
     assert sorted(request.external_id for request in fake.created) == ["1001", "1002", "1003"]
     assert harness.state.get_cursor("order_import")
+
+
+def test_the_item_is_booked_on_the_variation_whose_stock_is_reserved(harness: OrdersHarness) -> None:
+    # Variation 12 holds the stock: WholeCell's item and bmsync's mirror must both take it from 12,
+    # or WholeCell's outstanding and bmsync's mirror disagree until the next reconciliation.
+    harness.stock.levels.update({"11": 0, "12": 4})
+    harness.order(1005, 1, FakeLine(10051, 1, SKU, quantity=1, price=Decimal("299.99")))
+
+    harness.run()
+
+    [request] = harness.wholecell.created
+    [item] = request.order_items
+    assert item.product_variation_id == 12
+    assert harness.stock.reserved == [("12", 1)]
+    assert harness.record(1005).lines[0].variation_ids == [12, 11]
