@@ -65,11 +65,23 @@ class Exposure:
     unit_hours: float = 0.0
     forced_cancellations: int = 0
     worst_units: int = 0
+    by_sku: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
-    def sample(self, oversold_units: int, seconds: float) -> None:
-        if oversold_units > 0:
-            self.unit_hours += oversold_units * seconds / 3600
-            self.worst_units = max(self.worst_units, oversold_units)
+    def sample(self, offered: dict[str, int], free: dict[str, int], seconds: float) -> None:
+        """One interval of ``seconds`` during which Back Market offered ``offered`` and WholeCell
+        could still sell ``free`` (per SKU)."""
+        oversold = {sku: max(0, quantity - max(0, free.get(sku, 0))) for sku, quantity in offered.items()}
+        total = sum(oversold.values())
+        if total > 0:
+            self.unit_hours += total * seconds / 3600
+            self.worst_units = max(self.worst_units, total)
+            for sku, units in oversold.items():
+                if units:
+                    self.by_sku[sku] += units * seconds / 3600
+
+    def worst_skus(self, count: int = 5) -> dict[str, float]:
+        ranked = sorted(self.by_sku.items(), key=lambda item: (-item[1], item[0]))[:count]
+        return {sku: round(unit_hours, 3) for sku, unit_hours in ranked}
 
     def order_placed(self, quantity: int, free_units: int) -> int:
         """A buyer ordered ``quantity`` while WholeCell could still sell ``free_units``: the units that
@@ -77,11 +89,6 @@ class Exposure:
         missing = max(0, quantity - max(0, free_units))
         self.forced_cancellations += missing
         return missing
-
-
-def oversold_units(offered: dict[str, int], free: dict[str, int]) -> int:
-    """Units Back Market offers beyond what WholeCell can still sell, summed over listings (SKUs)."""
-    return sum(max(0, quantity - max(0, free.get(sku, 0))) for sku, quantity in offered.items())
 
 
 @dataclass

@@ -50,7 +50,6 @@ from sandbox.simulator.metrics import (
     check_orders,
     check_quantities,
     check_shipments,
-    oversold_units,
 )
 from sandbox.simulator.options import STRATEGIES
 from sandbox.simulator.stock import WholeCellStock
@@ -379,7 +378,9 @@ class Simulation:
         self.invoker = SimulationInvoker(
             self.clock, store_faults=self.store_faults, rng=fault_rng, specs=specs
         )
-        self.invoker.duplicate_schedules = self.profile.schedule_duplicate
+        # The faults start with the measurement: the warm-up brings the system to a synced state.
+        self.store_faults.enabled = False
+        self.streams.enabled = False
         self.pump = StreamPump(
             self.invoker, self.clock, self.dead_letters, streams_client=self.streams, dynamodb_client=dynamodb
         )
@@ -439,6 +440,9 @@ class Simulation:
         self.measuring = True
         self.backmarket.clear_calls()
         self.backmarket.set_faults(self.profile.backmarket_rules(), seed=self.config.seed)
+        self.store_faults.enabled = True
+        self.streams.enabled = True
+        self.invoker.duplicate_schedules = self.profile.schedule_duplicate
 
     def _faults_off(self) -> None:
         self.backmarket.clear_faults()
@@ -508,7 +512,7 @@ class Simulation:
         free = {sku: expected[sku] - claimed[sku] for sku in expected}
         if self._last_sample is not None:
             seconds = (now - self._last_sample).total_seconds()
-            self.exposure.sample(oversold_units({sku: offered.get(sku, 0) for sku in free}, free), seconds)
+            self.exposure.sample({sku: offered.get(sku, 0) for sku in free}, free, seconds)
         self._last_sample = now
         for sku in self.stock_latency.open_keys():
             if offered.get(sku) == expected.get(sku):
@@ -591,6 +595,7 @@ class Simulation:
                 "exposure_unit_hours": round(self.exposure.unit_hours, 3),
                 "forced_cancellations": self.exposure.forced_cancellations,
                 "worst_oversold_units": self.exposure.worst_units,
+                "worst_skus_unit_hours": self.exposure.worst_skus(),
             },
             "latency": {
                 "stock_to_backmarket": self.stock_latency.summary(),

@@ -11,7 +11,6 @@ from sandbox.simulator.metrics import (
     check_orders,
     check_quantities,
     check_shipments,
-    oversold_units,
     percentile,
 )
 
@@ -40,17 +39,15 @@ def test_latency_counts_from_the_earliest_cause_and_keeps_unfinished_apart() -> 
 
 def test_exposure_integrates_units_over_time_and_counts_orders_for_missing_units() -> None:
     exposure = Exposure()
-    exposure.sample(2, 1800)
-    exposure.sample(0, 3600)
-    assert exposure.unit_hours == 1.0 and exposure.worst_units == 2
+    exposure.sample({"A": 3, "B": 1, "C": 0}, {"A": 1, "B": 2, "C": -1}, 1800)  # A: 2 units too many
+    exposure.sample({"A": 1}, {"A": 1}, 3600)
+    exposure.sample({"B": 1}, {"B": -2}, 3600)  # WholeCell short: only what Back Market offers counts
+    assert exposure.unit_hours == 2.0 and exposure.worst_units == 2
+    assert exposure.worst_skus() == {"A": 1.0, "B": 1.0}
     assert exposure.order_placed(1, 1) == 0
     assert exposure.order_placed(2, 1) == 1
     assert exposure.order_placed(1, -3) == 1  # WholeCell already short: the unit did not exist
     assert exposure.forced_cancellations == 2
-
-
-def test_oversold_units_sum_what_back_market_offers_beyond_stock() -> None:
-    assert oversold_units({"A": 3, "B": 1, "C": 0}, {"A": 1, "B": 2, "C": -1}) == 2
 
 
 def test_api_use_separates_injected_faults_from_real_429s_and_finds_the_busiest_window() -> None:
