@@ -261,6 +261,7 @@ class Simulation:
         self._call_times: list[float] = []
         self._last_sample: datetime | None = None
         self.measuring = False
+        self.settling = False  # after the traffic: the API use is no longer counted
 
     # -- the observer the traffic reports to
     def stock_changed(self, sku: str | None, at: datetime) -> None:
@@ -430,6 +431,7 @@ class Simulation:
         # Settle: faults off, no new traffic; what people already started still happens.
         self.traffic.stop()
         self._faults_off()
+        self.settling = True
         settle_until = self.clock.now() + timedelta(minutes=config.settle_minutes)
         while self.clock.now() < settle_until or self.traffic.pending_people_actions():
             target = max(target + step, self.clock.now())
@@ -498,8 +500,9 @@ class Simulation:
         if not self.measuring:
             self._last_sample = now
             return
-        self.api.record(calls, int((now - self.config.start).total_seconds() // 3600))
-        self._call_times.extend(float(call["monotonic"]) for call in calls)
+        if not self.settling:
+            self.api.record(calls, int((now - self.config.start).total_seconds() // 3600))
+            self._call_times.extend(float(call["monotonic"]) for call in calls)
         offered = {listing["sku"]: int(listing["quantity"]) for listing in self.backmarket.listings()}
         expected = self.stock.expected_all(self.listed, self.config.safety_buffer)
         imported = self.stock.backmarket_external_ids()
