@@ -63,13 +63,13 @@ synth: $(LAYER_STAMP)
 
 ## the deterministic simulation (docs/simulator.md): e.g. make simulate ARGS="--days 1 --seed 3 --faults heavy"
 simulate: $(STAMP)
-	$(BIN)/bmsync simulate $(ARGS)
+	PYTHONHASHSEED=0 $(BIN)/bmsync simulate $(ARGS)
 
 ## 7 simulated days of heavy faults over several seeds (long: see docs/simulator.md for the cost)
 CHAOS_DAYS ?= 7
 CHAOS_SEEDS ?= 1 2 3
 chaos: $(STAMP)
-	mkdir -p .bmsync && $(BIN)/bmsync simulate --days $(CHAOS_DAYS) --faults heavy --seed $(CHAOS_SEEDS) --json .bmsync/chaos.json
+	mkdir -p .bmsync && PYTHONHASHSEED=0 $(BIN)/bmsync simulate --days $(CHAOS_DAYS) --faults heavy --seed $(CHAOS_SEEDS) --json .bmsync/chaos.json
 
 ## bmsync against periodic-15m on the same traffic, plus throughput, import times, layer size
 bench: $(STAMP)
