@@ -23,7 +23,7 @@ from bmsync.store.listings_repo import PRODUCT_NOT_SET, ListingItem, ListingsRep
 from bmsync.store.stock_repo import sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import run_flow
-from bmsync.sync.inventory_protocols import BackMarketListings, ListingLike, VariationRef, WholeCellInventory
+from bmsync.sync.ports import BackMarketListings, ListingLike, WholeCellInventory, WholeCellVariation
 from bmsync.sync.quantities import ONLINE, unmapped_reason
 from bmsync.sync.scheduled import connections_for, run_summary
 
@@ -46,7 +46,7 @@ def import_listings(
     sku_mode = settings.product_variations is ProductVariationMode.MATCH_VIA_SKU
     variations_of_sku: dict[str, list[str]] = {}
     if sku_mode:
-        variation: VariationRef
+        variation: WholeCellVariation
         for variation in wholecell.iter_product_variations():
             key = sku_key(variation.sku)
             if key:

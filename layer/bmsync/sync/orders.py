@@ -34,7 +34,7 @@ from bmsync.settings import (
 )
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.order_protocols import (
+from bmsync.sync.ports import (
     BackMarketAddress,
     BackMarketOrder,
     BackMarketOrders,

@@ -37,7 +37,7 @@ from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import ATTENTION_ERRORS, attention_alert_id, run_flow
-from bmsync.sync.inventory_protocols import BackMarketListings, ListingLike
+from bmsync.sync.ports import BackMarketListings, ListingLike
 from bmsync.sync.scheduled import connections_for, run_summary
 
 FLOW = "quantity_sync"

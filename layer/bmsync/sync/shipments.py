@@ -21,7 +21,7 @@ from bmsync.settings import ORDER_STATUS_LABELS, SALES_CHANNEL, BackMarketOrderS
 from bmsync.store.orders_repo import ExportState, OrderRecord, OrdersRepository, ShipmentRecord, ShippedUnit
 from bmsync.store.sync_state import SyncStateRepository
 from bmsync.sync.flow import attention_alert_id
-from bmsync.sync.order_protocols import (
+from bmsync.sync.ports import (
     BackMarketOrder,
     BackMarketOrderLine,
     BackMarketOrders,

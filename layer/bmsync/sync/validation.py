@@ -15,7 +15,7 @@ from bmsync.clock import utc_iso
 from bmsync.errors import IntegrationError
 from bmsync.settings import AutoValidation, Settings
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, ValidationRecord
-from bmsync.sync.order_protocols import BackMarketOrder, BackMarketOrders
+from bmsync.sync.ports import BackMarketOrder, BackMarketOrders
 
 LINE_PAID = 1
 

@@ -35,11 +35,11 @@ from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import run_flow
-from bmsync.sync.inventory_protocols import (
+from bmsync.sync.ports import (
     InventoryUnitLike,
-    SalesOrderLike,
     SalesOrderStatusLike,
     WholeCellInventory,
+    WholeCellSalesOrder,
 )
 from bmsync.sync.scheduled import connections_for, run_summary
 
@@ -70,7 +70,7 @@ def unit_counts(unit: InventoryUnitLike, settings: Settings) -> bool:
 
 
 def order_demands(
-    order: SalesOrderLike,
+    order: WholeCellSalesOrder,
     open_statuses: set[str],
     variations_of_sku: dict[str, list[str]],
     now: datetime,

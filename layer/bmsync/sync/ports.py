@@ -1,7 +1,7 @@
-"""The shapes the order flows read from the two clients, as protocols.
+"""What the business rules use of the two clients, as protocols (the ports of ``bmsync.sync``).
 
-The flows take their collaborators as arguments; these protocols name exactly what they use of
-``bmsync.backmarket`` and ``bmsync.wholecell`` models and clients, so tests pass small fakes and the
+The flows take their collaborators as arguments; these protocols name exactly what they read of the
+``bmsync.backmarket`` and ``bmsync.wholecell`` clients and models, so tests pass small fakes and the
 real pydantic models fit without adapters.
 """
 
@@ -48,6 +48,12 @@ class WholeCellSalesOrder(Protocol):
     def inventories(self) -> Sequence[WholeCellCommittedUnit]: ...
     @property
     def shipments(self) -> Sequence[WholeCellShipment]: ...
+    @property
+    def order_items(self) -> Sequence[OrderItemLike]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 class WholeCellVariation(Protocol):
@@ -72,6 +78,60 @@ class WholeCellOrders(Protocol):
     ) -> WholeCellSalesOrder | None: ...
     def create_sales_order(self, order: Any) -> WholeCellSalesOrder: ...
     def update_sales_order_status(self, order_id: int, status: str) -> WholeCellSalesOrder: ...
+
+
+class NamedRef(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class InventoryUnitLike(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def order_id(self) -> int | None: ...
+    @property
+    def product_variation(self) -> WholeCellVariation | None: ...
+    @property
+    def warehouse(self) -> NamedRef | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+class OrderItemLike(Protocol):
+    @property
+    def product_variation_id(self) -> int | None: ...
+    @property
+    def sku(self) -> str | None: ...
+    @property
+    def quantity(self) -> int: ...
+
+
+class SalesOrderStatusLike(Protocol):
+    @property
+    def title(self) -> str: ...
+    @property
+    def is_open(self) -> bool: ...
+
+
+class WholeCellInventory(Protocol):
+    """What the inventory flows use of ``bmsync.wholecell.WholeCellClient``."""
+
+    def iter_inventories(
+        self,
+        *,
+        status: str | None = None,
+        esn: str | None = None,
+        location: str | None = None,
+        updated_at_gt: datetime | None = None,
+    ) -> Iterator[Any]: ...
+    def iter_product_variations(self, *, sku: str | None = None) -> Iterator[Any]: ...
+    def list_sales_order_statuses(self) -> Sequence[Any]: ...
+    def iter_sales_orders(
+        self, *, channel: str | None = None, status: str | None = None, updated_at_gt: datetime | None = None
+    ) -> Iterator[Any]: ...
 
 
 # --- Back Market
@@ -158,3 +218,42 @@ class BackMarketOrders(Protocol):
     def set_orderline_identifiers(
         self, orderline_id: int, *, imei: str | None = None, serial_number: str | None = None
     ) -> None: ...
+
+
+class ListingLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def listing_id(self) -> int | None: ...
+    @property
+    def sku(self) -> str: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def grade(self) -> str | None: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def publication_state(self) -> int | None: ...
+
+
+class BackMarketListings(Protocol):
+    """What the inventory flows use of ``bmsync.backmarket.BackMarketClient``."""
+
+    def iter_listings(
+        self,
+        *,
+        publication_state: int | None = None,
+        min_quantity: int | None = None,
+        max_quantity: int | None = None,
+    ) -> Iterator[Any]: ...
+    def update_listing(
+        self,
+        listing_ref: str | int,
+        *,
+        quantity: int | None = None,
+        pub_state: int | None = None,
+        **fields: Any,
+    ) -> Any: ...
+    def sku_updates_remaining(self) -> int: ...
+    def requests_remaining(self) -> int: ...
