@@ -87,6 +87,10 @@ class Traffic:
         self.portal = portal
         self.observer = observer
         self.rng = rng
+        # When things happen comes from its own generator: two strategies run on the same seed get
+        # the same arrivals even where the traffic reacts differently to what they did (a buyer
+        # only orders what Back Market shows in stock).
+        self._arrivals = random.Random(rng.getrandbits(64))
         self.rates = rates
         self._rotate_token = rotate_token
         self._replace_token = replace_token
@@ -113,7 +117,7 @@ class Traffic:
         }
 
     def _gap(self, per_hour: float) -> timedelta:
-        return timedelta(hours=self.rng.expovariate(per_hour))
+        return timedelta(hours=self._arrivals.expovariate(per_hour))
 
     def _schedule(self, at: datetime, kind: str, payload: Any = None) -> None:
         self._sequence += 1
