@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import math
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sandbox.simulator.metrics import ApiUse
 from sandbox.simulator.simulation import Simulation, SimulationConfig, simulate
 from sandbox.simulator.traffic import TrafficRates
 
@@ -62,9 +64,13 @@ def throughput(extra_skus: int, orders: int) -> dict[str, Any]:
         invoker = simulation.invoker
         for variation in simulation.wholecell.variations():
             simulation.wholecell.receive_units(variation["id"], 1)
+        simulation.measuring = True  # from here the simulation records bmsync's Back Market calls
+        first_call = len(simulation.call_times)
         before = _handler_counters(invoker, "quantity_sync")
         simulation.advance(2)
         sync = _delta(before, _handler_counters(invoker, "quantity_sync"))
+        backlog = _budget_use(simulation.call_times[first_call:], simulation.backmarket.budgets)
+        backlog["throttled_429"] = simulation.api.throttled
         skus = sorted(s for s in simulation.listed if int(simulation.backmarket.listing(s)["quantity"]) > 0)
         for index in range(orders):
             simulation.backmarket.create_buyer_order(skus[index % len(skus)])
@@ -75,8 +81,26 @@ def throughput(extra_skus: int, orders: int) -> dict[str, Any]:
     return {
         "quantity_sync": _rates(sync, sync["records"], "stream records"),
         "order_import": _rates(imports, orders, "orders") | {"orders_in_wholecell": imported},
+        "backlog_budget_use": backlog,
         "backmarket_budget_per_second": BACKMARKET_REQUESTS_PER_SECOND,
         "target_per_second": BACKMARKET_REQUESTS_PER_SECOND * TARGET_FACTOR,
+    }
+
+
+def _budget_use(call_times: list[float], budgets: Any) -> dict[str, Any]:
+    """How much of Back Market's request budget the pushes of a backlog used: over the backlog's
+    span (first to last call, in whole budget windows) and in its busiest window."""
+    times = sorted(call_times)
+    if not times:
+        return {"calls": 0}
+    windows = max(1, math.ceil((times[-1] - times[0]) / budgets.window_seconds))
+    api = ApiUse()
+    api.window(times, budgets.window_seconds)
+    return {
+        "calls": len(times),
+        "span_seconds": round(times[-1] - times[0], 1),
+        "share_over_span": round(len(times) / (windows * budgets.requests_per_window), 3),
+        "peak_window_share": round(api.peak_window_calls / budgets.requests_per_window, 3),
     }
 
 
@@ -229,6 +253,13 @@ def table(results: dict[str, Any]) -> str:
             f"  {name:<16} {measured['per_cpu_second']} {measured['unit']}/CPU-s "
             f"({measured['per_cpu_second_without_local_store']} without the in-process store), "
             f"{measured['items']} in {measured['cpu_seconds']} CPU-s"
+        )
+    backlog = speed["backlog_budget_use"]
+    if backlog.get("calls"):
+        lines.append(
+            f"  backlog          {backlog['calls']} Back Market calls over {backlog['span_seconds']} s: "
+            f"{backlog['share_over_span']:.0%} of the request budget (busiest window "
+            f"{backlog['peak_window_share']:.0%}), 429s {backlog['throttled_429']}"
         )
     lines.append("  import time (ms)  " + ", ".join(f"{k} {v}" for k, v in results["import_ms"].items()))
     layer = results["layer"]

@@ -258,7 +258,7 @@ class Simulation:
         self.expected_orders: list[int] = []
         self.unimported: dict[int, tuple[str, int]] = {}
         self.wholecell_faults = 0
-        self._call_times: list[float] = []
+        self.call_times: list[float] = []
         self._last_sample: datetime | None = None
         self.measuring = False
         self.settling = False  # after the traffic: the API use is no longer counted
@@ -502,7 +502,7 @@ class Simulation:
             return
         if not self.settling:
             self.api.record(calls, int((now - self.config.start).total_seconds() // 3600))
-            self._call_times.extend(float(call["monotonic"]) for call in calls)
+            self.call_times.extend(float(call["monotonic"]) for call in calls)
         offered = {listing["sku"]: int(listing["quantity"]) for listing in self.backmarket.listings()}
         expected = self.stock.expected_all(self.listed, self.config.safety_buffer)
         imported = self.stock.backmarket_external_ids()
@@ -576,7 +576,7 @@ class Simulation:
             if not str(entry.get("reason") or "").strip()
         ]
         budgets = self.backmarket.budgets
-        self.api.window(self._call_times, budgets.window_seconds)
+        self.api.window(self.call_times, budgets.window_seconds)
         return {
             "config": {
                 "days": self.config.days,
