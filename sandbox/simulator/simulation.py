@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import socket
 import tempfile
 import time
 from collections import defaultdict
@@ -203,29 +202,6 @@ def _in_process_aws() -> Iterator[tuple[Any, Any]]:
                 os.environ[name] = value
 
 
-@contextmanager
-def _wholecell_without_delayed_acks() -> Iterator[None]:
-    """TCP_NODELAY on the WholeCell sandbox's connections while the simulation runs.
-
-    Its handler writes headers and body separately without NODELAY, so every answer waits ~40 ms
-    for the client's delayed ACK (measured: 46 ms per call, 1 ms with NODELAY); the Back Market
-    sandbox already sets it. To drop once ``sandbox/wholecell/server.py`` does the same.
-    """
-    from sandbox.wholecell import server
-
-    original = server._Handler.setup
-
-    def setup(handler: Any) -> None:
-        original(handler)
-        handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    server._Handler.setup = setup  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        server._Handler.setup = original  # type: ignore[method-assign]
-
-
 def _periodic_specs() -> tuple[FunctionSpec, ...]:
     """The catalogue as periodic-15m runs it: no stream into quantity_sync (its full pass runs on
     the 15-minute slot instead), shipment_export still reads the orders stream, on the slot only."""
@@ -318,7 +294,7 @@ class Simulation:
         logger.setLevel("WARNING")  # what needs a person still goes to the log; chatter would cost time
         self.function_logs.start()
         try:
-            with _in_process_aws() as (dynamodb, streams), _wholecell_without_delayed_acks():
+            with _in_process_aws() as (dynamodb, streams):
                 from sandbox.backmarket.server import BackMarketSandbox
                 from sandbox.wholecell.server import WholeCellSandbox
 
