@@ -170,6 +170,26 @@ def test_a_back_market_sale_and_an_order_on_another_channel_lower_it(runtime: Ru
     assert runtime.wholecell.calculated_quantity(variation_id) == 2
 
 
+def test_a_listing_lowered_by_a_sale_is_raised_when_stock_arrives(runtime: Runtime) -> None:
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 2)
+    runtime.backmarket.add_listing(SKU_B, 2)
+    runtime.run("listing_import")
+    runtime.cycle()
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 2
+
+    # Back Market lowers the listing to 1 on a sale; in the same minute one more unit arrives in
+    # WholeCell, so once the order is in WholeCell the computed quantity is 2 again: the value last
+    # sent. Back Market still shows 1 and must be raised, not left short.
+    runtime.backmarket.create_buyer_order(SKU_B, 1)
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 1
+    runtime.wholecell.receive_units(runtime.variation(SKU_B), 1)
+    runtime.run("order_import")
+    runtime.cycle()
+
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == 2
+    assert runtime.listing(SKU_B).last_synced == 2
+
+
 def test_sku_mode_sums_every_variation_sharing_the_sku(runtime: Runtime) -> None:
     first, second = runtime.variation_ids(SHARED_SKU)
     runtime.wholecell.receive_units(int(first), 2)

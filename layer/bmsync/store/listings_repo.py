@@ -180,6 +180,30 @@ class ListingsRepository:
             raise
         return True
 
+    def record_backmarket_sale(self, listing_id: str, quantity: int, *, writer: str) -> bool:
+        """Back Market lowered the listing by ``quantity`` itself (a buyer ordered): lower what bmsync
+        believes Back Market shows (``last_synced``, ``bm_quantity``) to match.
+
+        Without this, a later stock change that brings the computed quantity back to the value last
+        sent would push nothing, and the listing would stay at Back Market's lowered value.
+        Returns ``False`` when nothing was synced yet or less than ``quantity`` was.
+        """
+        try:
+            self._listings.update_item(
+                Key=self._key(listing_id),
+                UpdateExpression=(
+                    "SET last_synced = last_synced - :q, bm_quantity = if_not_exists(bm_quantity, :q) - :q, "
+                    "last_writer = :writer"
+                ),
+                ConditionExpression="attribute_exists(listing_id) AND last_synced >= :q",
+                ExpressionAttributeValues={":q": quantity, ":writer": writer},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     # -- chosen variations (Choose specific product variations)
     def chosen_variations(self, listing_id: str) -> list[str]:
         items = query_all(

@@ -76,11 +76,12 @@ class ListingRef(Protocol):
     def listing_id(self) -> str: ...
 
 
-class ChosenVariations(Protocol):
+class OrderListings(Protocol):
     """What order_import uses of ``bmsync.store.listings_repo.ListingsRepository``."""
 
     def by_sku(self, sku: str) -> Sequence[ListingRef]: ...
     def chosen_variations(self, listing_id: str) -> list[str]: ...
+    def record_backmarket_sale(self, listing_id: str, quantity: int, *, writer: str) -> bool: ...
 
 
 def backmarket_status(order: BackMarketOrder) -> BackMarketOrderStatus | None:
@@ -118,7 +119,7 @@ class _Run:
     wholecell: WholeCellOrders
     orders: OrdersRepository
     stock: StockMirror
-    listings: ChosenVariations
+    listings: OrderListings
     state: SyncStateRepository
     clock: Clock
     counts: dict[str, int] = field(default_factory=dict)
@@ -139,7 +140,7 @@ def import_orders(
     wholecell: WholeCellOrders,
     orders_repo: OrdersRepository,
     stock: StockMirror,
-    listings: ChosenVariations,
+    listings: OrderListings,
     state: SyncStateRepository,
     clock: Clock,
     run: RunRecord,
@@ -448,6 +449,11 @@ def _reserve_stock(context: _Run, record: OrderRecord) -> None:
         return
     as_of = utc_iso(context.clock.now())
     for line in record.lines:
+        if line.state not in LINE_CLOSED:
+            # Back Market already lowered the ordered listing; noted before the stock write, so quantity
+            # sync compares the new mirror with what Back Market really shows.
+            for listing in context.listings.by_sku(line.sku):
+                context.listings.record_backmarket_sale(listing.listing_id, line.quantity, writer=WRITER)
         if line.variation_ids and line.state not in LINE_CLOSED:
             context.stock.reserve_for_order(str(line.variation_ids[0]), line.quantity, as_of=as_of)
 

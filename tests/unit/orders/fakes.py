@@ -249,9 +249,14 @@ class FakeListings:
     def __init__(self, chosen: dict[str, list[str]] | None = None) -> None:
         #: SKU -> chosen variation ids of its listing
         self.chosen = chosen or {}
+        self.sales: list[tuple[str, int, str]] = []
 
     def by_sku(self, sku: str) -> list[FakeListing]:
         return [FakeListing(f"listing-{s}", s) for s in self.chosen if s.lower() == sku.lower()]
 
     def chosen_variations(self, listing_id: str) -> list[str]:
         return self.chosen[listing_id.removeprefix("listing-")]
+
+    def record_backmarket_sale(self, listing_id: str, quantity: int, *, writer: str) -> bool:
+        self.sales.append((listing_id, quantity, writer))
+        return True
