@@ -131,9 +131,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "listing_import",
         "Back Market listings -> the listings table (the Listings tab)",
-        schedule_minutes=60,
+        # Every 5 minutes, but an import runs hourly, or sooner after a failed one (bmsync.sync.listings).
+        schedule_minutes=5,
         timeout_seconds=300,
         calls_backmarket=True,
+        calls_wholecell=True,  # the variations of each SKU
         tables=("settings", "listings", "listing_links", "stock", "sync_state"),
     ),
     FunctionSpec(

@@ -15,12 +15,18 @@ import boto3
 
 from bmsync.clock import Clock
 from bmsync.events import ScheduledEvent
+from bmsync.sync import listings
 
 LISTING_IMPORT_FUNCTION_ENV = "BMSYNC_LISTING_IMPORT_FUNCTION"
 
 
 def listing_import_event(connection_id: str, clock: Clock) -> ScheduledEvent:
-    return ScheduledEvent(function="listing_import", scheduled_time=clock.now(), connection_id=connection_id)
+    return ScheduledEvent(
+        source=listings.ON_DEMAND_SOURCE,
+        function="listing_import",
+        scheduled_time=clock.now(),
+        connection_id=connection_id,
+    )
 
 
 class LambdaListingImportStarter:
@@ -44,10 +50,8 @@ class InProcessListingImportStarter:
         self._clock = clock
 
     def __call__(self, connection_id: str) -> None:
-        from bmsync.sync.listings import handle_scheduled
-
         clock = self._clock()
-        handle_scheduled(listing_import_event(connection_id, clock).model_dump(mode="json"), clock)
+        listings.handle_scheduled(listing_import_event(connection_id, clock).model_dump(mode="json"), clock)
 
 
 def listing_import_starter(clock: Callable[[], Clock]) -> Callable[[str], None] | None:

@@ -13,9 +13,10 @@ a new listing is "Product not set" until variations are chosen in the admin.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from bmsync.clock import Clock, utc_iso
+from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.events import ScheduledEvent
 from bmsync.observability import logger
 from bmsync.settings import ListingImportScope, ProductVariationMode, Settings
@@ -29,6 +30,10 @@ from bmsync.sync.scheduled import connections_for, run_summary
 
 FLOW = "listing_import"
 PROGRESS_EVERY = 50
+#: A scheduled import runs this often; after a failed or skipped one, at the next 5-minute schedule.
+IMPORT_EVERY = timedelta(hours=1)
+#: The source of an import somebody asked for (the admin's "Import listings"): it always runs.
+ON_DEMAND_SOURCE = "bmsync.admin"
 
 
 def import_listings(
@@ -167,11 +172,21 @@ def run_listing_import(settings: Settings, clock: Clock) -> RunRecord:
     return run_flow(FLOW, state, clock, body, services=("backmarket", "wholecell"))
 
 
+def import_due(state: SyncStateRepository, clock: Clock) -> bool:
+    """Whether a scheduled import should run now: none yet, the last one failed, or an hour passed."""
+    last = state.last_run(FLOW)
+    if last is None or last.status != "succeeded":
+        return True
+    return clock.now() - parse_iso(last.started_at) >= IMPORT_EVERY - timedelta(minutes=1)
+
+
 def handle_scheduled(event: dict[str, Any], clock: Clock) -> dict[str, Any]:
     scheduled = ScheduledEvent.model_validate(event)
+    on_demand = scheduled.source == ON_DEMAND_SOURCE
     return run_summary(
         {
             settings.connection_id: run_listing_import(settings, clock)
             for settings in connections_for(scheduled)
+            if on_demand or import_due(SyncStateRepository(settings.connection_id, clock), clock)
         }
     )
