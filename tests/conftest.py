@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +49,18 @@ def clock():
     from bmsync.clock import ManualClock
 
     return ManualClock()
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Everything the shared Powertools logger writes, through its real (redacting) formatter."""
+    from bmsync.observability import logger
+
+    handler = logger.registered_handler
+    stream = io.StringIO()
+    assert hasattr(handler, "setStream")
+    previous = handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        handler.setStream(previous)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,6 @@ ADMIN_PASSWORD = "correct-horse-battery"
 class RevokedToken(IntegrationError):
     service = "backmarket"
     needs_attention = True
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    """Everything the shared logger writes, through its real formatter."""
-    handler = logger.registered_handler
-    stream = io.StringIO()
-    assert hasattr(handler, "setStream")
-    previous = handler.setStream(stream)
-    try:
-        yield stream
-    finally:
-        handler.setStream(previous)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, Any]]:

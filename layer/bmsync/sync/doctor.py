@@ -157,16 +157,7 @@ def _listing_findings(settings: Settings, listing: ListingItem, rules: QuantityS
                 question="Is the listing connected?", ok=True, answer=f"Yes: to the {mode} ({variations})."
             )
         )
-    findings.append(
-        Finding(
-            question="Is the 'Enable Quantity Sync' box checked?",
-            ok=settings.quantity_sync_enabled,
-            answer="Yes." if settings.quantity_sync_enabled else "No: quantity sync is off.",
-            action=""
-            if settings.quantity_sync_enabled
-            else "Enable Inventory Quantity Sync in the settings.",
-        )
-    )
+    findings.append(_quantity_sync_finding(settings))
     if listing.sync_paused:
         findings.append(
             Finding(
@@ -367,16 +358,7 @@ def diagnose_connection(
                     action="Map it under Order Statuses in the settings.",
                 )
             )
-    findings.append(
-        Finding(
-            question="Is the 'Enable Quantity Sync' box checked?",
-            ok=settings.quantity_sync_enabled,
-            answer="Yes." if settings.quantity_sync_enabled else "No: quantity sync is off.",
-            action=""
-            if settings.quantity_sync_enabled
-            else "Enable Inventory Quantity Sync in the settings.",
-        )
-    )
+    findings.append(_quantity_sync_finding(settings))
     findings.append(_listings_finding(listings.all(), state))
     findings.extend(_orders_findings(orders.list(settings.connection_id)))
     return Diagnosis(subject=f"connection {settings.connection_id}", findings=findings)
@@ -430,3 +412,12 @@ def _orders_findings(records: list[OrderRecord]) -> list[Finding]:
             )
         )
     return findings
+
+
+def _quantity_sync_finding(settings: Settings) -> Finding:
+    return Finding(
+        question="Is the 'Enable Quantity Sync' box checked?",
+        ok=settings.quantity_sync_enabled,
+        answer="Yes." if settings.quantity_sync_enabled else "No: quantity sync is off.",
+        action="" if settings.quantity_sync_enabled else "Enable Inventory Quantity Sync in the settings.",
+    )

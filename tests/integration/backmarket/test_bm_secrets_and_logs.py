@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from bmsync.backmarket import client_for
 from bmsync.backmarket.errors import BackMarketError, Unauthorized
-from bmsync.observability import logger
 from bmsync.secrets import write_secret
 from bmsync.settings import BackMarketConnection, Settings
 from sandbox.backmarket.server import BackMarketSandbox
 
 LIVE_TOKEN = "bm-rotating-token-5c4b3a2918"
 NEW_TOKEN = "bm-rotated-token-0f1e2d3c4b"
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    handler = logger.registered_handler
-    stream = io.StringIO()
-    assert hasattr(handler, "setStream")
-    previous = handler.setStream(stream)
-    try:
-        yield stream
-    finally:
-        handler.setStream(previous)
 
 
 def _settings(sandbox: BackMarketSandbox) -> Settings:
