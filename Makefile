@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test unit lint fmt synth layer bench bench-quick chaos simulate clean
+.PHONY: run test unit lint fmt synth layer bench bench-quick chaos simulate clean chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,16 @@ run: $(STAMP)
 	$(BIN)/bmsync up $(ARGS)
 
 ## lint, types, then every test (unit, integration, end-to-end, infra, browser, short simulation)
-test: $(STAMP) lint
+test: $(STAMP) lint chromium
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## the browser tests drive Debian's Chromium (never a downloaded browser): install it when missing
+chromium:
+	@test -x /usr/bin/chromium || { \
+		command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] || \
+		{ echo "the browser tests need Debian's chromium: sudo apt-get install -y chromium" >&2; exit 1; }; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 tests/unit $(PYTEST_ARGS)
