@@ -404,12 +404,17 @@ class Simulation:
                 self._start_measuring()
             target = max(target + step, self.clock.now())
             self._step(target)
-        # Settle: faults off, no new traffic; what people already started still happens.
+        # Settle: faults off, no new traffic; what people already started still happens, and the
+        # system gets `settle_minutes` after the last of it (a unit graded in the last seconds too).
         self.traffic.stop()
         self._faults_off()
         self.settling = True
-        settle_until = self.clock.now() + timedelta(minutes=config.settle_minutes)
-        while self.clock.now() < settle_until or self.traffic.pending_people_actions():
+        settle = timedelta(minutes=config.settle_minutes)
+        settle_from = self.clock.now()
+        while (
+            self.traffic.pending_people_actions()
+            or self.clock.now() < max(settle_from, self.traffic.last_action_at) + settle
+        ):
             target = max(target + step, self.clock.now())
             self._step(target)
         return self._report(measured_hours=config.days * 24)

@@ -98,6 +98,7 @@ class Traffic:
         self._sequence = 0
         self.burst_until = start
         self.counts: dict[str, int] = {}
+        self.last_action_at = start  # when the traffic last changed something (the settle counts from it)
         self.active = True
         for kind, rate in self._processes().items():
             if rate > 0:
@@ -145,6 +146,7 @@ class Traffic:
                 self._schedule(event.at + self._gap(rate), event.kind)
             if getattr(self, f"_do_{event.kind}")(event.at, event.payload):
                 self.counts[event.kind] = self.counts.get(event.kind, 0) + 1
+                self.last_action_at = event.at
                 done += 1
         return done
 

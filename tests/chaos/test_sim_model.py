@@ -74,6 +74,47 @@ def test_the_same_seed_gives_the_same_day_and_another_seed_another() -> None:
     assert counts["validate"] > 0  # shipping needs bmsync to have imported orders: the chaos run covers it
 
 
+def test_gradings_started_before_the_traffic_stops_still_happen_and_mark_the_last_action() -> None:
+    """The settle counts from the traffic's last action: a unit graded after the stop is stock the
+    system must still push, so the last action is that grading, not the stop."""
+    clock = ManualClock()
+    backmarket = BackMarketSandbox(clock=clock, demo=True)
+    wholecell = WholeCellSandbox(clock=clock, demo=True)
+    recorder = Recorder(backmarket)
+    rates = TrafficRates(
+        buyer_orders=0,
+        units_received=30,
+        other_channel_orders=0,
+        shipments=0,
+        hand_status_changes=0,
+        bursts_per_day=0,
+        graded_share=1.0,
+        grading_minutes=(20.0, 40.0),
+    )
+    traffic = Traffic(
+        backmarket=backmarket,
+        wholecell=wholecell,
+        portal=recorder,
+        observer=recorder,
+        rng=random.Random(2),
+        start=clock.now(),
+        rates=rates,
+    )
+    already_grading = {unit.id for unit in wholecell.account.units.values() if unit.status == "Grading"}
+    stopped_at = clock.now() + timedelta(minutes=30)
+    traffic.run_due(stopped_at, clock)
+    traffic.stop()
+    assert traffic.pending_people_actions()
+    while traffic.pending_people_actions():
+        traffic.run_due(clock.now() + timedelta(minutes=1), clock)
+        clock.set(clock.now() + timedelta(minutes=1))
+    assert traffic.counts["graded"] > 0
+    still_grading = {unit.id for unit in wholecell.account.units.values() if unit.status == "Grading"}
+    assert still_grading == already_grading  # the demo's own units in grading are nobody's action
+    assert traffic.last_action_at > stopped_at
+    assert ("stock", None) not in recorder.heard
+
+
 def test_the_one_pass_stock_equals_wholecells_own_rule_for_every_variation() -> None:
     _, _, wholecell = _a_day(3)
     calculated = WholeCellStock(wholecell.account).calculated()
