@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -169,18 +170,31 @@ class SyncStateRepository:
     def clear_alert(self, alert_id: str) -> None:
         self._table.delete_item(Key=self._key(f"alert#{alert_id}"))
 
+    def clear_alerts(self, alert_ids: Iterable[str]) -> int:
+        """Clear those of ``alert_ids`` that are raised: one read when none is (every run's case)."""
+        wanted = set(alert_ids)
+        raised = [
+            item["state_key"].removeprefix("alert#") for item in self._query_prefix("alert#", keys_only=True)
+        ]
+        cleared = [alert_id for alert_id in raised if alert_id in wanted]
+        for alert_id in cleared:
+            self.clear_alert(alert_id)
+        return len(cleared)
+
     def alerts(self) -> list[Alert]:
         order = {"critical": 0, "error": 1, "warning": 2, "info": 3}
         alerts = [Alert.model_validate_json(item["document"]) for item in self._query_prefix("alert#")]
         return sorted(alerts, key=lambda alert: (order[alert.severity], alert.raised_at))
 
-    def _query_prefix(self, prefix: str) -> list[dict[str, Any]]:
+    def _query_prefix(self, prefix: str, *, keys_only: bool = False) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "connection_id = :c AND begins_with(state_key, :p)",
             "ExpressionAttributeValues": to_dynamo({":c": self.connection_id, ":p": prefix}),
             "ConsistentRead": True,
         }
+        if keys_only:
+            kwargs["ProjectionExpression"] = "state_key"
         while True:
             page = self._table.query(**kwargs)
             items.extend(from_dynamo(item) for item in page.get("Items", []))

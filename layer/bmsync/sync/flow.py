@@ -57,9 +57,7 @@ def run_flow(
     try:
         body(run)
         outcome = "succeeded"
-        for service in services:
-            for attention in ATTENTION_ERRORS:
-                state.clear_alert(f"{service}-{attention}")
+        state.clear_alerts(f"{service}-{attention}" for service in services for attention in ATTENTION_ERRORS)
     except IntegrationError as error:
         error_text = error.message
         logger.warning(

@@ -240,8 +240,9 @@ class QuantitySync:
                 self._defer(evaluation, report)
         if report.pushed:
             # Back Market took a push: the token works, its alerts are resolved.
-            for alert_id in (TOKEN_MISSING_ALERT, *(f"backmarket-{name}" for name in ATTENTION_ERRORS)):
-                self.state.clear_alert(alert_id)
+            self.state.clear_alerts(
+                (TOKEN_MISSING_ALERT, *(f"backmarket-{name}" for name in ATTENTION_ERRORS))
+            )
         return report
 
     def _budget_left(self) -> int:

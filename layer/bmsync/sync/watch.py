@@ -1,11 +1,13 @@
 """wholecell_watch: WholeCell change capture (WholeCell has no webhooks).
 
 Every minute it reads what changed in WholeCell since its cursors (``updated_at_gt`` on inventories and
-on sales orders), applies it to the stock mirror's memory and writes a ``stock`` item only for the
-variations whose calculated quantity changed. Sales orders on the ``Backmarket`` channel go to the
-order flows' ``capture_new_shipments``. A full reconciliation runs on first start, whenever the
-available statuses or warehouses change, and every ``wholecell_reconcile_minutes``, to heal anything
-an incremental read missed. The cursors move only after every write succeeded.
+on sales orders, re-reading a minute before them), applies what it had not seen yet to the stock
+mirror's memory and writes a ``stock`` item only for the variations whose calculated quantity
+changed; a minute in which nothing changed costs two small reads and no memory. Sales orders on the
+``Backmarket`` channel go to the order flows' ``capture_new_shipments``. A full reconciliation runs
+on first start, whenever the available statuses or warehouses change, and every
+``wholecell_reconcile_minutes``, to heal anything an incremental read missed. The cursors move only
+after every write succeeded.
 
 Rules of the mirror (WholeCell's own, see the reference):
 
@@ -196,6 +198,10 @@ def watch_wholecell(
     statuses: Sequence[SalesOrderStatusLike] = wholecell.list_sales_order_statuses()
     open_statuses = {status.title for status in statuses if status.is_open}
     stored = stock.all()
+    checked: dict[str, str] = cursors.get("reservations_checked") or {}
+    reservations = _reservations_due(stored, checked, now)
+    seen_units: dict[str, str] = cursors.get("seen_units") or {}
+    seen_orders: dict[str, str] = cursors.get("seen_orders") or {}
 
     if full:
         run.progress = "full reconciliation: reading WholeCell"
@@ -205,18 +211,23 @@ def watch_wholecell(
         # The cursors start from WholeCell's own clock where it showed it (ours may run ahead of it).
         unit_cursor = min(now, latest_unit or now)
         sales_cursor = min(now, max((order.updated_at for order in orders), default=now))
+        units: list[InventoryUnitLike] = []
+        seen_units = {}
+        orders_read = len(orders)
     else:
-        mirror = Mirror(stock.load_mirror())
         unit_cursor = parse_iso(cursors["inventories"])
         sales_cursor = parse_iso(cursors["sales_orders"])
-        units: list[InventoryUnitLike] = list(
-            wholecell.iter_inventories(updated_at_gt=unit_cursor - CURSOR_OVERLAP)
-        )
+        units_in_overlap = list(wholecell.iter_inventories(updated_at_gt=unit_cursor - CURSOR_OVERLAP))
+        orders_in_overlap = list(wholecell.iter_sales_orders(updated_at_gt=sales_cursor - CURSOR_OVERLAP))
+        units_read, orders_read = len(units_in_overlap), len(orders_in_overlap)
+        # What the overlap re-reads unchanged was applied by an earlier run: only changes count.
+        units = [unit for unit in units_in_overlap if not _already_seen(seen_units, unit)]
+        orders = [order for order in orders_in_overlap if not _already_seen(seen_orders, order)]
+        # An idle minute (nothing new, no reservation to check) needs no memory at all.
+        mirror = Mirror(stock.load_mirror() if units or orders or reservations else {})
         for unit in units:
             mirror.apply_unit(unit, settings)
             unit_cursor = max(unit_cursor, unit.updated_at)
-        units_read = len(units)
-        orders = list(wholecell.iter_sales_orders(updated_at_gt=sales_cursor - CURSOR_OVERLAP))
         for order in orders:
             sales_cursor = max(sales_cursor, order.updated_at)
 
@@ -232,7 +243,7 @@ def watch_wholecell(
             if previous.get(variation_id) != entry
         }
 
-    changed = _write_changes(mirror, stored, stock, now, check_every_variation=full)
+    changed = _write_changes(mirror, stored, reservations, stock, now, check_every_variation=full)
     shipments = capture_shipments(orders) if capture_shipments and orders else 0
     previous_quantity_key = cursors.get("quantity_key")
     listings_marked = 0
@@ -243,21 +254,30 @@ def watch_wholecell(
             )
             listings_marked += 1
 
-    state.put_document(
-        CURSOR_DOCUMENT,
-        {
-            "inventories": utc_iso(unit_cursor),
-            "sales_orders": utc_iso(sales_cursor),
-            "reconciled_at": utc_iso(now) if full else reconciled_at,
-            "settings_key": _settings_key(settings),
-            "quantity_key": _quantity_key(settings),
+    document = {
+        "inventories": utc_iso(unit_cursor),
+        "sales_orders": utc_iso(sales_cursor),
+        "reconciled_at": utc_iso(now) if full else reconciled_at,
+        "settings_key": _settings_key(settings),
+        "quantity_key": _quantity_key(settings),
+        "seen_units": _seen_in_overlap(seen_units, units, unit_cursor),
+        "seen_orders": _seen_in_overlap(seen_orders, orders, sales_cursor),
+        # A reservation checked once is not checked (nor the memory loaded for it) again.
+        "reservations_checked": {
+            variation_id: stored[variation_id].as_of
+            for variation_id in {*checked, *reservations}
+            if variation_id in stored and stored[variation_id].last_writer != FLOW
         },
-    )
+    }
+    if document != cursors:  # an idle minute moves nothing: no write
+        state.put_document(CURSOR_DOCUMENT, document)
     run.counts.update(
         {
             "full_reconciliation": int(full),
             "units_read": units_read,
-            "sales_orders_read": len(orders),
+            "units_changed": len(units),
+            "sales_orders_read": orders_read,
+            "sales_orders_changed": len(orders),
             "variations_changed": changed,
             "shipments_captured": shipments,
             "listings_marked_for_settings": listings_marked,
@@ -281,9 +301,36 @@ def _full_read(settings: Settings, wholecell: WholeCellInventory) -> tuple[Mirro
     return mirror, latest
 
 
+def _reservations_due(stored: dict[str, StockItem], checked: dict[str, str], now: datetime) -> set[str]:
+    """Items another function lowered ahead of WholeCell (order_import's reservation), checked once
+    WholeCell has had time to show the order: by then the mirror is the truth. ``checked`` holds the
+    ``as_of`` of each reservation already checked (a new reservation changes it)."""
+    return {
+        variation_id
+        for variation_id, item in stored.items()
+        if item.last_writer != FLOW
+        and parse_iso(item.as_of) <= now - RESERVATION_GRACE
+        and checked.get(variation_id) != item.as_of
+    }
+
+
+def _already_seen(seen: dict[str, str], change: InventoryUnitLike | WholeCellSalesOrder) -> bool:
+    return seen.get(str(change.id)) == change.updated_at.isoformat()
+
+
+def _seen_in_overlap(
+    seen: dict[str, str], changes: Sequence[InventoryUnitLike | WholeCellSalesOrder], cursor: datetime
+) -> dict[str, str]:
+    """The changes the next read's overlap will return again: remembered so it skips them."""
+    since = cursor - CURSOR_OVERLAP
+    merged = {**seen, **{str(change.id): change.updated_at.isoformat() for change in changes}}
+    return {key: stamp for key, stamp in merged.items() if parse_iso(stamp) > since}
+
+
 def _write_changes(
     mirror: Mirror,
     stored: dict[str, StockItem],
+    reservations: set[str],
     stock: StockRepository,
     now: datetime,
     *,
@@ -293,19 +340,11 @@ def _write_changes(
 
     A full reconciliation compares every variation with its stock item, not only those whose memory
     changed: an item lowered ahead of WholeCell (order_import's reservation) for an order that never
-    reached WholeCell is healed here.
+    reached WholeCell is healed here; so is every reservation past its grace, at any run.
     """
     changed = 0
     variation_ids = set(mirror.entries) if check_every_variation else set(mirror.touched)
-    # Items another function lowered ahead of WholeCell (order_import's reservation) are checked once
-    # WholeCell has had time to show the order: by then the mirror is the truth.
-    variation_ids |= {
-        variation_id
-        for variation_id, item in stored.items()
-        if item.last_writer != FLOW
-        and variation_id in mirror.entries
-        and parse_iso(item.as_of) <= now - RESERVATION_GRACE
-    }
+    variation_ids |= reservations & set(mirror.entries)
     for variation_id in sorted(variation_ids):
         entry = mirror.entries[variation_id]
         current = stored.get(variation_id)

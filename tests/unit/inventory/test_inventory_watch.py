@@ -190,10 +190,23 @@ def test_rereading_the_cursor_overlap_writes_nothing(inventory: Inventory, monke
     inventory.stock_stream.read()
     saved: list[object] = []
     monkeypatch.setattr(inventory.stock, "save_mirror_entry", saved.append)
+    loads = []
+    load_mirror = inventory.stock.load_mirror
+    monkeypatch.setattr(inventory.stock, "load_mirror", lambda: loads.append(1) or load_mirror())
+    captured_before = len(inventory.shipment_batches)
     run = inventory.watch()
     assert run.counts["units_read"] == 2 and run.counts["sales_orders_read"] == 1
+    assert run.counts["units_changed"] == 0 and run.counts["sales_orders_changed"] == 0
     assert run.counts["variations_changed"] == 0 and saved == []
     assert inventory.stock_stream.read() == []
+    # Nothing new: the memory is not even loaded, and the order is not captured a second time.
+    assert loads == [] and len(inventory.shipment_batches) == captured_before
+    # A unit changed inside the overlap (same cursor window) is a change all the same.
+    [unit] = [unit for unit in inventory.wholecell.units.values()][:1]
+    inventory.change_unit(unit, status="Sold")
+    run = inventory.watch()
+    assert run.counts["units_changed"] == 1 and loads == [1]
+    assert calculated(inventory)["1"] == (1, 1, 0)
 
 
 def test_a_wholecell_clock_behind_ours_loses_no_change(inventory: Inventory) -> None:
@@ -226,3 +239,31 @@ def test_a_reservation_wholecell_charged_elsewhere_is_corrected_after_the_grace(
     inventory.later(2)
     inventory.watch()
     assert calculated(inventory)["2"] == (3, 0, 3)  # the mirror is the truth: counted once, on 1
+
+
+def test_a_reservation_wholecell_confirms_is_checked_once(inventory: Inventory, monkeypatch) -> None:
+    from bmsync.clock import utc_iso
+
+    variation = inventory.variation(1, "SKU-1")
+    inventory.receive(variation, 3)
+    inventory.watch()
+    assert inventory.stock.reserve_for_order("1", 1, as_of=utc_iso(inventory.clock.now()))
+    inventory.order((1, 1), channel="Backmarket", external_id="900002")
+    inventory.later(1)
+    inventory.watch()
+    inventory.later(3)
+    loads = []
+    load_mirror = inventory.stock.load_mirror
+    monkeypatch.setattr(inventory.stock, "load_mirror", lambda: loads.append(1) or load_mirror())
+    inventory.watch()  # past the grace: checked against the memory, which agrees
+    assert loads == [1] and calculated(inventory)["1"] == (3, 1, 2)
+    inventory.later(1)
+    inventory.watch()
+    inventory.later(1)
+    inventory.watch()
+    assert loads == [1]  # idle minutes after the check need no memory
+    # A new reservation of the same variation is checked again, once its grace is over.
+    assert inventory.stock.reserve_for_order("1", 1, as_of=utc_iso(inventory.clock.now()))
+    inventory.later(3)
+    inventory.watch()
+    assert loads == [1, 1] and calculated(inventory)["1"] == (3, 1, 2)  # WholeCell never saw it
