@@ -33,6 +33,7 @@ from sandbox.runtime.invoker import Invocation, Invoker
 from sandbox.runtime.scheduler import Scheduler, scheduled_event
 from sandbox.runtime.streams import DeadLetters, StreamPump
 from sandbox.runtime.system import FunctionLogs
+from sandbox.simulator.fast_store import fast_item_responses
 from sandbox.simulator.faults import (
     PROFILES,
     ChaoticStreams,
@@ -181,7 +182,7 @@ def _in_process_aws() -> Iterator[tuple[Any, Any]]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "simulation")
     try:
-        with mock_aws():
+        with mock_aws(), fast_item_responses():
             reset_connections()
             secrets.reset_cache()
             dynamodb = boto3.client("dynamodb", region_name=REGION)

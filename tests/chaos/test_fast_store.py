@@ -1,0 +1,64 @@
+"""The simulator's fast DynamoDB answers are moto's own answers: over a short simulation every item
+operation is answered both ways, and both are parsed as the client parses them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.parsers import create_parser
+from moto.dynamodb.responses import DynamoResult
+
+from sandbox.simulator import simulation
+from sandbox.simulator.fast_store import ITEM_OPERATIONS, item_response
+from sandbox.simulator.simulation import SimulationConfig, simulate
+from sandbox.simulator.traffic import TrafficRates
+
+
+def test_fast_item_responses_equal_motos_serializer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: Counter[str] = Counter()
+    differences: list[str] = []
+    moto_serializer = DynamoResult.execute_result
+    parser = create_parser("json")
+
+    def as_client_sees(context: Any, status: int, headers: dict[str, str], body: str) -> Any:
+        response = {"status_code": status, "headers": headers, "body": body.encode()}
+        parsed = parser.parse(response, context.operation_model.output_shape)
+        parsed.pop("ResponseMetadata", None)
+        return parsed
+
+    def both(self: Any, context: Any) -> Any:
+        status, headers, body = moto_serializer(self, context)
+        operation = context.operation_model.name
+        if operation in ITEM_OPERATIONS and not isinstance(self.result, Exception):
+            fast_status, fast_headers, fast_body = item_response(self.result)
+            compared[operation] += 1
+            fast = as_client_sees(context, fast_status, fast_headers, fast_body)
+            if fast != as_client_sees(context, status, headers, body) or fast_status != status:
+                differences.append(f"{operation}: {body[:200]} != {fast_body[:200]}")
+        return status, headers, body
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    monkeypatch.setattr(simulation, "fast_item_responses", contextlib.nullcontext)
+    busy = TrafficRates(
+        buyer_orders=40,
+        units_received=30,
+        other_channel_orders=10,
+        shipments=30,
+        hand_status_changes=10,
+        validation_minutes=(1, 3),
+        late_validation_share=0,
+        grading_minutes=(1, 5),
+    )
+    report = simulate(
+        SimulationConfig(days=0.25 / 24, seed=3, faults="none", extra_skus=2, rates=busy, settle_minutes=2),
+        work_dir=tmp_path,
+    )
+
+    assert report["ok"]
+    assert differences == []
+    assert {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"} <= set(compared)
+    assert sum(compared.values()) > 300
