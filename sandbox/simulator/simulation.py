@@ -289,7 +289,7 @@ class Simulation:
     def running(self) -> Iterator[Simulation]:
         """The whole system up (store, emulators, connection, triggers), the functions' logs in a
         file; everything torn down after. ``run`` uses it, and so does the benchmark."""
-        previous_clock = process.clock()
+        previous_clock, previous_jitter = process.clock(), process.jitter()
         previous_level = logger.log_level
         self.function_logs = FunctionLogs(self.work_dir / "functions.log")
         logger.setLevel("WARNING")  # what needs a person still goes to the log; chatter would cost time
@@ -300,6 +300,7 @@ class Simulation:
                 from sandbox.wholecell.server import WholeCellSandbox
 
                 process.use_clock(self.clock)
+                process.use_jitter(random.Random(self.config.seed * 7919 + 2))  # retry waits replay too
                 self.backmarket = BackMarketSandbox(clock=self.clock, demo=True)
                 self.wholecell = WholeCellSandbox(clock=self.clock, demo=True)
                 self.backmarket.start(0)
@@ -322,6 +323,7 @@ class Simulation:
             self.function_logs.stop()
             logger.setLevel(previous_level)
             process.use_clock(previous_clock)
+            process.use_jitter(previous_jitter)
 
     def advance(self, minutes: float) -> None:
         """Let ``minutes`` of simulated time pass, step by step (the benchmark's driver)."""

@@ -13,7 +13,6 @@ import csv
 import hashlib
 import io
 import json
-import random
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -24,6 +23,7 @@ from urllib.parse import quote
 import requests
 from pydantic import BaseModel, ValidationError
 
+from bmsync import process
 from bmsync.backmarket.errors import (
     BackMarketError,
     Blocked,
@@ -170,7 +170,6 @@ class BackMarketClient:
         self._limiter = limiter
         self.timeout = timeout
         self._token: str | None = None
-        self._random = random.Random()
 
     # --- budgets
 
@@ -462,7 +461,7 @@ class BackMarketClient:
 
     def _backoff(self, attempt: int) -> None:
         delay = SERVER_BACKOFF_SECONDS * 2 ** (attempt - 1)
-        self.clock.sleep(delay + self._random.uniform(0, delay))
+        self.clock.sleep(delay + process.jitter().uniform(0, delay))
 
     def _request(
         self,
@@ -497,7 +496,7 @@ class BackMarketClient:
                     throttled += 1
                     if throttled > THROTTLE_RETRIES:
                         raise outcome.error from None
-                    wait = THROTTLE_BACKOFF_SECONDS + self._random.uniform(0, 2)
+                    wait = THROTTLE_BACKOFF_SECONDS + process.jitter().uniform(0, 2)
                     logger.warning(
                         "Back Market throttled or blocked the call; backing off",
                         extra={"path": path, "status": outcome.error.status, "wait_seconds": round(wait, 1)},
