@@ -73,11 +73,18 @@ synth: $(LAYER_STAMP)
 simulate: $(STAMP)
 	PYTHONHASHSEED=0 $(BIN)/bmsync simulate $(ARGS)
 
-## 7 simulated days of heavy faults over several seeds (long: see docs/simulator.md for the cost)
+## 7 simulated days of heavy faults over several seeds, one process per seed, as many at once as
+## there are cores (long: see docs/simulator.md for the cost). Reports: .bmsync/chaos-<seed>.{txt,json}
 CHAOS_DAYS ?= 7
 CHAOS_SEEDS ?= 1 2 3
 chaos: $(STAMP)
-	mkdir -p .bmsync && PYTHONHASHSEED=0 $(BIN)/bmsync simulate --days $(CHAOS_DAYS) --faults heavy --seed $(CHAOS_SEEDS) --json .bmsync/chaos.json
+	@mkdir -p .bmsync
+	@$(MAKE) --no-print-directory -j$$(nproc) -k $(addprefix .chaos-seed-,$(CHAOS_SEEDS)); status=$$?; \
+		for seed in $(CHAOS_SEEDS); do cat .bmsync/chaos-$$seed.txt; done; exit $$status
+
+.chaos-seed-%:
+	PYTHONHASHSEED=0 $(BIN)/bmsync simulate --days $(CHAOS_DAYS) --faults heavy --seed $* \
+		--json .bmsync/chaos-$*.json > .bmsync/chaos-$*.txt
 
 ## bmsync against periodic-15m on the same traffic, plus throughput, import times, layer size
 bench: $(STAMP)

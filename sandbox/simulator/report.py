@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from sandbox.simulator.simulation import SimulationConfig, simulate
@@ -55,6 +56,16 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _progress_to(stream: TextIO) -> Callable[[str], None]:
+    """Progress lines go to the terminal the command started with (the functions' logs go to a file)."""
+
+    def show(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    return show
+
+
 def run_simulate(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Run one simulation per seed; exit status 1 when any invariant is broken."""
     stream = out or sys.stdout
@@ -63,7 +74,7 @@ def run_simulate(args: argparse.Namespace, out: TextIO | None = None) -> int:
         config = SimulationConfig(
             days=args.days, seed=seed, faults=args.faults, strategy=args.strategy, extra_skus=args.extra_skus
         )
-        report = simulate(config)
+        report = simulate(config, progress=_progress_to(sys.stderr))
         reports.append(report)
         stream.write(render(report) + "\n\n")
         stream.flush()

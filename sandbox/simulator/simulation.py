@@ -14,7 +14,7 @@ import random
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -217,8 +217,15 @@ def _periodic_specs() -> tuple[FunctionSpec, ...]:
 
 
 class Simulation:
-    def __init__(self, config: SimulationConfig, *, work_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: SimulationConfig,
+        *,
+        work_dir: Path | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.config = config
+        self.progress = progress
         self.clock = ManualClock(config.start)
         self.rng = random.Random(config.seed)
         self.profile = config.profile
@@ -402,16 +409,29 @@ class Simulation:
         traffic_until = measure_from + timedelta(days=config.days)
         self.backmarket.set_faults([], seed=config.seed)
         target = self.clock.now()
+        wall_started = time.perf_counter()
+        next_report = measure_from + timedelta(hours=1)
         while self.clock.now() < traffic_until:
             if not self.measuring and self.clock.now() >= measure_from:
                 self._start_measuring()
             target = max(target + step, self.clock.now())
             self._step(target)
+            if self.progress is not None and self.clock.now() >= next_report:
+                next_report += timedelta(hours=1)
+                hours = (self.clock.now() - measure_from).total_seconds() / 3600
+                self.progress(
+                    f"seed {config.seed}: {hours:.0f} of {config.days * 24:.0f} simulated hours, "
+                    f"{sum(self.traffic.counts.values())} traffic events, "
+                    f"{len(self.invoker.errors)} unhandled exceptions, "
+                    f"{time.perf_counter() - wall_started:.0f} s"
+                )
         # Settle: faults off, no new traffic; what people already started still happens, and the
         # system gets `settle_minutes` after the last of it (a unit graded in the last seconds too).
         self.traffic.stop()
         self._faults_off()
         self.settling = True
+        if self.progress is not None:
+            self.progress(f"seed {config.seed}: traffic done; settling")
         settle = timedelta(minutes=config.settle_minutes)
         settle_from = self.clock.now()
         while (
@@ -635,5 +655,10 @@ class Simulation:
         }
 
 
-def simulate(config: SimulationConfig, *, work_dir: Path | None = None) -> dict[str, Any]:
-    return Simulation(config, work_dir=work_dir).run()
+def simulate(
+    config: SimulationConfig,
+    *,
+    work_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    return Simulation(config, work_dir=work_dir, progress=progress).run()
