@@ -1,4 +1,4 @@
-"""A faster in-process DynamoDB for long simulations.
+"""The simulation's in-process AWS (moto): faster answers, and a meter of what it costs.
 
 moto 5.2 serializes every response by walking botocore's shape model attribute by attribute: in a
 simulation that is most of the CPU (measured: 43 of 94 profiled seconds; a Query of 100 stock items
@@ -6,11 +6,17 @@ takes ~40 ms). DynamoDB speaks plain JSON, and moto's results for the item opera
 its wire format (``{"S": ...}``, ``{"N": "3"}``), so for those the simulator writes the JSON itself;
 every other operation, and every error, keeps moto's serializer. ``tests/chaos/test_fast_store.py``
 checks that both give the same answers to the store's own repositories.
+
+In AWS, DynamoDB and Secrets Manager run on other machines; here moto runs in the handler's thread.
+:class:`LocalAwsMeter` counts the CPU this thread spends inside moto (from the request botocore
+prepared to the response it hands back), so a handler's own CPU (its code and the SDK's work of
+signing, sending and parsing) can be told apart from the stand-in's.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -55,3 +61,29 @@ def fast_item_responses() -> Iterator[None]:
         yield
     finally:
         DynamoResult.execute_result = moto_serializer  # type: ignore[method-assign]
+
+
+class LocalAwsMeter:
+    """CPU seconds this process's threads spent inside moto while :meth:`metering` was active."""
+
+    def __init__(self) -> None:
+        self.cpu_seconds = 0.0
+
+    @contextmanager
+    def metering(self) -> Iterator[LocalAwsMeter]:
+        from moto.core.botocore_stubber import BotocoreStubber
+
+        answer = BotocoreStubber.__call__
+
+        def metered(stubber: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return answer(stubber, *args, **kwargs)
+            finally:
+                self.cpu_seconds += time.thread_time() - started
+
+        BotocoreStubber.__call__ = metered  # type: ignore[method-assign,assignment]
+        try:
+            yield self
+        finally:
+            BotocoreStubber.__call__ = answer  # type: ignore[method-assign]

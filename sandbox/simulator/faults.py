@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,8 +94,7 @@ class SimulatedCrash(BaseException):
 class StoreFaults:
     """Throttling and crashes on the store's DynamoDB client, only while ``armed`` (a handler runs).
 
-    It also meters the handlers' store calls: how many, and the CPU they took in this thread (moto
-    in-process and botocore), so handler CPU can be told apart from the local store's.
+    It also counts the handlers' store calls.
     """
 
     def __init__(self, profile: FaultProfile, rng: random.Random) -> None:
@@ -108,8 +106,6 @@ class StoreFaults:
         self.throttled = 0
         self.crashes = 0
         self.calls = 0
-        self.cpu_seconds = 0.0
-        self._call_started: float | None = None
         self._hooked: Any = None
 
     def install(self) -> None:
@@ -125,7 +121,6 @@ class StoreFaults:
         if not self.armed:
             return
         self.calls += 1
-        self._call_started = time.thread_time()
         if not self.enabled:
             return
         if self._crash_pending:
@@ -147,9 +142,6 @@ class StoreFaults:
             )
 
     def _after_call(self, model: Any, **kwargs: Any) -> None:
-        if self._call_started is not None:
-            self.cpu_seconds += time.thread_time() - self._call_started
-            self._call_started = None
         if not (self.armed and self.enabled) or model.name not in WRITE_OPERATIONS:
             return
         if self.profile.crash_after_write and self.rng.random() < self.profile.crash_after_write:
@@ -157,7 +149,6 @@ class StoreFaults:
 
     def disarm(self) -> None:
         self.armed = False
-        self._call_started = None
         self._crash_pending = False
 
 

@@ -33,7 +33,7 @@ from sandbox.runtime.invoker import Invocation, Invoker
 from sandbox.runtime.scheduler import Scheduler, scheduled_event
 from sandbox.runtime.streams import DeadLetters, StreamPump
 from sandbox.runtime.system import FunctionLogs
-from sandbox.simulator.fast_store import fast_item_responses
+from sandbox.simulator.fast_store import LocalAwsMeter, fast_item_responses
 from sandbox.simulator.faults import (
     PROFILES,
     ChaoticStreams,
@@ -93,18 +93,28 @@ class SimulationConfig:
 class SimulationInvoker(Invoker):
     """The runtime's invoker, plus what the simulation needs around each call: store faults armed
     only inside handlers, crashes reported as Lambda reports them, duplicated scheduled deliveries,
-    and each handler's CPU time (this thread only: the emulators' threads are excluded)."""
+    and each handler's CPU time (this thread only: the emulators' threads are excluded) and, of it,
+    the share moto took (the local AWS; in AWS, DynamoDB runs elsewhere)."""
 
-    def __init__(self, clock: ManualClock, *, store_faults: StoreFaults, rng: random.Random, **kwargs: Any):
+    def __init__(
+        self,
+        clock: ManualClock,
+        *,
+        store_faults: StoreFaults,
+        local_aws: LocalAwsMeter,
+        rng: random.Random,
+        **kwargs: Any,
+    ):
         super().__init__(clock, **kwargs)
         self.store_faults = store_faults
+        self.local_aws = local_aws
         self.rng = rng
         self.duplicate_schedules = 0.0
         self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.invocations: dict[str, int] = defaultdict(int)
         self.records: dict[str, int] = defaultdict(int)
         self.store_calls: dict[str, int] = defaultdict(int)
-        self.store_cpu_seconds: dict[str, float] = defaultdict(float)
+        self.local_aws_cpu_seconds: dict[str, float] = defaultdict(float)
         self.errors: list[Invocation] = []
         self.injected_errors = 0
         self.duplicated_deliveries = 0
@@ -120,7 +130,7 @@ class SimulationInvoker(Invoker):
         self.store_faults.install()
         injected_before = self.store_faults.throttled + self.store_faults.crashes
         calls_before = self.store_faults.calls
-        store_cpu_before = self.store_faults.cpu_seconds
+        local_aws_before = self.local_aws.cpu_seconds
         self.store_faults.armed = True
         started = time.thread_time()
         try:
@@ -131,7 +141,7 @@ class SimulationInvoker(Invoker):
             self.store_faults.disarm()
             self.cpu_seconds[name] += time.thread_time() - started
             self.store_calls[name] += self.store_faults.calls - calls_before
-            self.store_cpu_seconds[name] += self.store_faults.cpu_seconds - store_cpu_before
+            self.local_aws_cpu_seconds[name] += self.local_aws.cpu_seconds - local_aws_before
         self.invocations[name] += 1
         self.records[name] += len(event.get("Records") or [])
         if not invocation.ok:
@@ -167,7 +177,7 @@ class SellerPortal:
 
 
 @contextmanager
-def _in_process_aws() -> Iterator[tuple[Any, Any]]:
+def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     """moto in this process (no HTTP for DynamoDB), every bmsync table, and the two clients the
     stream pump reads with."""
     import boto3
@@ -182,7 +192,7 @@ def _in_process_aws() -> Iterator[tuple[Any, Any]]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "simulation")
     try:
-        with mock_aws(), fast_item_responses():
+        with mock_aws(), fast_item_responses(), LocalAwsMeter().metering() as meter:
             reset_connections()
             secrets.reset_cache()
             dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -192,7 +202,7 @@ def _in_process_aws() -> Iterator[tuple[Any, Any]]:
             streams = boto3.client(
                 "dynamodbstreams", region_name=REGION, endpoint_url=STREAM_ENDPOINT.format(region=REGION)
             )
-            yield dynamodb, streams
+            yield dynamodb, streams, meter
     finally:
         reset_connections()
         secrets.reset_cache()
@@ -302,7 +312,7 @@ class Simulation:
         logger.setLevel("WARNING")  # what needs a person still goes to the log; chatter would cost time
         self.function_logs.start()
         try:
-            with _in_process_aws() as (dynamodb, streams):
+            with _in_process_aws() as (dynamodb, streams, self.local_aws):
                 from sandbox.backmarket.server import BackMarketSandbox
                 from sandbox.wholecell.server import WholeCellSandbox
 
@@ -363,7 +373,7 @@ class Simulation:
         periodic = self.config.strategy == "periodic-15m"
         specs = _periodic_specs() if periodic else tuple(spec for spec in FUNCTIONS if spec.name != "admin")
         self.invoker = SimulationInvoker(
-            self.clock, store_faults=self.store_faults, rng=fault_rng, specs=specs
+            self.clock, store_faults=self.store_faults, local_aws=self.local_aws, rng=fault_rng, specs=specs
         )
         # The faults start with the measurement: the warm-up brings the system to a synced state.
         self.store_faults.enabled = False
@@ -629,7 +639,7 @@ class Simulation:
                     "stream_records": self.invoker.records[name],
                     "cpu_seconds": round(self.invoker.cpu_seconds[name], 3),
                     "dynamodb_calls": self.invoker.store_calls[name],
-                    "dynamodb_cpu_seconds": round(self.invoker.store_cpu_seconds[name], 3),
+                    "local_aws_cpu_seconds": round(self.invoker.local_aws_cpu_seconds[name], 3),
                 }
                 for name in sorted(self.invoker.invocations)
             },
