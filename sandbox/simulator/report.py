@@ -33,7 +33,9 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"oversell exposure   {oversell['exposure_unit_hours']} unit-hours "
         f"(worst moment: {oversell['worst_oversold_units']} unit(s) offered beyond stock)",
-        f"forced cancellations {oversell['forced_cancellations']} (orders for units that did not exist)",
+        f"forced cancellations {oversell['forced_cancellations']} (orders for units that did not exist; "
+        f"not counted: {oversell['units_ordered_on_unmapped_listings']} unit(s) ordered on listings "
+        "whose SKU no WholeCell variation has)",
         "",
         "latency (simulated)          count   p50      p95      max      unfinished",
     ]

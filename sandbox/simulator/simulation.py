@@ -251,6 +251,7 @@ class Simulation:
         self.shipments_done: set[str] = set()
         self.expected_orders: list[int] = []
         self.unimported: dict[int, tuple[str, int]] = {}
+        self.unsyncable_units_ordered = 0
         self.wholecell_faults = 0
         self.call_times: list[float] = []
         self._last_sample: datetime | None = None
@@ -271,8 +272,12 @@ class Simulation:
         for line in order["orderlines"]:
             sku, quantity = line["listing"], int(line["quantity"])
             free = self.stock.expected(sku, self.config.safety_buffer) - self._claimed(sku)
-            if self.measuring:
+            if self.measuring and sku in self.listed:
                 self.exposure.order_placed(quantity, free)
+            elif self.measuring:
+                # A listing whose SKU no WholeCell variation has (the demo's BMTESTSKU1): no strategy
+                # can sync it; the admin shows it as unmapped. Counted apart, not as bmsync's oversell.
+                self.unsyncable_units_ordered += quantity
             self.unimported[order_id] = (sku, quantity)
         if self.measuring:
             self.order_latency.start(order_id, at)
@@ -611,6 +616,7 @@ class Simulation:
             "oversell": {
                 "exposure_unit_hours": round(self.exposure.unit_hours, 3),
                 "forced_cancellations": self.exposure.forced_cancellations,
+                "units_ordered_on_unmapped_listings": self.unsyncable_units_ordered,
                 "worst_oversold_units": self.exposure.worst_units,
                 "worst_skus_unit_hours": self.exposure.worst_skus(),
             },
