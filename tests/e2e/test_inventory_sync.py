@@ -284,6 +284,32 @@ def test_a_budget_smaller_than_the_backlog_delays_increases_but_never_a_decrease
     assert runtime.listing(SKU_C).sync_status == "in_sync"
 
 
+def test_a_full_10_second_request_window_delays_increases_by_seconds_not_to_the_drift_check(
+    runtime: Runtime,
+) -> None:
+    runtime.configure(listing_import_scope=ListingImportScope.ALL)
+    for sku in (SKU_B, SKU_C, SHARED_SKU):
+        runtime.backmarket.add_listing(sku, 0)
+    for sku, units in ((SKU_B, 2), (SKU_C, 5), (SHARED_SKU, 9)):
+        runtime.wholecell.receive_units(runtime.variation(sku), units)
+    # A request window barely above the decrease reserve: the listing import alone nearly fills it.
+    budgets = Budgets(requests_per_window=quantities.DECREASE_RESERVE + 2)
+    runtime.backmarket.set_budgets(requests_per_window=budgets.requests_per_window + 1)
+    shared_limiter(runtime.backmarket.base_url, runtime.backmarket.token, runtime.clock, budgets)
+    runtime.run("listing_import")
+    started = runtime.clock.now()
+    runtime.cycle()
+    # Every increase went out (the client waited for the window), none waits for the drift check.
+    assert {sku: runtime.backmarket.listing(sku)["quantity"] for sku in (SKU_B, SKU_C, SHARED_SKU)} == {
+        SKU_B: 2,
+        SKU_C: 5,
+        SHARED_SKU: 9,
+    }
+    assert {runtime.listing(sku).sync_status for sku in (SKU_B, SKU_C, SHARED_SKU)} == {"in_sync"}
+    assert (runtime.clock.now() - started).total_seconds() < 120
+    assert not [call for call in runtime.backmarket.calls() if call.get("status") == 429]
+
+
 def test_the_drift_check_repairs_a_listing_changed_behind_bmsyncs_back(runtime: Runtime) -> None:
     runtime.wholecell.receive_units(runtime.variation(SKU_B), 3)
     runtime.backmarket.add_listing(SKU_B, 3)

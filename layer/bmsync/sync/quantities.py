@@ -4,8 +4,9 @@ For each listing a change touches: quantity = max(0, Σ calculated of its mapped
 buffer), pushed to Back Market only when it differs from the last value synced (or, for the drift
 check, from what Back Market shows). Many changes of one listing in a batch become one write.
 Decreases go first (to zero first, then the largest), then increases by size; increases wait while the
-SKU-update or request budget is down to the reserve kept for decreases, and stay recorded as
-``deferred`` until the next drift check sends them — never dropped. A listing coming back from 0 is
+hourly SKU-update budget is down to the reserve kept for decreases, and stay recorded as ``deferred``
+until the next drift check sends them — never dropped. (The 10-second request window never defers:
+the client's limiter waits the seconds it takes.) A listing coming back from 0 is
 republished (``pub_state`` 2).
 
 Idempotency: every decision is made from the stored state, never from the record alone, so a
@@ -246,7 +247,9 @@ class QuantitySync:
         return report
 
     def _budget_left(self) -> int:
-        return min(self.backmarket.sku_updates_remaining(), self.backmarket.requests_remaining())
+        # Only the hourly SKU-update budget defers: the 10-second request window comes back within
+        # seconds, and the client's limiter waits for it (deferring would cost up to a drift check).
+        return self.backmarket.sku_updates_remaining()
 
     def _record_without_push(self, evaluation: Evaluation, report: SyncReport) -> None:
         listing = evaluation.listing

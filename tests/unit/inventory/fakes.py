@@ -131,13 +131,12 @@ class Listing:
 
 
 class FakeBackMarket:
-    """Listings with quantities, a log of updates, and budgets that each update spends."""
+    """Listings with quantities, a log of updates, and the SKU-update budget each update spends."""
 
-    def __init__(self, *, sku_budget: int = 2000, request_budget: int = 200) -> None:
+    def __init__(self, *, sku_budget: int = 2000) -> None:
         self.listings: dict[str, Listing] = {}
         self.updates: list[tuple[str, int | None, int | None]] = []
         self.sku_budget = sku_budget
-        self.request_budget = request_budget
         self.fail_next: list[Exception] = []
 
     def add(self, listing_id: str, sku: str, quantity: int, publication_state: int = 2) -> Listing:
@@ -152,7 +151,6 @@ class FakeBackMarket:
         min_quantity: int | None = None,
         max_quantity: int | None = None,
     ) -> Iterator[Listing]:
-        self.request_budget -= 1
         return iter(
             [
                 listing
@@ -177,7 +175,6 @@ class FakeBackMarket:
         if listing is None:
             raise NotFound(f"listing {listing_ref} not found")
         self.sku_budget -= 1
-        self.request_budget -= 1
         self.updates.append((str(listing_ref), quantity, pub_state))
         if quantity is not None:
             listing.quantity = quantity
@@ -189,6 +186,3 @@ class FakeBackMarket:
 
     def sku_updates_remaining(self) -> int:
         return self.sku_budget
-
-    def requests_remaining(self) -> int:
-        return self.request_budget
