@@ -13,6 +13,7 @@ from bench import run
 HANDLERS = {"order_import", "listing_import", "wholecell_watch", "quantity_sync", "shipment_export", "admin"}
 
 
+@pytest.mark.timeout(600)  # both strategies, throughput and import times
 def test_bench_quick_compares_both_strategies_and_measures_bmsync(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

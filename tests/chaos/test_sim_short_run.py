@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sandbox.simulator.simulation import SimulationConfig, simulate
 
 SEED = 20260105
 
 
+@pytest.mark.timeout(900)  # a whole simulated day: minutes, longer on a busy machine
 def test_one_simulated_day_with_light_faults_breaks_no_invariant(tmp_path: Path) -> None:
     config = SimulationConfig(days=1, seed=SEED, faults="light", extra_skus=10)
     progress: list[str] = []
