@@ -35,6 +35,15 @@ LAYER_REQUIREMENTS = ("aws-lambda-powertools", "requests", "pydantic")
 PROVIDED_BY_LAMBDA = {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six"}
 BACKMARKET_REQUESTS_PER_SECOND = 200 / 10  # "about 200 requests per 10 s"
 TARGET_FACTOR = 50
+#: No traffic of its own: the measurements below make the load they measure.
+QUIET = TrafficRates(
+    buyer_orders=0,
+    units_received=0,
+    other_channel_orders=0,
+    shipments=0,
+    hand_status_changes=0,
+    bursts_per_day=0,
+)
 #: Listings restocked at once for the backlog measurement (more than the ~2,000 SKU updates an hour
 #: Back Market allows), and the hours it is watched.
 BACKLOG_SKUS = 2400
@@ -55,15 +64,7 @@ def compare(days: float, extra_skus: int, seed: int, faults: str) -> dict[str, A
 def throughput(extra_skus: int, orders: int) -> dict[str, Any]:
     """Push a burst through the real handlers: every variation restocked at once (-> stock records
     -> quantity_sync), then ``orders`` buyer orders at once (-> one order_import run)."""
-    quiet = TrafficRates(
-        buyer_orders=0,
-        units_received=0,
-        other_channel_orders=0,
-        shipments=0,
-        hand_status_changes=0,
-        bursts_per_day=0,
-    )
-    simulation = Simulation(SimulationConfig(days=1, faults="none", extra_skus=extra_skus, rates=quiet))
+    simulation = Simulation(SimulationConfig(days=1, faults="none", extra_skus=extra_skus, rates=QUIET))
     with simulation.running():
         simulation.advance(5)  # listings imported, stock mirrored, quantities pushed
         invoker = simulation.invoker
@@ -96,15 +97,7 @@ def backlog(extra_skus: int, hours: int) -> dict[str, Any]:
     """A backlog bigger than Back Market's SKU-update budget: every listing's quantity goes up at once
     (a delivery restocking the whole catalogue), and the listing writes are counted, hour by hour,
     against Back Market's budget ("about 2,000 SKU lines per hour", the emulator's)."""
-    quiet = TrafficRates(
-        buyer_orders=0,
-        units_received=0,
-        other_channel_orders=0,
-        shipments=0,
-        hand_status_changes=0,
-        bursts_per_day=0,
-    )
-    simulation = Simulation(SimulationConfig(days=1, faults="none", extra_skus=extra_skus, rates=quiet))
+    simulation = Simulation(SimulationConfig(days=1, faults="none", extra_skus=extra_skus, rates=QUIET))
     with simulation.running():
         simulation.advance(5)
         backmarket = simulation.backmarket
