@@ -232,6 +232,12 @@ class BackMarketSandbox:
         with self._lock:
             return _copy(self._account.order(order_id))
 
+    def order_shipping(self, order_id: int) -> tuple[int, str | None]:
+        """An order's state and tracking number, without copying it (the simulator asks often)."""
+        with self._lock:
+            order = self._account.order(order_id)
+            return int(order["state"]), order.get("tracking_number")
+
     def orders(self) -> list[dict[str, Any]]:
         with self._lock:
             return [_copy(order) for order in self._account.orders.values()]

@@ -33,7 +33,7 @@ from sandbox.runtime.invoker import Invocation, Invoker
 from sandbox.runtime.scheduler import Scheduler, scheduled_event
 from sandbox.runtime.streams import DeadLetters, StreamPump
 from sandbox.runtime.system import FunctionLogs
-from sandbox.simulator.fast_store import LocalAwsMeter, fast_item_responses
+from sandbox.simulator.fast_store import LocalAwsMeter, cached_item_sizes, fast_item_responses
 from sandbox.simulator.faults import (
     PROFILES,
     ChaoticStreams,
@@ -192,7 +192,7 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "simulation")
     try:
-        with mock_aws(), fast_item_responses(), LocalAwsMeter().metering() as meter:
+        with mock_aws(), fast_item_responses(), cached_item_sizes(), LocalAwsMeter().metering() as meter:
             reset_connections()
             secrets.reset_cache()
             dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -247,7 +247,8 @@ class Simulation:
         self.shipment_latency = Latency("WholeCell shipment (validated order) -> Back Market shipped")
         self.api = ApiUse()
         self.validated: dict[int, datetime] = {}
-        self.shipped_at: dict[str, datetime] = {}
+        #: WholeCell shipments of Back Market orders whose tracking has not reached Back Market yet.
+        self.shipments_pending: dict[str, datetime] = {}
         self.shipments_done: set[str] = set()
         self.expected_orders: list[int] = []
         self.unimported: dict[int, tuple[str, int]] = {}
@@ -286,9 +287,9 @@ class Simulation:
 
     def shipped(self, wholecell_order: dict[str, Any], at: datetime) -> None:
         external_id = wholecell_order.get("external_id")
-        if external_id and self.measuring:
-            self.shipped_at[str(external_id)] = at
-            if self.backmarket.order(int(external_id))["state"] in (3, 9):
+        if external_id and self.measuring and str(external_id) not in self.shipments_done:
+            self.shipments_pending[str(external_id)] = at
+            if self.backmarket.order_shipping(int(external_id))[0] in (3, 9):
                 self.validated.setdefault(int(external_id), self.config.start)  # validated before the run
 
     def _claimed(self, sku: str) -> int:
@@ -543,17 +544,16 @@ class Simulation:
         for sku in self.stock_latency.open_keys():
             if offered.get(sku) == expected.get(sku):
                 self.stock_latency.finish(sku, now)
-        for external_id, shipped_at in self.shipped_at.items():
-            order = self.backmarket.order(int(external_id))
+        for external_id, shipped_at in list(self.shipments_pending.items()):
+            state, tracking_number = self.backmarket.order_shipping(int(external_id))
             validated_at = self.validated.get(int(external_id))
-            if validated_at is None or order["state"] not in (3, 9):
-                continue
-            if external_id in self.shipments_done:
+            if validated_at is None or state not in (3, 9):
                 continue
             # Due once both happened: shipped in WholeCell and validated on Back Market.
             self.shipment_latency.start(external_id, max(shipped_at, validated_at))
-            if order.get("tracking_number"):
+            if tracking_number:
                 self.shipment_latency.finish(external_id, now)
+                del self.shipments_pending[external_id]
                 self.shipments_done.add(external_id)
 
     # -- the end
