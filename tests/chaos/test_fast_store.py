@@ -13,7 +13,7 @@ from botocore.parsers import create_parser
 from moto.dynamodb.responses import DynamoResult
 
 from sandbox.simulator import simulation
-from sandbox.simulator.fast_store import ITEM_OPERATIONS, item_response
+from sandbox.simulator.fast_store import ITEM_OPERATIONS, cached_item_sizes, item_response
 from sandbox.simulator.simulation import SimulationConfig, simulate
 from sandbox.simulator.traffic import TrafficRates
 
@@ -62,3 +62,49 @@ def test_fast_item_responses_equal_motos_serializer(tmp_path: Path, monkeypatch:
     assert differences == []
     assert {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"} <= set(compared)
     assert sum(compared.values()) > 300
+
+
+@pytest.mark.parametrize("update", ["expression", "attribute_updates"])
+def test_cached_item_sizes_follow_updates_so_query_pages_still_stop_at_one_megabyte(update: str) -> None:
+    import boto3
+    from moto import mock_aws
+
+    big = "x" * 300_000  # four of these pass DynamoDB's 1 MB page: a Query must split them
+    with mock_aws(), cached_item_sizes():
+        dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "p", "AttributeType": "S"},
+                {"AttributeName": "s", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        query = {
+            "TableName": "t",
+            "KeyConditionExpression": "p = :p",
+            "ExpressionAttributeValues": {":p": {"S": "a"}},
+        }
+        for sort in "1234":
+            dynamodb.put_item(TableName="t", Item={"p": {"S": "a"}, "s": {"S": sort}, "v": {"S": "small"}})
+        assert len(dynamodb.query(**query)["Items"]) == 4  # sizes now cached, small
+
+        for sort in "1234":
+            key = {"p": {"S": "a"}, "s": {"S": sort}}
+            if update == "expression":
+                dynamodb.update_item(
+                    TableName="t",
+                    Key=key,
+                    UpdateExpression="SET v = :v",
+                    ExpressionAttributeValues={":v": {"S": big}},
+                )
+            else:
+                dynamodb.update_item(
+                    TableName="t", Key=key, AttributeUpdates={"v": {"Value": {"S": big}, "Action": "PUT"}}
+                )
+
+        first = dynamodb.query(**query)
+        assert len(first["Items"]) == 3
+        rest = dynamodb.query(**query, ExclusiveStartKey=first["LastEvaluatedKey"])
+        assert [item["s"]["S"] for item in rest["Items"]] == ["4"]
