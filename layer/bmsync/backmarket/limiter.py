@@ -18,7 +18,7 @@ from bmsync.clock import Clock
 
 DEFAULT_REQUESTS_PER_WINDOW = 180
 REQUEST_WINDOW_SECONDS = 10.0
-DEFAULT_SKU_UPDATES_PER_HOUR = 1800
+DEFAULT_SKU_UPDATES_PER_HOUR = 1900
 SKU_WINDOW_SECONDS = 3600.0
 #: A SKU update waits at most this long for budget; beyond it the caller gets RateLimited (a Lambda
 #: must not sit idle for most of an hour: the next run carries on).

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from bmsync.backmarket.errors import RateLimited
-from bmsync.backmarket.limiter import Budgets, RateLimiter
+from bmsync.backmarket.limiter import DEFAULT_SKU_UPDATES_PER_HOUR, Budgets, RateLimiter
 from sandbox.backmarket.server import BackMarketSandbox
 
 CALLS = 5000
@@ -57,7 +57,8 @@ def test_5000_calls_with_known_budgets_never_see_a_429(
     for listing_id, quantity in quantities.items():
         assert client.get_listing(listing_id).quantity == quantity
     assert 0 <= client.requests_remaining() <= 180
-    assert client.sku_updates_remaining() == 1800 - CALLS // 5  # every update fell inside the hour
+    # every update fell inside the hour
+    assert client.sku_updates_remaining() == DEFAULT_SKU_UPDATES_PER_HOUR - CALLS // 5
 
 
 def test_a_server_budget_below_the_clients_is_recovered_without_losing_a_call(
