@@ -24,6 +24,34 @@ def table(definition: TableDef) -> Any:
     return _resource().Table(definition.physical_name)
 
 
+#: BatchGetItem takes at most 100 keys; what DynamoDB leaves unprocessed is asked for again.
+BATCH_GET_KEYS = 100
+BATCH_GET_ROUNDS = 5
+
+
+class UnprocessedKeys(RuntimeError):
+    """DynamoDB kept leaving keys of a batch read unprocessed (throttled): the run fails, and retries."""
+
+
+def batch_get(dynamo_table: Any, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items of ``keys`` that exist, read consistently, in requests of 100 keys."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        request: dict[str, Any] = {
+            dynamo_table.name: {"Keys": keys[start : start + BATCH_GET_KEYS], "ConsistentRead": True}
+        }
+        for _ in range(BATCH_GET_ROUNDS):
+            response = _resource().batch_get_item(RequestItems=request)
+            found.extend(response.get("Responses", {}).get(dynamo_table.name, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        if request:
+            unprocessed = len(request[dynamo_table.name]["Keys"])
+            raise UnprocessedKeys(f"DynamoDB left {unprocessed} keys of {dynamo_table.name} unprocessed")
+    return found
+
+
 def reset_connections() -> None:
     """Forget the cached resource (after the sandbox or a test changes the endpoint)."""
     _resource.cache_clear()

@@ -9,7 +9,7 @@ never overwrite the other's. Creating the WholeCell order is guarded separately 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from bmsync.clock import utc_iso
-from bmsync.store.dynamo import from_dynamo, table, to_dynamo
+from bmsync.store.dynamo import batch_get, from_dynamo, table, to_dynamo
 from bmsync.store.tables import ORDERS
 
 ImportState = Literal["new", "creating", "imported", "not_imported"]
@@ -130,6 +130,46 @@ class ConcurrentUpdate(Exception):
     """The item kept changing under us: another writer is busy with it; the caller retries later."""
 
 
+def apply_wholecell_view(
+    record: OrderRecord,
+    shipment: ShipmentRecord | None,
+    *,
+    wholecell_order_id: int,
+    wholecell_status: str,
+    status_note: str,
+    now: datetime,
+) -> bool:
+    """Edit ``record`` to what WholeCell shows for its sales order; True when anything changed."""
+    if record.wholecell_order_id != wholecell_order_id:
+        return False
+    changed = False
+    if record.wholecell_status_seen != wholecell_status or record.status_note != status_note:
+        if status_note and status_note != record.status_note:
+            record.add_history(now, status_note)
+        record.wholecell_status_seen = wholecell_status
+        record.status_note = status_note
+        changed = True
+    if shipment is None:
+        return changed
+    if record.shipment is None or record.shipment.key != shipment.key:
+        record.shipment = shipment
+        record.add_history(
+            now,
+            f"shipment {shipment.tracking_number} ({shipment.carrier or 'no carrier'}) added in WholeCell",
+        )
+        if record.exported_key != shipment.key:
+            record.export_state = "pending"
+            record.export_reason = "shipment added in WholeCell; sending it to Back Market"
+            record.export_attempts = 0
+            record.export_next_attempt_at = None
+        return True
+    if record.shipment != shipment:
+        # Same parcel; units committed (or a tracking URL added) after the shipment was entered.
+        record.shipment = shipment
+        return True
+    return changed
+
+
 class OrdersRepository:
     def __init__(self, dynamo_table: Any | None = None) -> None:
         self._table = dynamo_table if dynamo_table is not None else table(ORDERS)
@@ -139,6 +179,15 @@ class OrdersRepository:
             Key={"connection_id": connection_id, "order_id": str(order_id)}, ConsistentRead=True
         ).get("Item")
         return OrderRecord.model_validate(from_dynamo(item)) if item else None
+
+    def get_many(self, connection_id: str, order_ids: Iterable[str | int]) -> dict[str, OrderRecord]:
+        """The stored orders among ``order_ids``, by order id (one request per 100 orders)."""
+        keys = [
+            {"connection_id": connection_id, "order_id": order_id}
+            for order_id in sorted({str(order_id) for order_id in order_ids})
+        ]
+        records = (OrderRecord.model_validate(from_dynamo(item)) for item in batch_get(self._table, keys))
+        return {record.order_id: record for record in records}
 
     def list_by_export_state(self, connection_id: str, export_state: ExportState) -> list[OrderRecord]:
         """Orders in one export state (index reads are eventually consistent: re-read before acting)."""
@@ -267,34 +316,13 @@ class OrdersRepository:
         """
 
         def apply(record: OrderRecord) -> bool:
-            if record.wholecell_order_id != wholecell_order_id:
-                return False
-            changed = False
-            if record.wholecell_status_seen != wholecell_status or record.status_note != status_note:
-                if status_note and status_note != record.status_note:
-                    record.add_history(now, status_note)
-                record.wholecell_status_seen = wholecell_status
-                record.status_note = status_note
-                changed = True
-            if shipment is None:
-                return changed
-            if record.shipment is None or record.shipment.key != shipment.key:
-                record.shipment = shipment
-                record.add_history(
-                    now,
-                    f"shipment {shipment.tracking_number} ({shipment.carrier or 'no carrier'}) "
-                    "added in WholeCell",
-                )
-                if record.exported_key != shipment.key:
-                    record.export_state = "pending"
-                    record.export_reason = "shipment added in WholeCell; sending it to Back Market"
-                    record.export_attempts = 0
-                    record.export_next_attempt_at = None
-                return True
-            if record.shipment != shipment:
-                # Same parcel; units committed (or a tracking URL added) after the shipment was entered.
-                record.shipment = shipment
-                return True
-            return changed
+            return apply_wholecell_view(
+                record,
+                shipment,
+                wholecell_order_id=wholecell_order_id,
+                wholecell_status=wholecell_status,
+                status_note=status_note,
+                now=now,
+            )
 
         return self.update(connection_id, order_id, apply, writer="wholecell_watch", now=now)

@@ -18,7 +18,14 @@ from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.errors import IntegrationError
 from bmsync.observability import logger
 from bmsync.settings import ORDER_STATUS_LABELS, SALES_CHANNEL, BackMarketOrderStatus, Settings
-from bmsync.store.orders_repo import ExportState, OrderRecord, OrdersRepository, ShipmentRecord, ShippedUnit
+from bmsync.store.orders_repo import (
+    ExportState,
+    OrderRecord,
+    OrdersRepository,
+    ShipmentRecord,
+    ShippedUnit,
+    apply_wholecell_view,
+)
 from bmsync.store.sync_state import SyncStateRepository
 from bmsync.sync.flow import attention_alert_id
 from bmsync.sync.ports import (
@@ -89,25 +96,41 @@ def capture_new_shipments(
     Only orders bmsync imported (channel ``Backmarket``, external id = the Back Market order number)
     are considered. Returns how many order items were written; nothing is written when nothing changed.
     """
+    # A list, not a map: WholeCell may hold two sales orders with one external id (one made by hand).
+    ours = [
+        ((sales_order.external_id or "").strip(), sales_order)
+        for sales_order in sales_orders
+        if sales_order.channel == SALES_CHANNEL and (sales_order.external_id or "").strip().isdigit()
+    ]
+    # One batch read for all of them (a full reconciliation hands over every recent sales order);
+    # a write only where WholeCell shows something the record does not have yet.
+    records = orders_repo.get_many(settings.connection_id, [external_id for external_id, _ in ours])
     written = 0
-    for sales_order in sales_orders:
-        external_id = (sales_order.external_id or "").strip()
-        if sales_order.channel != SALES_CHANNEL or not external_id.isdigit():
+    for external_id, sales_order in ours:
+        record = records.get(external_id)
+        if record is None:
             continue
-        record = orders_repo.get(settings.connection_id, external_id)
-        if record is None or record.wholecell_order_id != sales_order.id:
+        shipment = shipment_from(sales_order)
+        status, note, now = sales_order.status, hand_change_note(record, sales_order.status), clock.now()
+        if not apply_wholecell_view(
+            record,
+            shipment,
+            wholecell_order_id=sales_order.id,
+            wholecell_status=status,
+            status_note=note,
+            now=now,
+        ):
             continue
-        before = record.revision
         stored = orders_repo.record_wholecell_shipment(
             settings.connection_id,
             external_id,
-            shipment_from(sales_order),
+            shipment,
             wholecell_order_id=sales_order.id,
-            wholecell_status=sales_order.status,
-            status_note=hand_change_note(record, sales_order.status),
-            now=clock.now(),
+            wholecell_status=status,
+            status_note=note,
+            now=now,
         )
-        if stored is not None and stored.revision != before:
+        if stored is not None and stored.revision > record.revision:
             written += 1
     return written
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from bmsync.settings import Settings
+from bmsync.store.dynamo import table
 from bmsync.store.orders_repo import OrderRecord, OrdersRepository
+from bmsync.store.tables import ORDERS
 from bmsync.sync.shipments import capture_new_shipments
 from tests.unit.orders.fakes import FakeSalesOrder, FakeShipment, FakeUnit
 
@@ -129,3 +132,28 @@ def test_units_committed_after_the_shipment_update_it_without_a_new_export(aws: 
     assert record.export_state == "sent" and [unit.esn for unit in record.shipment.units] == [
         "356938035643809"
     ]
+
+
+def test_a_full_reconciliation_of_hundreds_of_orders_reads_in_batches_and_writes_only_what_changed(
+    aws: None, clock
+) -> None:
+    repo = OrdersRepository()
+    order_ids = [str(600000 + number) for number in range(250)]
+    for number, order_id in enumerate(order_ids):
+        _imported(repo, clock, order_id=order_id, wholecell_id=1000 + number)
+    sales_orders = [
+        _sales_order(id=1000 + number, external_id=order_id, shipments=[], inventories=[])
+        for number, order_id in enumerate(order_ids)
+    ]
+    assert capture_new_shipments(SETTINGS, sales_orders, repo, clock) == 250  # the statuses seen, once
+    sales_orders[7] = _sales_order(id=1007, external_id=order_ids[7])  # then one new shipment
+
+    calls: Counter[str] = Counter()
+    client = table(ORDERS).meta.client
+    client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
+    assert capture_new_shipments(SETTINGS, sales_orders, repo, clock) == 1
+
+    assert calls["BatchGetItem"] == 3  # 250 orders, 100 a request
+    assert calls["PutItem"] == 1 and calls["GetItem"] == 1  # only the changed order is re-read and written
+    assert repo.get("uk", order_ids[7]).export_state == "pending"
+    assert repo.get("uk", order_ids[8]).shipment is None
