@@ -33,7 +33,7 @@ from sandbox.runtime.invoker import Invocation, Invoker
 from sandbox.runtime.scheduler import Scheduler, scheduled_event
 from sandbox.runtime.streams import DeadLetters, StreamPump
 from sandbox.runtime.system import FunctionLogs
-from sandbox.simulator.fast_store import LocalAwsMeter, cached_item_sizes, fast_item_responses
+from sandbox.simulator.fast_store import LocalAwsMeter, fast_item_responses, faster_queries
 from sandbox.simulator.faults import (
     PROFILES,
     ChaoticStreams,
@@ -192,7 +192,7 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "simulation")
     try:
-        with mock_aws(), fast_item_responses(), cached_item_sizes(), LocalAwsMeter().metering() as meter:
+        with mock_aws(), fast_item_responses(), faster_queries(), LocalAwsMeter().metering() as meter:
             reset_connections()
             secrets.reset_cache()
             dynamodb = boto3.client("dynamodb", region_name=REGION)

@@ -13,7 +13,7 @@ from botocore.parsers import create_parser
 from moto.dynamodb.responses import DynamoResult
 
 from sandbox.simulator import simulation
-from sandbox.simulator.fast_store import ITEM_OPERATIONS, cached_item_sizes, item_response
+from sandbox.simulator.fast_store import ITEM_OPERATIONS, faster_queries, item_response
 from sandbox.simulator.simulation import SimulationConfig, simulate
 from sandbox.simulator.traffic import TrafficRates
 
@@ -65,12 +65,12 @@ def test_fast_item_responses_equal_motos_serializer(tmp_path: Path, monkeypatch:
 
 
 @pytest.mark.parametrize("update", ["expression", "attribute_updates"])
-def test_cached_item_sizes_follow_updates_so_query_pages_still_stop_at_one_megabyte(update: str) -> None:
+def test_faster_queries_follow_updates_so_query_pages_still_stop_at_one_megabyte(update: str) -> None:
     import boto3
     from moto import mock_aws
 
     big = "x" * 300_000  # four of these pass DynamoDB's 1 MB page: a Query must split them
-    with mock_aws(), cached_item_sizes():
+    with mock_aws(), faster_queries():
         dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
         dynamodb.create_table(
             TableName="t",
@@ -108,3 +108,51 @@ def test_cached_item_sizes_follow_updates_so_query_pages_still_stop_at_one_megab
         assert len(first["Items"]) == 3
         rest = dynamodb.query(**query, ExclusiveStartKey=first["LastEvaluatedKey"])
         assert [item["s"]["S"] for item in rest["Items"]] == ["4"]
+
+
+def test_faster_queries_sort_an_index_as_moto_does() -> None:
+    import boto3
+    from moto import mock_aws
+
+    def numbers_in_index_order(fast: bool, forward: bool) -> list[str]:
+        with mock_aws(), faster_queries() if fast else contextlib.nullcontext():
+            dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+            dynamodb.create_table(
+                TableName="t",
+                KeySchema=[
+                    {"AttributeName": "p", "KeyType": "HASH"},
+                    {"AttributeName": "s", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": kind}
+                    for name, kind in (("p", "S"), ("s", "S"), ("g", "S"), ("n", "N"))
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "by_n",
+                        "KeySchema": [
+                            {"AttributeName": "g", "KeyType": "HASH"},
+                            {"AttributeName": "n", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for sort, number in zip("abcdefg", ["100", "9", "10", "2.5", "-1", "10", "9"], strict=True):
+                item = {"p": {"S": "a"}, "s": {"S": sort}, "g": {"S": "x"}, "n": {"N": number}}
+                dynamodb.put_item(TableName="t", Item=item)
+            items = dynamodb.query(
+                TableName="t",
+                IndexName="by_n",
+                KeyConditionExpression="g = :g AND n >= :low",
+                ExpressionAttributeValues={":g": {"S": "x"}, ":low": {"N": "0"}},
+                ScanIndexForward=forward,
+            )["Items"]
+            return [f"{item['n']['N']}{item['s']['S']}" for item in items]
+
+    assert numbers_in_index_order(fast=True, forward=True) == ["2.5d", "9b", "9g", "10c", "10f", "100a"]
+    for forward in (True, False):
+        assert numbers_in_index_order(fast=True, forward=forward) == numbers_in_index_order(
+            fast=False, forward=forward
+        )
