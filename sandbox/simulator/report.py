@@ -28,6 +28,9 @@ def render(report: dict[str, Any]) -> str:
         mark = "ok " if not result["count"] else "BROKEN"
         examples = f"  e.g. {'; '.join(result['examples'][:3])}" if result["count"] else ""
         lines.append(f"  {mark:<6} {name.replace('_', ' ')}: {result['count']}{examples}")
+    for detail in report["unhandled_exception_details"][:1]:
+        lines.append(f"  first unhandled exception, at {detail['at']} simulated ({detail['function']}):")
+        lines += [f"    {line}" for line in detail["stack"]]
     oversell = report["oversell"]
     lines += [
         "",

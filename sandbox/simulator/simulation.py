@@ -61,6 +61,7 @@ PERIOD = timedelta(minutes=15)
 STREAM_ENDPOINT = "https://streams.dynamodb.{region}.amazonaws.com"
 REGION = "eu-west-1"
 SIMULATION_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday morning
+STACK_LINES = 30  # of each unhandled exception's traceback, in the report
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class SimulationInvoker(Invoker):
         self.store_calls: dict[str, int] = defaultdict(int)
         self.local_aws_cpu_seconds: dict[str, float] = defaultdict(float)
         self.errors: list[Invocation] = []
+        self.error_times: list[datetime] = []  # simulated time of each error, to replay up to it
         self.injected_errors = 0
         self.duplicated_deliveries = 0
 
@@ -149,6 +151,7 @@ class SimulationInvoker(Invoker):
                 self.injected_errors += 1
             else:
                 self.errors.append(invocation)
+                self.error_times.append(self.clock.now())
         return invocation
 
 
@@ -617,6 +620,16 @@ class Simulation:
                 name: {"count": len(ids), "examples": ids[:10]} for name, ids in invariants.as_dict().items()
             },
             "mismatch_explanations": explanations,
+            "unhandled_exception_details": [
+                {
+                    "at": utc_iso(at),
+                    "function": error.function,
+                    "error_type": error.error_type,
+                    "error": error.error,
+                    "stack": "".join(error.stack).splitlines()[-STACK_LINES:],
+                }
+                for error, at in list(zip(self.invoker.errors, self.invoker.error_times, strict=True))[:10]
+            ],
             "oversell": {
                 "exposure_unit_hours": round(self.exposure.unit_hours, 3),
                 "forced_cancellations": self.exposure.forced_cancellations,

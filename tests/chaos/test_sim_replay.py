@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from sandbox.simulator.report import render
 from sandbox.simulator.simulation import SimulationConfig, simulate
 from sandbox.simulator.traffic import TrafficRates
 
@@ -29,3 +32,25 @@ def test_the_same_seed_replays_the_same_run_to_the_second(tmp_path: Path) -> Non
     faults = first["faults"]
     assert faults["wholecell_faults"] > 0 and first["backmarket_api"]["injected_fault_responses"] > 0
     assert first["latency"]["order_to_wholecell"]["count"] > 0
+
+
+def test_an_unhandled_exception_is_reported_with_its_simulated_time_and_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bmsync.sync import shipments
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("a bug in requeue_due_exports")
+
+    monkeypatch.setattr(shipments, "requeue_due_exports", broken)
+    config = SimulationConfig(
+        days=2 / 24 / 60, seed=3, faults="none", extra_skus=1, rates=BUSY, settle_minutes=1
+    )
+    report = simulate(config, work_dir=tmp_path)
+
+    assert not report["ok"] and report["invariants"]["unhandled_exceptions"]["count"] > 0
+    first = report["unhandled_exception_details"][0]
+    assert first["function"] == "order_import" and first["error"] == "a bug in requeue_due_exports"
+    assert first["at"] >= report["config"]["started_at"]
+    assert any("raise RuntimeError" in line for line in first["stack"])
+    assert "first unhandled exception, at " in render(report)
