@@ -2,7 +2,9 @@
 
 EventBridge Scheduler delivers at least once; a scheduled task that reads a whole account (the drift
 check, the listing import) must not run twice for one scheduled time. The second delivery gets the
-first one's result (or, while the first still runs, an error that makes the scheduler retry later).
+first one's result; while the first still runs (or its process died mid-way and its in-progress mark
+has not expired yet) the second is skipped: a duplicate is nothing anyone has to act on, and the next
+scheduled time does the work.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from bmsync.observability import logger
 from bmsync.store.tables import IDEMPOTENCY
 
 #: Long enough to cover a duplicate delivery, short enough to keep the table small.
@@ -40,5 +44,10 @@ def run_once(key_prefix: str, event: dict[str, Any], work: Work, context: Any) -
     def once(event: dict[str, Any]) -> dict[str, Any]:
         return work(event)
 
-    result: dict[str, Any] = once(event=event)
+    try:
+        result: dict[str, Any] = once(event=event)
+    except IdempotencyAlreadyInProgressError:
+        reason = "another delivery of this scheduled event is running or was interrupted; skipped"
+        logger.info("duplicate delivery skipped", extra={"flow": key_prefix})
+        return {"skipped": reason}
     return result
