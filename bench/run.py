@@ -12,6 +12,7 @@ handler's import time in a fresh interpreter (a cold-start proxy) and the Lambda
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.metadata
 import json
 import math
@@ -50,14 +51,24 @@ BACKLOG_SKUS = 2400
 BACKLOG_HOURS = 2
 
 
+def progress(line: str) -> None:
+    """Where the benchmark is (on stderr: the table alone goes to stdout)."""
+    print(f"bench: {line}", file=sys.stderr, flush=True)
+
+
+def _labelled(label: str, line: str) -> None:
+    progress(f"{label}: {line}")
+
+
 def compare(days: float, extra_skus: int, seed: int, faults: str) -> dict[str, Any]:
     rates = TrafficRates(buyer_orders=12, units_received=10, other_channel_orders=4, shipments=10)
     reports = {}
     for strategy in ("bmsync", "periodic-15m"):
+        progress(f"{strategy}: {days * 24:g} simulated hours, {faults} faults, seed {seed}")
         config = SimulationConfig(
             days=days, seed=seed, faults=faults, strategy=strategy, extra_skus=extra_skus, rates=rates
         )
-        reports[strategy] = simulate(config)
+        reports[strategy] = simulate(config, progress=functools.partial(_labelled, strategy))
     return reports
 
 
@@ -107,8 +118,9 @@ def backlog(extra_skus: int, hours: int) -> dict[str, Any]:
         for variation in simulation.wholecell.variations():
             simulation.wholecell.receive_units(variation["id"], 1)
         started = simulation.clock.monotonic()
-        for _ in range(hours):
+        for hour in range(hours):
             simulation.advance(60)
+            progress(f"backlog: {hour + 1} of {hours} simulated hours")
         budget = backmarket.budgets.sku_updates_per_hour
         writes = [
             call
@@ -345,15 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     days, skus, orders, repeats = (0.5 / 24, 5, 20, 1) if args.quick else (1.0, 80, 200, 3)
-    results: dict[str, Any] = {
-        "quick": args.quick,
-        "comparison": compare(days, skus, args.seed, args.faults),
-        "throughput": throughput(skus if args.quick else 200, orders),
-        # A backlog beyond the hourly budget needs more listings than the budget: full mode only.
-        "backlog": None if args.quick else backlog(BACKLOG_SKUS, BACKLOG_HOURS),
-        "import_ms": import_times(repeats),
-        "layer": layer_size(),
-    }
+    results: dict[str, Any] = {"quick": args.quick, "comparison": compare(days, skus, args.seed, args.faults)}
+    progress(f"throughput: every listing restocked at once, then {orders} orders at once")
+    results["throughput"] = throughput(skus if args.quick else 200, orders)
+    # A backlog beyond the hourly budget needs more listings than the budget: full mode only.
+    if not args.quick:
+        progress(f"backlog: {BACKLOG_SKUS} listings raised at once, watched {BACKLOG_HOURS} simulated hours")
+    results["backlog"] = None if args.quick else backlog(BACKLOG_SKUS, BACKLOG_HOURS)
+    progress(f"import times: each handler in a fresh interpreter, best of {repeats}")
+    results["import_ms"] = import_times(repeats)
+    results["layer"] = layer_size()
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table(results, args.out))
