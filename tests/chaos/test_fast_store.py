@@ -110,7 +110,7 @@ def test_faster_queries_follow_updates_so_query_pages_still_stop_at_one_megabyte
         assert [item["s"]["S"] for item in rest["Items"]] == ["4"]
 
 
-def test_faster_queries_sort_an_index_as_moto_does() -> None:
+def test_faster_queries_sort_an_index_and_a_table_as_moto_does() -> None:
     import boto3
     from moto import mock_aws
 
@@ -140,7 +140,12 @@ def test_faster_queries_sort_an_index_as_moto_does() -> None:
                 BillingMode="PAY_PER_REQUEST",
             )
             for sort, number in zip("abcdefg", ["100", "9", "10", "2.5", "-1", "10", "9"], strict=True):
-                item = {"p": {"S": "a"}, "s": {"S": sort}, "g": {"S": "x"}, "n": {"N": number}}
+                item = {
+                    "p": {"S": "b" if sort in "bdf" else "a"},
+                    "s": {"S": sort},
+                    "g": {"S": "x"},
+                    "n": {"N": number},
+                }
                 dynamodb.put_item(TableName="t", Item=item)
             items = dynamodb.query(
                 TableName="t",
@@ -149,9 +154,15 @@ def test_faster_queries_sort_an_index_as_moto_does() -> None:
                 ExpressionAttributeValues={":g": {"S": "x"}, ":low": {"N": "0"}},
                 ScanIndexForward=forward,
             )["Items"]
-            return [f"{item['n']['N']}{item['s']['S']}" for item in items]
+            scanned = dynamodb.scan(TableName="t")["Items"]
+            return [f"{item['n']['N']}{item['s']['S']}" for item in items] + [
+                f"{item['p']['S']}{item['s']['S']}" for item in scanned
+            ]
 
-    assert numbers_in_index_order(fast=True, forward=True) == ["2.5d", "9b", "9g", "10c", "10f", "100a"]
+    assert numbers_in_index_order(fast=True, forward=True) == [
+        *("2.5d", "9g", "9b", "10c", "10f", "100a"),  # the index query: ties by table key (p, s)
+        *("aa", "ac", "ae", "ag", "bb", "bd", "bf"),  # a scan: by hash key, then range key
+    ]
     for forward in (True, False):
         assert numbers_in_index_order(fast=True, forward=forward) == numbers_in_index_order(
             fast=False, forward=forward
