@@ -37,12 +37,12 @@ def test_the_same_seed_replays_the_same_run_to_the_second(tmp_path: Path) -> Non
 def test_an_unhandled_exception_is_reported_with_its_simulated_time_and_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bmsync.sync import shipments
+    from bmsync.sync import orders  # order_import calls it through this module's name
 
     def broken(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("a bug in requeue_due_exports")
 
-    monkeypatch.setattr(shipments, "requeue_due_exports", broken)
+    monkeypatch.setattr(orders, "requeue_due_exports", broken)
     config = SimulationConfig(
         days=2 / 24 / 60, seed=3, faults="none", extra_skus=1, rates=BUSY, settle_minutes=1
     )
