@@ -37,7 +37,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layer/bmsync sandbox functions infra bench
+	$(BIN)/mypy layer/bmsync bmsync_sandbox functions infra bench
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

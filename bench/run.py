@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sandbox.simulator.metrics import ApiUse
-from sandbox.simulator.simulation import Simulation, SimulationConfig, simulate
-from sandbox.simulator.traffic import TrafficRates
+from bmsync_sandbox.simulator.metrics import ApiUse
+from bmsync_sandbox.simulator.simulation import Simulation, SimulationConfig, simulate
+from bmsync_sandbox.simulator.traffic import TrafficRates
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results.json"

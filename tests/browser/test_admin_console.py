@@ -10,7 +10,7 @@ import pytest
 from bmsync.settings import ProductVariationMode
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.settings_repo import SettingsRepository
-from sandbox.runtime.system import DEMO_CONNECTION, LocalSystem
+from bmsync_sandbox.runtime.system import DEMO_CONNECTION, LocalSystem
 
 pytestmark = pytest.mark.browser
 SETTINGS_PATH = f"/connections/{DEMO_CONNECTION}/settings"

@@ -12,10 +12,10 @@ import pytest
 from botocore.parsers import create_parser
 from moto.dynamodb.responses import DynamoResult
 
-from sandbox.simulator import simulation
-from sandbox.simulator.fast_store import ITEM_OPERATIONS, faster_queries, item_response
-from sandbox.simulator.simulation import SimulationConfig, simulate
-from sandbox.simulator.traffic import TrafficRates
+from bmsync_sandbox.simulator import simulation
+from bmsync_sandbox.simulator.fast_store import ITEM_OPERATIONS, faster_queries, item_response
+from bmsync_sandbox.simulator.simulation import SimulationConfig, simulate
+from bmsync_sandbox.simulator.traffic import TrafficRates
 
 
 def test_fast_item_responses_equal_motos_serializer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sandbox.simulator.metrics import (
+from bmsync_sandbox.simulator.metrics import (
     ApiUse,
     Exposure,
     Latency,

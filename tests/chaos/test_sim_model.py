@@ -11,12 +11,18 @@ import pytest
 from bmsync.clock import ManualClock
 from bmsync.store import dynamo
 from bmsync.store.tables import ALL_TABLES
-from sandbox.backmarket.server import BackMarketSandbox
-from sandbox.simulator.faults import PROFILES, ChaoticStreams, FaultProfile, SimulatedCrash, StoreFaults
-from sandbox.simulator.options import FAULT_LEVELS
-from sandbox.simulator.stock import WholeCellStock
-from sandbox.simulator.traffic import Traffic, TrafficRates, add_catalogue
-from sandbox.wholecell.server import WholeCellSandbox
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.simulator.faults import (
+    PROFILES,
+    ChaoticStreams,
+    FaultProfile,
+    SimulatedCrash,
+    StoreFaults,
+)
+from bmsync_sandbox.simulator.options import FAULT_LEVELS
+from bmsync_sandbox.simulator.stock import WholeCellStock
+from bmsync_sandbox.simulator.traffic import Traffic, TrafficRates, add_catalogue
+from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
 
 class Recorder:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from sandbox.simulator.report import render
-from sandbox.simulator.simulation import SimulationConfig, simulate
-from sandbox.simulator.traffic import TrafficRates
+from bmsync_sandbox.simulator.report import render
+from bmsync_sandbox.simulator.simulation import SimulationConfig, simulate
+from bmsync_sandbox.simulator.traffic import TrafficRates
 
 BUSY = TrafficRates(buyer_orders=30, units_received=20, other_channel_orders=8, shipments=20)
 

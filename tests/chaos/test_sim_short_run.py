@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.simulator.simulation import SimulationConfig, simulate
+from bmsync_sandbox.simulator.simulation import SimulationConfig, simulate
 
 SEED = 20260105
 

@@ -20,12 +20,12 @@ from bmsync.settings import BackMarketConnection, Settings, WholeCellConnection
 from bmsync.store.orders_repo import OrderRecord, OrdersRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from sandbox.backmarket.server import BackMarketSandbox
-from sandbox.runtime.invoker import Invoker
-from sandbox.runtime.local_aws import LocalAws
-from sandbox.runtime.scheduler import scheduled_event
-from sandbox.runtime.streams import DeadLetters, StreamPump
-from sandbox.wholecell.server import WholeCellSandbox
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.runtime.invoker import Invoker
+from bmsync_sandbox.runtime.local_aws import LocalAws
+from bmsync_sandbox.runtime.scheduler import scheduled_event
+from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
+from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
 CONNECTION = "shop"
 FUNCTIONS = ("order_import", "wholecell_watch", "shipment_export", "listing_import")

@@ -27,12 +27,12 @@ from bmsync.settings import (
 from bmsync.store.listings_repo import ListingItem, ListingsRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.sync import quantities
-from sandbox.backmarket.server import BackMarketSandbox
-from sandbox.runtime.invoker import Invocation, Invoker
-from sandbox.runtime.local_aws import LocalAws
-from sandbox.runtime.scheduler import scheduled_event
-from sandbox.runtime.streams import DeadLetters, StreamPump
-from sandbox.wholecell.server import WholeCellSandbox
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.runtime.invoker import Invocation, Invoker
+from bmsync_sandbox.runtime.local_aws import LocalAws
+from bmsync_sandbox.runtime.scheduler import scheduled_event
+from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
+from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
 CONNECTION = "shop"
 # From the demo catalogue both emulators share: WholeCell grades A+ and A share one SKU.

@@ -9,7 +9,7 @@ import pytest
 
 from bmsync.settings import BackMarketOrderStatus, OrganizationType, ProductVariationMode
 from bmsync.store.listings_repo import ListingsRepository
-from sandbox.demo_catalogue import UNKNOWN_SKU
+from bmsync_sandbox.demo_catalogue import UNKNOWN_SKU
 from tests.e2e.orders_sandbox import CONNECTION, OrdersSystem, orders_system
 
 

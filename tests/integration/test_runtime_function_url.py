@@ -13,9 +13,9 @@ import requests
 
 from bmsync.catalog import FunctionSpec
 from bmsync.clock import ManualClock
-from sandbox.runtime.events import RuntimeEvent
-from sandbox.runtime.function_url import FunctionUrlServer
-from sandbox.runtime.invoker import Invoker
+from bmsync_sandbox.runtime.events import RuntimeEvent
+from bmsync_sandbox.runtime.function_url import FunctionUrlServer
+from bmsync_sandbox.runtime.invoker import Invoker
 
 ADMIN = textwrap.dedent(
     """

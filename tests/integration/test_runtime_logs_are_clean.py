@@ -11,7 +11,7 @@ import requests
 
 from bmsync import process
 from bmsync.clock import ManualClock, SystemClock
-from sandbox.runtime.system import ConsoleLog, LocalSystem, Ports
+from bmsync_sandbox.runtime.system import ConsoleLog, LocalSystem, Ports
 
 
 @pytest.fixture

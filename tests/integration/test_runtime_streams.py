@@ -15,10 +15,10 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from bmsync.catalog import FunctionSpec, StreamSource
 from bmsync.clock import ManualClock
 from bmsync.store.tables import STOCK
-from sandbox.runtime.events import RuntimeEvent
-from sandbox.runtime.invoker import Invoker
-from sandbox.runtime.local_aws import LocalAws
-from sandbox.runtime.streams import DeadLetters, StreamPump
+from bmsync_sandbox.runtime.events import RuntimeEvent
+from bmsync_sandbox.runtime.invoker import Invoker
+from bmsync_sandbox.runtime.local_aws import LocalAws
+from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
 
 # A stream consumer for these tests. Each item says how the consumer treats it: "ok", "fail_once"
 # (reported in batchItemFailures the first time it is seen), "fail_always" (reported every time) or

@@ -20,7 +20,7 @@ from bmsync import process, secrets
 from bmsync.clock import ManualClock, SystemClock
 from bmsync.settings import ProductVariationMode
 from bmsync.store.settings_repo import SettingsRepository
-from sandbox.runtime.system import ConsoleLog, LocalSystem, Ports, run_up
+from bmsync_sandbox.runtime.system import ConsoleLog, LocalSystem, Ports, run_up
 
 SCHEDULED_RECORDER = (
     "import json\n"

@@ -10,7 +10,7 @@ import pytest
 from bmsync.catalog import FUNCTIONS
 from bmsync.clock import ManualClock
 from bmsync.store.idempotency import run_once
-from sandbox.runtime.invoker import LambdaContext
+from bmsync_sandbox.runtime.invoker import LambdaContext
 
 EVENT = {"source": "bmsync.schedule", "time": "2026-01-05T09:00:00Z", "task": "drift_check"}
 

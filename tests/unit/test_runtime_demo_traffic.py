@@ -8,8 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from bmsync.clock import ManualClock
-from sandbox import demo_catalogue
-from sandbox.runtime.demo_traffic import DemoTraffic
+from bmsync_sandbox import demo_catalogue
+from bmsync_sandbox.runtime.demo_traffic import DemoTraffic
 
 
 class FakeBackMarket:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sandbox.runtime.events import summarize
+from bmsync_sandbox.runtime.events import summarize
 
 
 def test_a_scheduled_result_reads_as_words_with_only_what_happened() -> None:

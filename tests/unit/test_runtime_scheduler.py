@@ -12,9 +12,9 @@ import pytest
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.clock import ManualClock, parse_iso
 from bmsync.events import ScheduledEvent
-from sandbox.runtime.events import RuntimeEvent
-from sandbox.runtime.invoker import HandlerMissing, Invoker
-from sandbox.runtime.scheduler import Scheduler
+from bmsync_sandbox.runtime.events import RuntimeEvent
+from bmsync_sandbox.runtime.invoker import HandlerMissing, Invoker
+from bmsync_sandbox.runtime.scheduler import Scheduler
 
 RECORDER = textwrap.dedent(
     """

@@ -10,7 +10,7 @@ import pytest
 
 from bmsync import process
 from bmsync.clock import ManualClock, SystemClock
-from sandbox.runtime.system import ConsoleLog, LocalSystem, Ports
+from bmsync_sandbox.runtime.system import ConsoleLog, LocalSystem, Ports
 
 
 @pytest.fixture(scope="module")

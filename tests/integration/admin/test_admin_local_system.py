@@ -7,7 +7,7 @@ import re
 import requests
 
 from bmsync.store.listings_repo import ListingsRepository
-from sandbox.runtime.system import DEMO_CONNECTION, LocalSystem
+from bmsync_sandbox.runtime.system import DEMO_CONNECTION, LocalSystem
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TIMEOUT = 10

@@ -10,7 +10,7 @@ import pytest
 from bmsync.backmarket import BackMarketClient
 from bmsync.backmarket.limiter import reset_shared_limiters
 from bmsync.clock import ManualClock
-from sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
 
 USER_AGENT = "BM-Acme-bmsync;ops@acme.example"
 

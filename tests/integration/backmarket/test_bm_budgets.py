@@ -12,7 +12,7 @@ import pytest
 
 from bmsync.backmarket.errors import RateLimited
 from bmsync.backmarket.limiter import DEFAULT_SKU_UPDATES_PER_HOUR, Budgets, RateLimiter
-from sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
 
 CALLS = 5000
 

@@ -9,7 +9,7 @@ import pytest
 
 from bmsync.backmarket.errors import BackMarketError, Blocked, InvalidTransition, RateLimited, ServerError
 from bmsync.backmarket.models import LINE_ACCEPTED, LINE_SHIPPED
-from sandbox.backmarket.server import BackMarketSandbox, Fault
+from bmsync_sandbox.backmarket.server import BackMarketSandbox, Fault
 
 GET_ORDER = "GET /ws/orders/{order_id}"
 POST_ORDER = "POST /ws/orders/{order_id}"

@@ -20,8 +20,8 @@ from bmsync.backmarket.models import (
     ORDER_PAID,
 )
 from bmsync.clock import ManualClock, utc_iso
-from sandbox import demo_catalogue
-from sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox import demo_catalogue
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
 
 IMEI = "490154203237518"
 

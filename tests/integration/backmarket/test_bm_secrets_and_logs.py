@@ -12,7 +12,7 @@ from bmsync.backmarket import client_for
 from bmsync.backmarket.errors import BackMarketError, Unauthorized
 from bmsync.secrets import write_secret
 from bmsync.settings import BackMarketConnection, Settings
-from sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
 
 LIVE_TOKEN = "bm-rotating-token-5c4b3a2918"
 NEW_TOKEN = "bm-rotated-token-0f1e2d3c4b"
@@ -107,7 +107,7 @@ def test_no_log_line_or_error_holds_the_token_or_buyer_data(
 
 def test_the_cli_serves_the_sandbox_on_loopback() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.cli", "sandbox", "backmarket", "--port", "0", "--no-demo"],
+        [sys.executable, "-m", "bmsync_sandbox.cli", "sandbox", "backmarket", "--port", "0", "--no-demo"],
         stdout=subprocess.PIPE,
         text=True,
     )

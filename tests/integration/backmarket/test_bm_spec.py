@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-from sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.backmarket.server import BackMarketSandbox
 from tests.integration.backmarket.conftest import USER_AGENT
 
 SPEC_PATH = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "backmarket" / "openapi.yml"

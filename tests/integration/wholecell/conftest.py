@@ -9,7 +9,7 @@ import pytest
 from bmsync.clock import ManualClock
 from bmsync.secrets import WholeCellCredentials
 from bmsync.wholecell import WholeCellClient
-from sandbox.wholecell.server import WholeCellSandbox
+from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from bmsync.secrets import write_wholecell_credentials
 from bmsync.settings import Settings, WholeCellConnection
 from bmsync.wholecell import client_for
 from bmsync.wholecell.errors import Unauthorized
-from sandbox.demo_catalogue import variations as demo_variations
+from bmsync_sandbox.demo_catalogue import variations as demo_variations
 
 SKU = demo_variations()[8].sku
 
@@ -113,7 +113,7 @@ def test_client_for_reads_the_credentials_from_secrets_manager(aws, wholecell_sa
 
 def test_bmsync_sandbox_wholecell_serves_on_loopback():
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.cli", "sandbox", "wholecell", "--port", "0", "--no-demo"],
+        [sys.executable, "-m", "bmsync_sandbox.cli", "sandbox", "wholecell", "--port", "0", "--no-demo"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -10,7 +10,7 @@ from bmsync.observability import logger
 from bmsync.secrets import WholeCellCredentials
 from bmsync.wholecell.errors import OutcomeUnknown, RateLimited, ServerError, Unauthorized
 from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate
-from sandbox.demo_catalogue import variations as demo_variations
+from bmsync_sandbox.demo_catalogue import variations as demo_variations
 
 SKU = demo_variations()[4].sku
 

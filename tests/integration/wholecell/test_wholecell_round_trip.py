@@ -10,8 +10,8 @@ import requests
 
 from bmsync.wholecell.errors import NotFound, ValidationFailed
 from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate, WholeCellAddress
-from sandbox.demo_catalogue import variations as demo_variations
-from sandbox.wholecell.server import WholeCellSandbox
+from bmsync_sandbox.demo_catalogue import variations as demo_variations
+from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
 SHARED_SKU = demo_variations()[0].sku  # "A+" and "A" share it
 

@@ -16,7 +16,7 @@ from bmsync.admin.app import build_app
 from bmsync.admin.connection_check import ConnectionReport, SideReport
 from bmsync.admin.services import AdminServices
 from bmsync.clock import ManualClock
-from sandbox.runtime.function_url import build_event, http_response
+from bmsync_sandbox.runtime.function_url import build_event, http_response
 
 PASSWORD = "admin test passphrase"
 CSRF_IN_FORM = re.compile(r'name="csrf_token" value="([^"]+)"')

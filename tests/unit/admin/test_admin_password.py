@@ -11,8 +11,8 @@ import pytest
 
 from bmsync.admin import credentials
 from bmsync.settings import ADMIN_SECRET_NAME
-from sandbox.admin_password import seed_local_admin_password
-from sandbox.cli import main
+from bmsync_sandbox.admin_password import seed_local_admin_password
+from bmsync_sandbox.cli import main
 
 
 def _stored() -> dict:
@@ -83,7 +83,7 @@ def test_cli_local_without_running_sandbox_says_what_to_do(
 def test_cli_local_writes_to_the_sandbox_endpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sandbox.runtime.local_aws import LocalAws
+    from bmsync_sandbox.runtime.local_aws import LocalAws
 
     with LocalAws() as local:
         (tmp_path / "local.json").write_text(json.dumps({"aws_endpoint_url": local.endpoint_url}))

@@ -22,7 +22,7 @@ from bmsync.sync import listings as listing_flow
 from bmsync.sync import watch as watch_flow
 from bmsync.sync.flow import run_flow
 from bmsync.sync.quantities import ListingBatchProcessor, QuantitySync, run_drift_check
-from sandbox.runtime.local_aws import LocalAws
+from bmsync_sandbox.runtime.local_aws import LocalAws
 from tests.unit.inventory.fakes import FakeBackMarket, FakeWholeCell, Item, Order, Unit, Variation
 
 CONNECTION = "uk"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bmsync.catalog import by_name
-from sandbox.runtime.invoker import Invoker
+from bmsync_sandbox.runtime.invoker import Invoker
 
 
 def _record(sequence: str, image: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bmsync.clock import ManualClock
-from sandbox.wholecell.account import SandboxValidationError, WholeCellAccount
-from sandbox.wholecell.demo import seed_setup
+from bmsync_sandbox.wholecell.account import SandboxValidationError, WholeCellAccount
+from bmsync_sandbox.wholecell.demo import seed_setup
 
 Step = tuple[str, int, int]
 steps = st.lists(

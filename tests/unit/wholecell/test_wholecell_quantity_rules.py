@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from bmsync.clock import ManualClock
-from sandbox.wholecell.account import SandboxValidationError, WholeCellAccount
-from sandbox.wholecell.demo import seed_setup
+from bmsync_sandbox.wholecell.account import SandboxValidationError, WholeCellAccount
+from bmsync_sandbox.wholecell.demo import seed_setup
 
 
 @pytest.fixture

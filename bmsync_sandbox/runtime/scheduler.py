@@ -8,8 +8,8 @@ from typing import Any
 
 from bmsync.clock import utc_iso
 from bmsync.events import ScheduledEvent
-from sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summarize
-from sandbox.runtime.invoker import Invocation, Invoker
+from bmsync_sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summarize
+from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 
 
 def scheduled_event(function: str, scheduled_time: datetime, task: str | None = None) -> dict[str, Any]:

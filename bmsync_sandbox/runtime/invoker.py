@@ -15,7 +15,7 @@ from typing import Any
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.catalog import FUNCTIONS_DIR as DEFAULT_FUNCTIONS_DIR
 from bmsync.clock import Clock
-from sandbox.runtime.local_aws import ACCOUNT_ID, REGION
+from bmsync_sandbox.runtime.local_aws import ACCOUNT_ID, REGION
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bmsync.clock import Clock, SystemClock, utc_iso
-from sandbox.backmarket.account import Account, ApiError, Budgets, parse_filter_datetime
+from bmsync_sandbox.backmarket.account import Account, ApiError, Budgets, parse_filter_datetime
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 50

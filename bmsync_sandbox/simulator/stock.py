@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox.wholecell.account import OUTSTANDING_WINDOW
+from bmsync_sandbox.wholecell.account import OUTSTANDING_WINDOW
 
 AVAILABLE_STATUSES = frozenset({"Available"})  # the simulated connection's setting
 

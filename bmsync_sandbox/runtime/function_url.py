@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bmsync.clock import Clock
-from sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events
-from sandbox.runtime.invoker import HandlerMissing, Invocation, Invoker
+from bmsync_sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events
+from bmsync_sandbox.runtime.invoker import HandlerMissing, Invocation, Invoker
 
 URL_ID = "localadminurl"
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bmsync.store import dynamo
-from sandbox.backmarket.server import Fault
+from bmsync_sandbox.backmarket.server import Fault
 
 WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 

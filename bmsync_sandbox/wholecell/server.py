@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bmsync.clock import Clock, SystemClock, parse_iso
-from sandbox.wholecell import adopted
-from sandbox.wholecell.account import SandboxNotFound, SandboxValidationError, WholeCellAccount
-from sandbox.wholecell.demo import seed_catalogue, seed_setup, seed_stock
+from bmsync_sandbox.wholecell import adopted
+from bmsync_sandbox.wholecell.account import SandboxNotFound, SandboxValidationError, WholeCellAccount
+from bmsync_sandbox.wholecell.demo import seed_catalogue, seed_setup, seed_stock
 
 
 @dataclass

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from sandbox import demo_catalogue
-from sandbox.wholecell.account import Unit, WholeCellAccount
+from bmsync_sandbox import demo_catalogue
+from bmsync_sandbox.wholecell.account import Unit, WholeCellAccount
 
 DEMO_SEED = 20260105
 #: status -> weight of the demo's unit mix (most stock sellable, some in the workshop, some sold).

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sandbox import demo_catalogue
+from bmsync_sandbox import demo_catalogue
 
 CARRIERS = ("UPS", "DHL", "Royal Mail")
 

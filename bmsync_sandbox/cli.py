@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate", help="days of trading in minutes: a seeded, simulated-clock run and its invariants"
     )
-    from sandbox.simulator.options import add_arguments as add_simulate_arguments
+    from bmsync_sandbox.simulator.options import add_arguments as add_simulate_arguments
 
     add_simulate_arguments(simulate)
 
@@ -57,27 +57,27 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "up":
-        from sandbox.runtime.system import run_up
+        from bmsync_sandbox.runtime.system import run_up
 
         return run_up(args)
     if args.command == "sandbox":
         if args.service == "backmarket":
-            from sandbox.backmarket.server import serve_forever as serve_backmarket
+            from bmsync_sandbox.backmarket.server import serve_forever as serve_backmarket
 
             return serve_backmarket(port=args.port, demo=not args.no_demo)
-        from sandbox.wholecell.server import serve_forever as serve_wholecell
+        from bmsync_sandbox.wholecell.server import serve_forever as serve_wholecell
 
         return serve_wholecell(port=args.port, demo=not args.no_demo)
     if args.command == "simulate":
-        from sandbox.simulator.report import run_simulate
+        from bmsync_sandbox.simulator.report import run_simulate
 
         return run_simulate(args)
     if args.command == "admin" and args.admin_command == "set-password":
-        from sandbox.admin_password import set_password
+        from bmsync_sandbox.admin_password import set_password
 
         return set_password(args)
     if args.command == "admin" and args.admin_command == "create-api-token":
-        from sandbox.admin_password import create_api_token
+        from bmsync_sandbox.admin_password import create_api_token
 
         return create_api_token(args)
     return 2

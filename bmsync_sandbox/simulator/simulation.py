@@ -29,12 +29,12 @@ from bmsync.clock import ManualClock, utc_iso
 from bmsync.observability import logger
 from bmsync.settings import BackMarketConnection, ListingImportScope, Settings, WholeCellConnection
 from bmsync.store.settings_repo import SettingsRepository
-from sandbox.runtime.invoker import Invocation, Invoker
-from sandbox.runtime.scheduler import Scheduler, scheduled_event
-from sandbox.runtime.streams import DeadLetters, StreamPump
-from sandbox.runtime.system import FunctionLogs
-from sandbox.simulator.fast_store import LocalAwsMeter, fast_item_responses, faster_queries
-from sandbox.simulator.faults import (
+from bmsync_sandbox.runtime.invoker import Invocation, Invoker
+from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
+from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
+from bmsync_sandbox.runtime.system import FunctionLogs
+from bmsync_sandbox.simulator.fast_store import LocalAwsMeter, fast_item_responses, faster_queries
+from bmsync_sandbox.simulator.faults import (
     PROFILES,
     ChaoticStreams,
     FaultProfile,
@@ -42,7 +42,7 @@ from sandbox.simulator.faults import (
     StoreFaults,
     wholecell_fault,
 )
-from sandbox.simulator.metrics import (
+from bmsync_sandbox.simulator.metrics import (
     ApiUse,
     Exposure,
     Invariants,
@@ -51,9 +51,9 @@ from sandbox.simulator.metrics import (
     check_quantities,
     check_shipments,
 )
-from sandbox.simulator.options import STRATEGIES
-from sandbox.simulator.stock import WholeCellStock
-from sandbox.simulator.traffic import Traffic, TrafficRates, add_catalogue, listed_skus
+from bmsync_sandbox.simulator.options import STRATEGIES
+from bmsync_sandbox.simulator.stock import WholeCellStock
+from bmsync_sandbox.simulator.traffic import Traffic, TrafficRates, add_catalogue, listed_skus
 
 CONNECTION = "sim"
 PORTAL_USER_AGENT = "BM-SellerPortal-portal;seller@example.com"
@@ -324,8 +324,8 @@ class Simulation:
         self.function_logs.start()
         try:
             with _in_process_aws() as (dynamodb, streams, self.local_aws):
-                from sandbox.backmarket.server import BackMarketSandbox
-                from sandbox.wholecell.server import WholeCellSandbox
+                from bmsync_sandbox.backmarket.server import BackMarketSandbox
+                from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
                 process.use_clock(self.clock)
                 process.use_jitter(random.Random(self.config.seed * 7919 + 2))  # retry waits replay too

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bmsync.clock import ManualClock
-from sandbox import demo_catalogue
+from bmsync_sandbox import demo_catalogue
 
 CARRIERS = ("UPS", "DHL", "Royal Mail")
 OTHER_CHANNELS = ("Amazon", "eBay", "Wholesale")

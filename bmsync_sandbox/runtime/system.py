@@ -38,14 +38,14 @@ from bmsync.settings import (
 )
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.tables import ALL_TABLES
-from sandbox.admin_password import seed_local_admin_password
-from sandbox.runtime.demo_traffic import DemoTraffic
-from sandbox.runtime.events import RuntimeEvent, summarize
-from sandbox.runtime.function_url import FunctionUrlServer
-from sandbox.runtime.invoker import Invoker
-from sandbox.runtime.local_aws import LocalAws
-from sandbox.runtime.scheduler import Scheduler
-from sandbox.runtime.streams import DeadLetters, StreamPump
+from bmsync_sandbox.admin_password import seed_local_admin_password
+from bmsync_sandbox.runtime.demo_traffic import DemoTraffic
+from bmsync_sandbox.runtime.events import RuntimeEvent, summarize
+from bmsync_sandbox.runtime.function_url import FunctionUrlServer
+from bmsync_sandbox.runtime.invoker import Invoker
+from bmsync_sandbox.runtime.local_aws import LocalAws
+from bmsync_sandbox.runtime.scheduler import Scheduler
+from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
 
 DEMO_CONNECTION = "demo"
 SCHEDULE_TICK_SECONDS = 1.0
@@ -155,8 +155,8 @@ class LocalSystem:
 
     # -- start and stop
     def start(self) -> dict[str, str]:
-        from sandbox.backmarket.server import BackMarketSandbox
-        from sandbox.wholecell.server import WholeCellSandbox
+        from bmsync_sandbox.backmarket.server import BackMarketSandbox
+        from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
         process.use_clock(self.clock)  # the handlers' clock is the runtime's (a simulator's ManualClock)
         for name, value in LAMBDA_ENVIRONMENT.items():

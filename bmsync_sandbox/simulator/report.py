@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from sandbox.simulator.simulation import SimulationConfig, simulate
+from bmsync_sandbox.simulator.simulation import SimulationConfig, simulate
 
 
 def _seconds(value: float | None) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sandbox.wholecell.account import (
+    from bmsync_sandbox.wholecell.account import (
         Customer,
         Order,
         Product,

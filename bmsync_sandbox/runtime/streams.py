@@ -30,9 +30,9 @@ from typing import Any
 
 from bmsync.catalog import StreamSource, matches_filter
 from bmsync.clock import Clock, utc_iso
-from sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summarize
-from sandbox.runtime.invoker import Invocation, Invoker
-from sandbox.runtime.local_aws import REGION
+from bmsync_sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summarize
+from bmsync_sandbox.runtime.invoker import Invocation, Invoker
+from bmsync_sandbox.runtime.local_aws import REGION
 
 READ_LIMIT = 1000  # records per GetRecords call
 

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bmsync.clock import Clock, parse_iso, utc_iso
-from sandbox import demo_catalogue
+from bmsync_sandbox import demo_catalogue
 
 LINE_STATE_NAMES = {
     0: "new",
