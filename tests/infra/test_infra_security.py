@@ -79,7 +79,8 @@ def test_each_function_role_reaches_only_its_own_tables_and_secrets(deployed: An
     spec = by_name(function)
     statements = _role_statements(deployed, function)
     tables = deployed.stack.tables.by_name
-    data_statements = [s for s in statements if "dynamodb:GetItem" in _as_list(s["Action"])]
+    item_actions = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    data_statements = [s for s in statements if item_actions & set(_as_list(s["Action"]))]
     reached = {table_id for s in data_statements for table_id in _referenced_ids(s["Resource"])}
     assert reached == {deployed.logical_id(tables[name]) for name in spec.tables}
 
