@@ -47,6 +47,7 @@ CONTEXT_KEYS = (
     "connections",
     "schedules",
     "backmarket_reserved_concurrency",
+    "admin_reserved_concurrency",
     "alarm_email",
     "log_retention_days",
     "log_level",
@@ -79,6 +80,9 @@ class DeployConfig(BaseModel):
     #: Reserved concurrency of each function that calls Back Market, which keeps bmsync inside Back
     #: Market's rate limits and leaves the account's other functions room; 0 turns it off.
     backmarket_reserved_concurrency: int = Field(default=2, ge=0, le=100)
+    #: Reserved concurrency of the admin, a cap: its URL is public, and a flood of sign-ins must not
+    #: take the concurrency the sync functions share (nor run up the bill); 0 leaves it uncapped.
+    admin_reserved_concurrency: int = Field(default=5, ge=0, le=100)
     #: Who receives the alarms by e-mail (SNS asks them to confirm); none: subscribe to the topic later.
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     log_retention_days: int = 30

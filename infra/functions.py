@@ -1,7 +1,8 @@
 """The shared layer and one Lambda function per folder of ``functions/``, as the catalogue describes them.
 
-Each function gets its own role holding only what it uses (its tables, the secrets of the services it
-calls, its log group, its failure queue), its own log group with retention, JSON logs and X-Ray.
+Each function gets its own role holding only what it uses (the DynamoDB actions ``infra.access`` gives
+it on its tables, the secrets of the services it calls, its log group, its failure queue), its own log
+group with retention, JSON logs and X-Ray.
 Stream-triggered functions get their event sources with Lambda's failure handling and filters.
 """
 
@@ -19,6 +20,7 @@ from constructs import Construct
 from bmsync.admin.ports import LISTING_IMPORT_FUNCTION_ENV
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.observability import SERVICE
+from infra.access import check_against_the_catalogue, table_actions
 from infra.config import LOG_RETENTION, DeployConfig
 from infra.nag import acknowledge
 from infra.secrets import Secrets, nag_resource
@@ -79,6 +81,7 @@ class Functions(Construct):
         self.log_groups: dict[str, logs.LogGroup] = {}
         self.failure_queues: dict[str, sqs.Queue] = {}
         self.specs: dict[str, FunctionSpec] = {}
+        check_against_the_catalogue()
         self.function_url: lambda_.FunctionUrl | None = None
         for spec in FUNCTIONS:
             self._function(spec, config, tables, secrets)
@@ -149,7 +152,7 @@ class Functions(Construct):
             "Only X-Ray's PutTraceSegments/PutTelemetryRecords and DynamoDB's ListStreams (stream event "
             "sources) take Resource *: these actions support no resource-level permissions.",
         )
-        tables.grant_data(spec.tables, role)
+        tables.grant_data(table_actions(spec.name), role)
         self._grant_secrets(spec, role, secrets)
         for source in spec.streams:
             assert failures is not None
@@ -227,9 +230,14 @@ class Functions(Construct):
 def reserved_concurrency(spec: FunctionSpec, config: DeployConfig) -> int:
     """The reserved concurrency of a function (0: none).
 
-    Only Back Market callers get one. A stream consumer runs one batch per shard of each stream at a
-    time, and its schedule one more: it never gets less than that, or it would throttle itself.
+    The admin's is a cap: its URL is public, and a flood of requests (each sign-in a 600,000-round
+    PBKDF2) must not take the account's concurrency from the sync functions or run up the bill.
+    Back Market callers get one to stay inside Back Market's rate limits. A stream consumer runs one
+    batch per shard of each stream at a time, and its schedule one more: it never gets less than
+    that, or it would throttle itself.
     """
+    if spec.function_url:
+        return config.admin_reserved_concurrency
     if not spec.calls_backmarket or not config.backmarket_reserved_concurrency:
         return 0
     return max(config.backmarket_reserved_concurrency, len(spec.streams) + bool(spec.schedules))

@@ -43,6 +43,13 @@ def token_rejected_pattern(spec: FunctionSpec) -> logs.IFilterPattern:
     )
 
 
+_THROTTLE_ADVICE = {
+    False: "raise backmarket_reserved_concurrency or the account's Lambda concurrency quota.",
+    True: "more requests than admin_reserved_concurrency at once (a flood of the public URL is cut off "
+    "here on purpose); raise it only if the console itself is refused.",
+}
+
+
 class Monitoring(Construct):
     def __init__(
         self,
@@ -78,8 +85,7 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}-throttles",
                 function.metric_throttles(period=PERIOD, statistic="Sum"),
-                f"bmsync {name} was throttled: raise backmarket_reserved_concurrency or the account's "
-                "Lambda concurrency quota.",
+                f"bmsync {name} was throttled: {_THROTTLE_ADVICE[bool(functions.specs[name].function_url)]}",
             )
             if functions.specs[name].streams:
                 self._alarm(

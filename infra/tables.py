@@ -16,19 +16,6 @@ _STREAM_VIEWS = {
     "NEW_AND_OLD_IMAGES": dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
     "KEYS_ONLY": dynamodb.StreamViewType.KEYS_ONLY,
 }
-#: What a function may do with the items of a table it uses (no table management, no streams).
-DATA_ACTIONS = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:Scan",
-    "dynamodb:UpdateItem",
-)
 _PROJECTIONS = {"ALL": dynamodb.ProjectionType.ALL, "KEYS_ONLY": dynamodb.ProjectionType.KEYS_ONLY}
 
 
@@ -74,13 +61,16 @@ class Tables(Construct):
             self.by_name[definition.logical_name] = table
             self.definitions[definition.logical_name] = definition
 
-    def grant_data(self, names: tuple[str, ...], role: iam.IRole) -> None:
-        """Let ``role`` read and write the items of these tables and query their indexes, named one by one."""
-        resources: list[str] = []
-        for name in names:
+    def grant_data(self, table_actions: dict[str, tuple[str, ...]], role: iam.IRole) -> None:
+        """Let ``role`` do these actions on the items of each table, one statement per table.
+
+        Only a Query needs a table's indexes, so only then are they named too.
+        """
+        for name, actions in sorted(table_actions.items()):
             table = self.by_name[name]
-            resources.append(table.table_arn)
-            resources.extend(
-                f"{table.table_arn}/index/{index.name}" for index in self.definitions[name].indexes
-            )
-        role.add_to_principal_policy(iam.PolicyStatement(actions=list(DATA_ACTIONS), resources=resources))
+            resources = [table.table_arn]
+            if "dynamodb:Query" in actions:
+                resources.extend(
+                    f"{table.table_arn}/index/{index.name}" for index in self.definitions[name].indexes
+                )
+            role.add_to_principal_policy(iam.PolicyStatement(actions=sorted(actions), resources=resources))

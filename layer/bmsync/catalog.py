@@ -126,7 +126,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=120,
         calls_backmarket=True,
         calls_wholecell=True,
-        tables=("settings", "orders", "stock", "listings", "listing_links", "sync_state", "idempotency"),
+        tables=("settings", "orders", "stock", "listings", "listing_links", "sync_state"),
     ),
     FunctionSpec(
         "listing_import",
@@ -136,7 +136,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         timeout_seconds=300,
         calls_backmarket=True,
         calls_wholecell=True,  # the variations of each SKU
-        tables=("settings", "listings", "listing_links", "stock", "sync_state"),
+        tables=("settings", "listings", "sync_state"),
     ),
     FunctionSpec(
         "wholecell_watch",
@@ -164,7 +164,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         streams=(StreamSource(ORDERS, batch_size=10, only_when=("export_state", EXPORT_STATES_TO_SEND)),),
         timeout_seconds=120,
         calls_backmarket=True,
-        tables=("settings", "orders", "sync_state", "idempotency"),
+        tables=("settings", "orders", "sync_state"),
     ),
     FunctionSpec(
         "admin",

@@ -67,6 +67,7 @@ def deployed(synth: Callable[[dict[str, Any]], Synthesized]) -> Synthesized:
 CUSTOM_CONTEXT = {
     "connections": "eu,us",
     "backmarket_reserved_concurrency": 0,
+    "admin_reserved_concurrency": 3,
     "alarm_email": "ops@seller.example",
     "schedules": {"listing_import": 120, "order_import:catch_up": 0, "order_import": 5, "wholecell_watch": 5},
     "log_retention_days": 90,

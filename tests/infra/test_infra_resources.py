@@ -9,6 +9,7 @@ import pytest
 
 from bmsync.catalog import FUNCTIONS
 from bmsync.store.tables import ALL_TABLES, TableDef, by_logical_name
+from infra.config import REPO
 from infra.monitoring import TOKEN_REJECTED_METRIC
 
 
@@ -72,7 +73,9 @@ def test_function_as_the_catalogue_describes_it(deployed: Any, spec: Any) -> Non
     }
     assert variables["POWERTOOLS_SERVICE_NAME"] == "bmsync"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "bmsync"
-    if spec.calls_backmarket:
+    if spec.function_url:
+        assert properties["ReservedConcurrentExecutions"] == 5  # the public admin is capped
+    elif spec.calls_backmarket:
         # quantity_sync reads two streams and runs a schedule: it needs three at once.
         expected = 3 if spec.name == "quantity_sync" else 2
         assert properties["ReservedConcurrentExecutions"] == expected
@@ -190,3 +193,32 @@ def test_dashboard_exists(deployed: Any) -> None:
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for title in ("Invocations", "Errors and throttles", "Stream iterator age", "Dead letters waiting"):
         assert title in body
+
+
+def test_a_flood_of_the_public_admin_leaves_the_sync_functions_their_concurrency(deployed: Any) -> None:
+    """Issue 18, point 5: the admin's cap is small, and every Back Market caller keeps its own share."""
+    reserved = {
+        spec.name: deployed.raw["Resources"][
+            deployed.logical_id(deployed.stack.functions.by_name[spec.name])
+        ]["Properties"].get("ReservedConcurrentExecutions")
+        for spec in FUNCTIONS
+    }
+    assert reserved.pop("admin") == 5
+    for spec in FUNCTIONS:
+        if spec.calls_backmarket:
+            # At least one batch per stream and one scheduled run at once: a flood cannot throttle them.
+            assert reserved[spec.name] >= max(1, len(spec.streams) + bool(spec.schedules)), spec.name
+    # The account's quota must leave room for all of it: docs/deploy.md states the total.
+    total = 5 + sum(n or 0 for n in reserved.values())
+    documented = " ".join((REPO / "docs" / "deploy.md").read_text().split())
+    assert f"reserved concurrency ({total} by default" in documented
+
+
+@pytest.mark.parametrize(("table", "attribute"), [("orders", "expires_at"), ("sync_state", "expires_at")])
+def test_rows_that_must_expire_have_a_ttl(deployed: Any, table: str, attribute: str) -> None:
+    """Issue 18: finished orders (points 10) and sign-in failure rows in sync_state (point 8) expire."""
+    properties = deployed.raw["Resources"][deployed.logical_id(deployed.stack.tables.by_name[table])][
+        "Properties"
+    ]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": attribute, "Enabled": True}
+    assert by_logical_name(table).ttl_attribute == attribute

@@ -68,6 +68,7 @@ def test_cdk_json_holds_the_documented_defaults(stand_in_layer: Path) -> None:
     config = DeployConfig.from_context(lambda key: {**context, "layer_dir": str(stand_in_layer)}.get(key))
     assert config.connections == ("default",)
     assert config.backmarket_reserved_concurrency == 2
+    assert config.admin_reserved_concurrency == 5
     assert config.alarm_email is None
     assert (config.log_retention_days, config.log_level, config.stack_name) == (30, "INFO", "bmsync")
 
@@ -93,6 +94,7 @@ def test_command_line_text_is_understood(stand_in_layer: Path) -> None:
         ({"log_retention_days": 31}, "log_retention_days", "one of"),
         ({"alarm_email": "not-an-address"}, "alarm_email", "pattern"),
         ({"backmarket_reserved_concurrency": -1}, "backmarket_reserved_concurrency", "greater than"),
+        ({"admin_reserved_concurrency": 101}, "admin_reserved_concurrency", "less than"),
     ],
 )
 def test_bad_options_are_refused_naming_the_option(
