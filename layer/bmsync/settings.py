@@ -1,16 +1,37 @@
-"""The integration settings of one connection: every option of the seed and of DESIGN.md, validated.
+"""The integration settings of one connection: every option of the seed, validated and described.
 
 A *connection* pairs one WholeCell account with one Back Market platform account. Settings hold the
 *names* of the secrets (Secrets Manager) that carry the tokens, never their values.
+
+Each setting is described where it is declared, so a new setting is one edit:
+
+- ``title`` and ``description``: the label and help text of the admin's settings page;
+- ``json_schema_extra={"section": ...}``: the page's section (sections and fields appear in the order
+  they are declared; a field without a section is not on the page); ``"widget"`` only where the
+  type does not say it (see :func:`widget_of`), ``"choices"`` for a select's labels;
+- ``json_schema_extra={"affects": ...}``: what wholecell_watch re-announces when the field changes
+  (:func:`settings_fingerprint`): ``"stock_mirror"`` (the mirror is rebuilt) or
+  ``"listing_quantity"`` (every listing's quantity is re-evaluated).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 #: Orders are created in WholeCell on this sales channel, exactly (case sensitive): ShipStation's
 #: matching of WholeCell orders depends on it, so it is not a setting.
@@ -67,6 +88,8 @@ PLATFORMS: dict[Platform, PlatformInfo] = {
         markets=("ja-jp", "en-au"),
     ),
 }
+
+ALL_MARKETS = tuple(market for info in PLATFORMS.values() for market in info.markets)
 
 
 class BackMarketOrderStatus(StrEnum):
@@ -143,21 +166,73 @@ DEFAULT_CARRIER_MAP: dict[str, str] = {
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
 
+# The settings page's sections.
+BACKMARKET_ACCOUNT = "Back Market account"
+WHOLECELL_ACCOUNT = "WholeCell account"
+ORDER_IMPORT = "Order Import"
+ORDER_STATUSES = "Order Statuses"
+PRODUCT_VARIATIONS = "Product Variations"
+QUANTITY_SYNC = "Inventory Quantity Sync"
+LISTING_IMPORT = "Listing Import"
+
+#: What a setting's change makes wholecell_watch re-announce (see :func:`settings_fingerprint`).
+Affects = Literal["stock_mirror", "listing_quantity"]
+
+#: Settings that no longer exist: dropped when a stored item still holds them (they did nothing).
+RETIRED_SETTINGS = frozenset({"drift_check_minutes"})
+
 
 class BackMarketConnection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    platform: Platform = Platform.EU
+    platform: Platform = Field(
+        default=Platform.EU,
+        title="Platform",
+        description="Each Back Market platform (Europe, United States, Asia-Pacific) has its own account "
+        "and token.",
+        json_schema_extra={"section": BACKMARKET_ACCOUNT},
+    )
+    #: The market whose language, currency and comments are used (``Accept-Language``).
+    market: str = Field(
+        default="en-gb",
+        title="Market",
+        description="The market whose language and currency Back Market answers in.",
+        json_schema_extra={"section": BACKMARKET_ACCOUNT, "widget": "select", "choices": list(ALL_MARKETS)},
+    )
     #: Overrides the platform's production host (e.g. ``https://www.backmarket.co.uk``, preprod, or
     #: the local sandbox).
-    host: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?$")
-    #: The market whose language, currency and comments are used (``Accept-Language``).
-    market: str = "en-gb"
+    host: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(:\d+)?$",
+        title="Host override",
+        description="Leave empty for the platform's production host.",
+        json_schema_extra={"section": BACKMARKET_ACCOUNT},
+    )
     #: The name of the Secrets Manager secret that holds the token (never the token).
     token_secret_name: str = Field(default="", max_length=512)
-    company: str = Field(default="Seller", min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
-    integration: str = Field(default="bmsync", min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")
-    contact_email: str = Field(default="ops@example.com", pattern=r"^[^@\s;]+@[^@\s;]+\.[^@\s;]+$")
+    company: str = Field(
+        default="Seller",
+        min_length=1,
+        max_length=60,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        title="Company (User-Agent)",
+        description="Back Market asks integrations to name themselves.",
+        json_schema_extra={"section": BACKMARKET_ACCOUNT},
+    )
+    integration: str = Field(
+        default="bmsync",
+        min_length=1,
+        max_length=60,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        title="Integration name (User-Agent)",
+        json_schema_extra={"section": BACKMARKET_ACCOUNT},
+    )
+    contact_email: str = Field(
+        default="ops@example.com",
+        pattern=r"^[^@\s;]+@[^@\s;]+\.[^@\s;]+$",
+        title="Contact e-mail (User-Agent)",
+        json_schema_extra={"section": BACKMARKET_ACCOUNT},
+    )
 
     @model_validator(mode="after")
     def _market_belongs_to_platform(self) -> BackMarketConnection:
@@ -181,10 +256,21 @@ class BackMarketConnection(BaseModel):
 class WholeCellConnection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str = Field(default="https://api.wholecell.io/api/v1", pattern=r"^https?://\S+$")
+    base_url: str = Field(
+        default="https://api.wholecell.io/api/v1",
+        pattern=r"^https?://\S+$",
+        title="WholeCell API URL",
+        json_schema_extra={"section": WHOLECELL_ACCOUNT},
+    )
     #: The name of the Secrets Manager secret holding ``{"app_id": ..., "app_secret": ...}``.
     credentials_secret_name: str = Field(default="", max_length=512)
-    requests_per_second: float = Field(default=2.0, gt=0, le=20)
+    requests_per_second: float = Field(
+        default=2.0,
+        gt=0,
+        le=20,
+        title="Requests per second",
+        json_schema_extra={"section": WHOLECELL_ACCOUNT},
+    )
 
 
 class Settings(BaseModel):
@@ -194,48 +280,174 @@ class Settings(BaseModel):
 
     connection_id: str = Field(default="default", pattern=CONNECTION_ID_PATTERN)
     version: NonNegativeInt = 0
-    display_name: str = Field(default="Back Market", max_length=80)
+    display_name: str = Field(
+        default="Back Market",
+        max_length=80,
+        title="Name of this connection",
+        json_schema_extra={"section": BACKMARKET_ACCOUNT},
+    )
 
     backmarket: BackMarketConnection = Field(default_factory=BackMarketConnection)
     wholecell: WholeCellConnection = Field(default_factory=WholeCellConnection)
 
-    # --- Order import (seed: "Order Import", "Organization Type", "Order Statuses")
-    order_import_enabled: bool = False
-    organization_type: OrganizationType = OrganizationType.SHIPPING_NAME
-    order_status_map: dict[BackMarketOrderStatus, str] = Field(
-        default_factory=lambda: dict(DEFAULT_ORDER_STATUS_MAP)
+    # --- Order import (seed: "Order Import", "Organization Type"; beyond the seed: automatic
+    # validation of new lines, IMEI/serial export)
+    order_import_enabled: bool = Field(
+        default=False,
+        title="Enable Order Import",
+        description="Enabling Order Import will automatically import any open orders from your Back Market "
+        "account. This may take a few minutes to complete. After the first import, new Back Market "
+        "orders are imported automatically.",
+        json_schema_extra={"section": ORDER_IMPORT},
     )
+    organization_type: OrganizationType = Field(
+        default=OrganizationType.SHIPPING_NAME,
+        title="Organization Type",
+        description="Shipping Name: the customer's name from the shipping address, so you can search "
+        "orders by customer. Channel Name: one customer named \u201cBack Market\u201d, and you find "
+        "orders by the Back Market transaction number.",
+        json_schema_extra={
+            "section": ORDER_IMPORT,
+            "choices": {
+                OrganizationType.SHIPPING_NAME: "Shipping Name",
+                OrganizationType.CHANNEL_NAME: "Channel Name",
+            },
+        },
+    )
+    #: Re-read window on each incremental import, so a late write on Back Market's side is not missed.
+    order_overlap_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=24 * 60,
+        title="Re-read window (minutes)",
+        description="Each import re-reads this much of the past.",
+        json_schema_extra={"section": ORDER_IMPORT},
+    )
+    #: The daily catch-up re-reads orders modified over these last days.
+    order_catchup_days: int = Field(
+        default=3, ge=1, le=30, title="Daily catch-up (days)", json_schema_extra={"section": ORDER_IMPORT}
+    )
+    auto_validation: AutoValidation = Field(
+        default=AutoValidation.OFF,
+        title="Validate new order lines automatically",
+        description="Off leaves validation to you in the Back Market back office.",
+        json_schema_extra={
+            "section": ORDER_IMPORT,
+            "choices": {
+                AutoValidation.OFF: "Off",
+                AutoValidation.ALWAYS: "Always",
+                AutoValidation.WHEN_STOCK_COVERS: "When WholeCell stock covers the line",
+            },
+        },
+    )
+    #: With ``when_stock_covers``: cancel a line that stock does not cover instead of leaving it for a person.
+    cancel_uncovered_lines: bool = Field(
+        default=False, title="Cancel lines stock does not cover", json_schema_extra={"section": ORDER_IMPORT}
+    )
+    export_imei: bool = Field(
+        default=True,
+        title="Send IMEI / serial numbers with shipments",
+        json_schema_extra={"section": ORDER_IMPORT},
+    )
+
+    # --- Order statuses (seed: "Order Statuses")
     #: The account's sales-order status titles as last read from WholeCell; the status map may only
     #: name these (WholeCell statuses are account-defined, not a fixed list).
     wholecell_order_statuses: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_WHOLECELL_ORDER_STATUSES)
+        default_factory=lambda: list(DEFAULT_WHOLECELL_ORDER_STATUSES),
+        title="WholeCell sales-order statuses (one per line)",
+        description="The statuses of your WholeCell account; create new ones on WholeCell's Order "
+        "Statuses Settings Page.",
+        json_schema_extra={"section": ORDER_STATUSES},
     )
-    #: Re-read window on each incremental import, so a late write on Back Market's side is not missed.
-    order_overlap_minutes: int = Field(default=10, ge=1, le=24 * 60)
-    #: The daily catch-up re-reads orders modified over these last days.
-    order_catchup_days: int = Field(default=3, ge=1, le=30)
-
-    # --- Beyond the seed: automatic validation of new lines, IMEI/serial export
-    auto_validation: AutoValidation = AutoValidation.OFF
-    #: With ``when_stock_covers``: cancel a line that stock does not cover instead of leaving it for a person.
-    cancel_uncovered_lines: bool = False
-    export_imei: bool = True
-    carrier_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CARRIER_MAP))
+    #: One select per Back Market status (titled by ``ORDER_STATUS_LABELS``); the help goes with
+    #: the status orders are first imported in.
+    order_status_map: dict[BackMarketOrderStatus, str] = Field(
+        default_factory=lambda: dict(DEFAULT_ORDER_STATUS_MAP),
+        description="Map Back Market's order statuses to your WholeCell order statuses for orders to be "
+        "imported. Sales order statuses in WholeCell are controlled by the actions that you take in Back "
+        "Market; changing the status in WholeCell won't affect Back Market.",
+        json_schema_extra={
+            "section": ORDER_STATUSES,
+            "widget": "status_map",
+            "help_at": BackMarketOrderStatus.PAID,
+        },
+    )
+    carrier_map: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_CARRIER_MAP),
+        title="Carriers (WholeCell carrier = Back Market shipper, one per line)",
+        json_schema_extra={"section": ORDER_STATUSES},
+    )
 
     # --- Product variations (seed: "Product Variations")
-    product_variations: ProductVariationMode = ProductVariationMode.MATCH_VIA_SKU
+    product_variations: ProductVariationMode = Field(
+        default=ProductVariationMode.MATCH_VIA_SKU,
+        title="Product Variations",
+        description="Match via SKU maps a listing to every Product Variation with its SKU (helpful to map "
+        "several grades/conditions in WholeCell to one grade in Back Market). Choose Specific Product "
+        "Variations links each listing by hand (\u201c\u26a0 Product not set!\u201d).",
+        json_schema_extra={
+            "section": PRODUCT_VARIATIONS,
+            "affects": "listing_quantity",
+            "choices": {
+                ProductVariationMode.MATCH_VIA_SKU: "Match via SKU",
+                ProductVariationMode.CHOOSE_SPECIFIC: "Choose Specific Product Variations",
+            },
+        },
+    )
 
     # --- Inventory quantity sync (seed: "Inventory Quantity Sync")
-    quantity_sync_enabled: bool = False
-    available_statuses: list[str] = Field(default_factory=lambda: ["Available"], min_length=1)
-    #: Warehouses whose units count as available; empty means every warehouse.
-    available_warehouses: list[str] = Field(default_factory=list)
-    safety_buffer: NonNegativeInt = 0
-    drift_check_minutes: int = Field(default=60, ge=5, le=24 * 60)
-    wholecell_reconcile_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    quantity_sync_enabled: bool = Field(
+        default=False,
+        title="Enable Quantity Sync",
+        description="Automatically update the quantities of your Back Market listings from the calculated "
+        "quantities of the associated Product Variations or SKUs in WholeCell (Calculated Quantity = "
+        "Available Quantity - Outstanding Quantity). A listing must be connected to sync.",
+        json_schema_extra={"section": QUANTITY_SYNC, "affects": "listing_quantity"},
+    )
+    available_statuses: list[str] = Field(
+        default_factory=lambda: ["Available"],
+        min_length=1,
+        title="Inventory statuses that count as available (one per line)",
+        json_schema_extra={"section": QUANTITY_SYNC, "affects": "stock_mirror"},
+    )
+    available_warehouses: list[str] = Field(
+        default_factory=list,
+        title="Warehouses that count (one per line; empty = all)",
+        json_schema_extra={"section": QUANTITY_SYNC, "affects": "stock_mirror"},
+    )
+    safety_buffer: NonNegativeInt = Field(
+        default=0,
+        title="Safety buffer (units held back per listing)",
+        json_schema_extra={"section": QUANTITY_SYNC, "affects": "listing_quantity"},
+    )
+    wholecell_reconcile_minutes: int = Field(
+        default=60,
+        ge=5,
+        le=24 * 60,
+        title="Full WholeCell re-read every (minutes)",
+        json_schema_extra={"section": QUANTITY_SYNC},
+    )
 
     # --- Listing import (seed: "Listing Import")
-    listing_import_scope: ListingImportScope = ListingImportScope.ONLINE
+    listing_import_scope: ListingImportScope = Field(
+        default=ListingImportScope.ONLINE,
+        title="Listings to import",
+        description="Online listings are the ones that are active and in stock; All includes the ones "
+        "that are out of stock and inactive.",
+        json_schema_extra={
+            "section": LISTING_IMPORT,
+            "choices": {ListingImportScope.ONLINE: "Online", ListingImportScope.ALL: "All"},
+        },
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any) -> Any:
+        # A stored item written before a setting was retired still loads (everything else is checked).
+        if isinstance(data, dict) and RETIRED_SETTINGS & data.keys():
+            return {key: value for key, value in data.items() if key not in RETIRED_SETTINGS}
+        return data
 
     @field_validator("available_statuses", "available_warehouses", "wholecell_order_statuses")
     @classmethod
@@ -278,9 +490,6 @@ class Settings(BaseModel):
     def wholecell_status_for(self, status: BackMarketOrderStatus) -> str | None:
         return self.order_status_map.get(status)
 
-    def backmarket_status_for(self, wholecell_status: str) -> list[BackMarketOrderStatus]:
-        return [state for state, title in self.order_status_map.items() if title == wholecell_status]
-
     def shipper_for(self, carrier: str | None) -> str | None:
         if not carrier:
             return None
@@ -319,8 +528,6 @@ _FIELD_IN_MESSAGE = re.compile(r"^(order_status_map\.[a-z_]+):")
 
 def error_fields(exc: Exception) -> list[dict[str, str]]:
     """Turn a pydantic ``ValidationError`` into ``[{"field": "a.b", "message": ...}]`` for a 422."""
-    from pydantic import ValidationError
-
     if not isinstance(exc, ValidationError):
         return [{"field": "", "message": str(exc)}]
     fields: list[dict[str, str]] = []
@@ -335,3 +542,80 @@ def error_fields(exc: Exception) -> list[dict[str, str]]:
             continue
         fields.append({"field": location, "message": message})
     return fields
+
+
+# --- The metadata of the settings: what the settings page shows, what wholecell_watch announces
+
+
+def setting_fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
+    """Every field of ``model`` by its dotted path (``backmarket.market``), in declaration order."""
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from setting_fields(annotation, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", info
+
+
+def field_metadata(info: FieldInfo) -> dict[str, Any]:
+    """The field's ``json_schema_extra`` (section, widget, choices, affects)."""
+    extra = info.json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
+
+
+def value_at(document: dict[str, Any], dotted: str) -> Any:
+    value: Any = document
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def widget_of(info: FieldInfo) -> str:
+    """How the settings page edits a field: its ``widget`` metadata, else what its type says."""
+    metadata = field_metadata(info)
+    if "widget" in metadata:
+        return str(metadata["widget"])
+    annotation = info.annotation
+    origin = get_origin(annotation)
+    if annotation is bool:
+        return "checkbox"
+    if annotation in (int, float):
+        return "number"
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return "select"
+    if origin is list:
+        return "lines"
+    if origin is dict:
+        return "pairs"
+    return "text"
+
+
+def choices_of(info: FieldInfo) -> tuple[tuple[str, str], ...]:
+    """A select's ``(value, label)`` pairs: the ``choices`` metadata (a list or value -> label), else
+    the values of the field's enum."""
+    choices = field_metadata(info).get("choices")
+    if isinstance(choices, dict):
+        return tuple((str(value), str(label)) for value, label in choices.items())
+    if isinstance(choices, list):
+        return tuple((str(value), str(value)) for value in choices)
+    annotation = info.annotation
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return tuple((member.value, member.value) for member in annotation)
+    return ()
+
+
+def _affects(info: FieldInfo) -> tuple[str, ...]:
+    affects = field_metadata(info).get("affects")
+    return (affects,) if isinstance(affects, str) else tuple(affects or ())
+
+
+def settings_fingerprint(settings: Settings, affects: Affects) -> str:
+    """The values of the fields marked ``affects``, as canonical JSON: equal exactly when none of them
+    changed. Lists count as sets (the order of available statuses means nothing)."""
+    document = settings.model_dump(mode="json")
+    picked: dict[str, Any] = {}
+    for name, info in setting_fields(type(settings)):
+        if affects in _affects(info):
+            value = value_at(document, name)
+            picked[name] = sorted(value) if isinstance(value, list) else value
+    return json.dumps(picked, sort_keys=True, separators=(",", ":"))

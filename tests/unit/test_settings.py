@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from bmsync.settings import (
     BackMarketOrderStatus,
     Platform,
     ProductVariationMode,
     Settings,
+    choices_of,
     error_fields,
+    field_metadata,
+    setting_fields,
+    settings_fingerprint,
+    widget_of,
 )
 
 
@@ -83,3 +88,79 @@ def test_carrier_map_matches_case_insensitively_and_passes_unknown_carriers_thro
     assert settings.shipper_for("dhl") == "DHL Express"
     assert settings.shipper_for("Evri") == "Evri"
     assert settings.shipper_for(None) is None
+
+
+def test_a_stored_item_holding_a_retired_setting_still_loads() -> None:
+    # drift_check_minutes was on the settings page and read by nothing; items saved then keep it.
+    stored = Settings().model_dump(mode="json") | {"drift_check_minutes": 30, "version": 4}
+    loaded = Settings.model_validate(stored)
+    assert loaded.version == 4
+    assert "drift_check_minutes" not in loaded.model_dump()
+    with pytest.raises(ValidationError):  # anything else unknown is still refused
+        Settings.model_validate(stored | {"drift_check_minute": 30})
+
+
+@pytest.mark.parametrize(
+    ("change", "mirror_changes", "quantity_changes"),
+    [
+        ({"available_statuses": ["Available", "Refurbished"]}, True, False),
+        ({"available_warehouses": ["Main"]}, True, False),
+        ({"safety_buffer": 2}, False, True),
+        ({"quantity_sync_enabled": True}, False, True),
+        ({"product_variations": "choose_specific"}, False, True),
+        ({"display_name": "Renamed"}, False, False),
+        ({"wholecell_reconcile_minutes": 15}, False, False),
+        ({"order_import_enabled": True}, False, False),
+        ({"backmarket": {"market": "fr-fr"}}, False, False),
+    ],
+)
+def test_the_watch_fingerprints_change_with_the_fields_marked_as_affecting_them(
+    change: dict[str, object], mirror_changes: bool, quantity_changes: bool
+) -> None:
+    before = Settings()
+    after = Settings.model_validate(before.model_dump(mode="json") | change)
+    for affects, changes in (("stock_mirror", mirror_changes), ("listing_quantity", quantity_changes)):
+        assert (
+            settings_fingerprint(before, affects) != settings_fingerprint(after, affects)  # type: ignore[arg-type]
+        ) is changes, affects
+
+
+def test_the_fingerprint_is_stable_and_ignores_the_order_of_titles() -> None:
+    settings = Settings(available_statuses=["Refurbished", "Available"], safety_buffer=1)
+    assert settings_fingerprint(settings, "stock_mirror") == (
+        '{"available_statuses":["Available","Refurbished"],"available_warehouses":[]}'
+    )
+    assert settings_fingerprint(settings, "listing_quantity") == (
+        '{"product_variations":"match_via_sku","quantity_sync_enabled":false,"safety_buffer":1}'
+    )
+    reordered = Settings(available_statuses=["Available", "Refurbished"], safety_buffer=1)
+    assert settings_fingerprint(reordered, "stock_mirror") == settings_fingerprint(settings, "stock_mirror")
+
+
+def test_a_new_field_marked_affects_is_picked_up_without_another_edit() -> None:
+    class WithRounding(Settings):
+        round_down_to: int = Field(default=1, json_schema_extra={"affects": "listing_quantity"})
+
+    before, after = WithRounding(), WithRounding(round_down_to=5)
+    assert settings_fingerprint(before, "listing_quantity") != settings_fingerprint(after, "listing_quantity")
+    assert settings_fingerprint(before, "stock_mirror") == settings_fingerprint(after, "stock_mirror")
+
+
+def test_every_setting_on_the_page_is_described_by_the_model() -> None:
+    shown = {name: info for name, info in setting_fields(Settings) if field_metadata(info).get("section")}
+    assert "drift_check_minutes" not in shown
+    assert widget_of(shown["safety_buffer"]) == "number"
+    assert widget_of(shown["quantity_sync_enabled"]) == "checkbox"
+    assert widget_of(shown["available_statuses"]) == "lines"
+    assert choices_of(shown["backmarket.platform"]) == (("EU", "EU"), ("US", "US"), ("AP", "AP"))
+    for name, info in shown.items():
+        # Every field but the status map (titled per status) carries its label.
+        assert info.title or widget_of(info) == "status_map", name
+    # Fields that are not settings of the page have no section: the ids and secret names.
+    hidden = {name for name, info in setting_fields(Settings) if not field_metadata(info).get("section")}
+    assert hidden == {
+        "connection_id",
+        "version",
+        "backmarket.token_secret_name",
+        "wholecell.credentials_secret_name",
+    }

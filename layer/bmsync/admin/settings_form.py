@@ -1,4 +1,8 @@
-"""The settings page: every option, with the seed's explanations as help text, and form <-> settings."""
+"""The settings page's form: rendered from the ``Settings`` model's own descriptions, and read back.
+
+Labels, help texts, sections and widgets come from each field's ``Field(title=..., description=...,
+json_schema_extra={"section": ...})`` in :mod:`bmsync.settings`; this module holds no list of them.
+"""
 
 from __future__ import annotations
 
@@ -8,211 +12,63 @@ from typing import Any
 from bmsync.admin.html import esc
 from bmsync.settings import (
     ORDER_STATUS_LABELS,
-    PLATFORMS,
-    AutoValidation,
     BackMarketOrderStatus,
-    ListingImportScope,
-    OrganizationType,
-    Platform,
-    ProductVariationMode,
     Settings,
+    choices_of,
+    field_metadata,
+    setting_fields,
+    value_at,
+    widget_of,
 )
 
 
 @dataclass(frozen=True)
-class Field:
-    name: str  # dotted path into Settings
+class FormField:
+    name: str  # dotted path into Settings, and the form input's name
     label: str
-    kind: str  # text | number | checkbox | select | status | lines | pairs
+    widget: str  # text | number | checkbox | select | status | lines | pairs
     help: str = ""
     choices: tuple[tuple[str, str], ...] = ()
+    blank_is_none: bool = False
 
 
-def _choices(values: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple(values.items())
-
-
-ALL_MARKETS = tuple(market for info in PLATFORMS.values() for market in info.markets)
-
-SECTIONS: list[tuple[str, list[Field]]] = [
-    (
-        "Back Market account",
-        [
-            Field("display_name", "Name of this connection", "text"),
-            Field(
-                "backmarket.platform",
-                "Platform",
-                "select",
-                "Each Back Market platform (Europe, United States, Asia-Pacific) has its own account "
-                "and token.",
-                tuple((platform.value, platform.value) for platform in Platform),
-            ),
-            Field(
-                "backmarket.market",
-                "Market",
-                "select",
-                "The market whose language and currency Back Market answers in.",
-                tuple((market, market) for market in ALL_MARKETS),
-            ),
-            Field(
-                "backmarket.host", "Host override", "text", "Leave empty for the platform's production host."
-            ),
-            Field(
-                "backmarket.company",
-                "Company (User-Agent)",
-                "text",
-                "Back Market asks integrations to name themselves.",
-            ),
-            Field("backmarket.integration", "Integration name (User-Agent)", "text"),
-            Field("backmarket.contact_email", "Contact e-mail (User-Agent)", "text"),
-        ],
-    ),
-    (
-        "WholeCell account",
-        [
-            Field("wholecell.base_url", "WholeCell API URL", "text"),
-            Field("wholecell.requests_per_second", "Requests per second", "number"),
-        ],
-    ),
-    (
-        "Order Import",
-        [
-            Field(
-                "order_import_enabled",
-                "Enable Order Import",
-                "checkbox",
-                "Enabling Order Import will automatically import any open orders from your Back Market "
-                "account. This may take a few minutes to complete. After the first import, new Back Market "
-                "orders are imported automatically.",
-            ),
-            Field(
-                "organization_type",
-                "Organization Type",
-                "select",
-                "Shipping Name: the customer's name from the shipping address, so you can search orders by "
-                "customer. Channel Name: one customer named \u201cBack Market\u201d, and you find orders by "
-                "the Back Market transaction number.",
-                _choices(
-                    {
-                        OrganizationType.SHIPPING_NAME: "Shipping Name",
-                        OrganizationType.CHANNEL_NAME: "Channel Name",
-                    }
-                ),
-            ),
-            Field(
-                "order_overlap_minutes",
-                "Re-read window (minutes)",
-                "number",
-                "Each import re-reads this much of the past.",
-            ),
-            Field("order_catchup_days", "Daily catch-up (days)", "number"),
-            Field(
-                "auto_validation",
-                "Validate new order lines automatically",
-                "select",
-                "Off leaves validation to you in the Back Market back office.",
-                _choices(
-                    {
-                        AutoValidation.OFF: "Off",
-                        AutoValidation.ALWAYS: "Always",
-                        AutoValidation.WHEN_STOCK_COVERS: "When WholeCell stock covers the line",
-                    }
-                ),
-            ),
-            Field("cancel_uncovered_lines", "Cancel lines stock does not cover", "checkbox"),
-            Field("export_imei", "Send IMEI / serial numbers with shipments", "checkbox"),
-        ],
-    ),
-    (
-        "Order Statuses",
-        [
-            Field(
-                "wholecell_order_statuses",
-                "WholeCell sales-order statuses (one per line)",
-                "lines",
-                "The statuses of your WholeCell account; create new ones on WholeCell's Order Statuses "
-                "Settings Page.",
-            ),
-            *[
-                Field(
-                    f"order_status_map.{status.value}",
+def form_sections(model: type[Settings] = Settings) -> list[tuple[str, list[FormField]]]:
+    """The page's sections in the order the model declares their first field."""
+    sections: dict[str, list[FormField]] = {}
+    for name, info in setting_fields(model):
+        section = field_metadata(info).get("section")
+        if not section:
+            continue
+        fields = sections.setdefault(str(section), [])
+        widget = widget_of(info)
+        if widget == "status_map":
+            # One select per Back Market status; the field's help goes with the status it names.
+            help_at = field_metadata(info).get("help_at")
+            fields.extend(
+                FormField(
+                    f"{name}.{status.value}",
                     ORDER_STATUS_LABELS[status],
                     "status",
-                    "Map Back Market's order statuses to your WholeCell order statuses for orders to be "
-                    "imported. Sales order statuses in WholeCell are controlled by the actions that you take "
-                    "in Back Market; changing the status in WholeCell won't affect Back Market."
-                    if status is BackMarketOrderStatus.PAID
-                    else "",
+                    (info.description or "") if status.value == help_at else "",
                 )
                 for status in BackMarketOrderStatus
-            ],
-            Field(
-                "carrier_map",
-                "Carriers (WholeCell carrier = Back Market shipper, one per line)",
-                "pairs",
-            ),
-        ],
-    ),
-    (
-        "Product Variations",
-        [
-            Field(
-                "product_variations",
-                "Product Variations",
-                "select",
-                "Match via SKU maps a listing to every Product Variation with its SKU (helpful to map "
-                "several grades/conditions in WholeCell to one grade in Back Market). Choose Specific "
-                "Product Variations links each listing by hand (\u201c\u26a0 Product not set!\u201d).",
-                _choices(
-                    {
-                        ProductVariationMode.MATCH_VIA_SKU: "Match via SKU",
-                        ProductVariationMode.CHOOSE_SPECIFIC: "Choose Specific Product Variations",
-                    }
-                ),
-            ),
-        ],
-    ),
-    (
-        "Inventory Quantity Sync",
-        [
-            Field(
-                "quantity_sync_enabled",
-                "Enable Quantity Sync",
-                "checkbox",
-                "Automatically update the quantities of your Back Market listings from the calculated "
-                "quantities of the associated Product Variations or SKUs in WholeCell (Calculated Quantity = "
-                "Available Quantity - Outstanding Quantity). A listing must be connected to sync.",
-            ),
-            Field("available_statuses", "Inventory statuses that count as available (one per line)", "lines"),
-            Field("available_warehouses", "Warehouses that count (one per line; empty = all)", "lines"),
-            Field("safety_buffer", "Safety buffer (units held back per listing)", "number"),
-            Field("drift_check_minutes", "Drift check every (minutes)", "number"),
-            Field("wholecell_reconcile_minutes", "Full WholeCell re-read every (minutes)", "number"),
-        ],
-    ),
-    (
-        "Listing Import",
-        [
-            Field(
-                "listing_import_scope",
-                "Listings to import",
-                "select",
-                "Online listings are the ones that are active and in stock; All includes the ones that are "
-                "out of stock and inactive.",
-                _choices({ListingImportScope.ONLINE: "Online", ListingImportScope.ALL: "All"}),
-            ),
-        ],
-    ),
-]
+            )
+            continue
+        fields.append(
+            FormField(
+                name,
+                info.title or name,
+                widget,
+                info.description or "",
+                choices_of(info),
+                blank_is_none=info.default is None,
+            )
+        )
+    return list(sections.items())
 
+
+SECTIONS = form_sections()
 FIELDS = [field for _, fields in SECTIONS for field in fields]
-
-
-def _value_at(data: dict[str, Any], dotted: str) -> Any:
-    value: Any = data
-    for part in dotted.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def _set_at(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -227,32 +83,30 @@ def form_to_changes(form: dict[str, str]) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     for field in FIELDS:
         raw = form.get(field.name)
-        if field.kind == "checkbox":
+        if field.widget == "checkbox":
             _set_at(changes, field.name, raw == "on")
         elif raw is None:
             continue
-        elif field.kind == "lines":
+        elif field.widget == "lines":
             _set_at(changes, field.name, [line.strip() for line in raw.splitlines() if line.strip()])
-        elif field.kind == "pairs":
+        elif field.widget == "pairs":
             pairs: dict[str, str] = {}
             for line in raw.splitlines():
                 if line.strip():
                     carrier, _, shipper = line.partition("=")
                     pairs[carrier.strip()] = shipper.strip()
             _set_at(changes, field.name, pairs)
-        elif field.kind == "status":
-            # "Not mapped" removes the entry: such orders are not imported.
-            _set_at(changes, field.name, raw.strip() or None)
-        elif field.name == "backmarket.host":
+        elif field.widget == "status" or field.blank_is_none:
+            # A status left "Not mapped" removes the entry: such orders are not imported.
             _set_at(changes, field.name, raw.strip() or None)
         else:
             _set_at(changes, field.name, raw.strip())
     return changes
 
 
-def _input(field: Field, value: Any, statuses: list[str]) -> str:
+def _input(field: FormField, value: Any, statuses: list[str]) -> str:
     name = esc(field.name)
-    if field.kind == "status":
+    if field.widget == "status":
         titles = ["", *statuses] + ([value] if value and value not in statuses else [])
         options = "".join(
             f'<option value="{esc(title)}"{" selected" if (value or "") == title else ""}>'
@@ -260,21 +114,21 @@ def _input(field: Field, value: Any, statuses: list[str]) -> str:
             for title in titles
         )
         return f'<select id="{name}" name="{name}">{options}</select>'
-    if field.kind == "checkbox":
+    if field.widget == "checkbox":
         checked = " checked" if value else ""
         return f'<input type="checkbox" id="{name}" name="{name}"{checked}>'
-    if field.kind == "select":
+    if field.widget == "select":
         options = "".join(
             f'<option value="{esc(key)}"{" selected" if str(value) == key else ""}>{esc(label)}</option>'
             for key, label in field.choices
         )
         return f'<select id="{name}" name="{name}">{options}</select>'
-    if field.kind == "lines":
+    if field.widget == "lines":
         return f'<textarea id="{name}" name="{name}">{esc(chr(10).join(value or []))}</textarea>'
-    if field.kind == "pairs":
+    if field.widget == "pairs":
         text = "\n".join(f"{key} = {shipper}" for key, shipper in (value or {}).items())
         return f'<textarea id="{name}" name="{name}">{esc(text)}</textarea>'
-    kind = "number" if field.kind == "number" else "text"
+    kind = "number" if field.widget == "number" else "text"
     step = ' step="any"' if kind == "number" else ""
     return f'<input type="{kind}"{step} id="{name}" name="{name}" value="{esc(value)}">'
 
@@ -286,12 +140,12 @@ def render_form(values: dict[str, Any], errors: dict[str, str], *, action: str, 
     for title, fields in SECTIONS:
         parts.append(f"<fieldset><legend>{esc(title)}</legend>")
         for field in fields:
-            value = _value_at(values, field.name)
-            label_class = ' class="check"' if field.kind == "checkbox" else ""
+            label_class = ' class="check"' if field.widget == "checkbox" else ""
             parts.append(f'<label for="{esc(field.name)}"{label_class}>{esc(field.label)}</label>')
             if field.help:
                 parts.append(f'<p class="help">{esc(field.help)}</p>')
-            parts.append(_input(field, value, list(values.get("wholecell_order_statuses") or [])))
+            statuses = list(values.get("wholecell_order_statuses") or [])
+            parts.append(_input(field, value_at(values, field.name), statuses))
             if field.name in errors:
                 parts.append(f'<p class="field-error" role="alert">{esc(errors[field.name])}</p>')
         parts.append("</fieldset>")

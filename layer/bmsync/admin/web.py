@@ -1,19 +1,30 @@
-"""Request plumbing shared by every admin route: who is signed in, bodies, responses, errors."""
+"""Request plumbing shared by every admin route: the request in hand, who sent it, bodies, responses.
+
+The page modules' routers are module-level (Powertools' ``Router``), so a route reaches what its app
+was built with (the :class:`AdminServices`) and who is signed in through :func:`admin_request`: the
+app's middleware sets it for the request it handles. A ``ContextVar`` rather than the router's
+``context``: a router points at the last app that included it, and tests build many apps.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
 from bmsync.admin.credentials import AdminSecret
-from bmsync.admin.html import esc, layout
+from bmsync.admin.html import csrf_field, esc, layout
+from bmsync.admin.services import AdminServices
 from bmsync.admin.sessions import Session, csrf_token
 from bmsync.settings import CONNECTION_ID_PATTERN
 
@@ -59,10 +70,59 @@ class Caller:
         return csrf_token(self.admin_secret, self.session.session_id) if self.session else ""
 
 
-def caller(app: LambdaFunctionUrlResolver) -> Caller:
-    found = app.context.get("caller")
-    assert isinstance(found, Caller), "the auth middleware runs before every protected route"
-    return found
+@dataclass
+class AdminRequest:
+    """The request in hand: the event, the app's services, and (once authenticated) the caller."""
+
+    event: LambdaFunctionUrlEvent
+    services: AdminServices
+    authenticated: Caller | None = None
+
+    @property
+    def caller(self) -> Caller:
+        assert self.authenticated is not None, "the auth middleware runs before every protected route"
+        return self.authenticated
+
+    @property
+    def path(self) -> str:
+        return self.event.path
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.event.query_string_parameters or {}
+
+    def cookie(self, name: str) -> str | None:
+        for cookie in self.event.cookies or []:
+            key, _, value = cookie.partition("=")
+            if key.strip() == name:
+                return value.strip()
+        return None
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.event.decoded_body or "")
+        except ValueError:
+            raise BadRequest("body", "send a JSON object (Content-Type: application/json)") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body", "send a JSON object")
+        return body
+
+
+_current_request: ContextVar[AdminRequest] = ContextVar("admin_request")
+
+
+@contextmanager
+def handling(request: AdminRequest) -> Iterator[AdminRequest]:
+    """Make ``request`` the one :func:`admin_request` answers while the app handles it."""
+    token = _current_request.set(request)
+    try:
+        yield request
+    finally:
+        _current_request.reset(token)
+
+
+def admin_request() -> AdminRequest:
+    return _current_request.get()
 
 
 def wants_json(path: str) -> bool:
@@ -71,24 +131,6 @@ def wants_json(path: str) -> bool:
 
 def parse_form(body: str | None) -> dict[str, str]:
     return dict(parse_qsl(body or "", keep_blank_values=True))
-
-
-def request_cookie(app: LambdaFunctionUrlResolver, name: str) -> str | None:
-    for cookie in app.current_event.cookies or []:
-        key, _, value = cookie.partition("=")
-        if key.strip() == name:
-            return value.strip()
-    return None
-
-
-def json_body(app: LambdaFunctionUrlResolver) -> dict[str, Any]:
-    try:
-        body = json.loads(app.current_event.decoded_body or "")
-    except ValueError:
-        raise BadRequest("body", "send a JSON object (Content-Type: application/json)") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body", "send a JSON object")
-    return body
 
 
 def connection_id_from(value: str) -> str:
@@ -143,3 +185,14 @@ def error_response(
         f"{error['field']}: {error['message']}" if error["field"] else error["message"] for error in errors
     )
     return error_page(status, HTTPStatus(status).phrase, message, csrf=csrf)
+
+
+def page(title: str, body: str, *, connection_id: str | None = None, status: int = 200) -> Response[str]:
+    """A console page for the signed-in caller (navigation, sign-out form)."""
+    csrf = admin_request().caller.csrf
+    return html_response(status, layout(title, body, csrf=csrf, connection_id=connection_id))
+
+
+def csrf_input() -> str:
+    """The hidden CSRF field every form of the signed-in caller carries."""
+    return csrf_field(admin_request().caller.csrf)

@@ -32,7 +32,7 @@ from typing import Any
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.events import ScheduledEvent
 from bmsync.observability import logger
-from bmsync.settings import Settings
+from bmsync.settings import Settings, settings_fingerprint
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
@@ -161,14 +161,12 @@ class Mirror:
 
 def _settings_key(settings: Settings) -> str:
     """What the mirror's meaning depends on: a change of it forces a full reconciliation."""
-    return "|".join(
-        [",".join(sorted(settings.available_statuses)), ",".join(sorted(settings.available_warehouses))]
-    )
+    return settings_fingerprint(settings, "stock_mirror")
 
 
 def _quantity_key(settings: Settings) -> str:
     """The settings a listing's quantity depends on beyond the stock mirror."""
-    return f"{settings.quantity_sync_enabled}|{settings.safety_buffer}|{settings.product_variations.value}"
+    return settings_fingerprint(settings, "listing_quantity")
 
 
 def watch_wholecell(

@@ -6,7 +6,10 @@ import json
 
 import boto3
 
+from bmsync.admin.app import build_app
 from bmsync.admin.connection_check import ConnectionReport, SideReport
+from bmsync.admin.services import AdminServices
+from bmsync.clock import ManualClock
 from bmsync.settings import ADMIN_SECRET_NAME, BackMarketOrderStatus, default_secret_name
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import SyncStateRepository
@@ -249,3 +252,17 @@ def test_sales_order_statuses_are_read_from_wholecell(signed_in: AdminClient, se
         "POST", "/connections/default/settings/wholecell-statuses", form={"csrf_token": signed_in.csrf}
     )
     assert failed.status == 502 and "WholeCell did not answer" in failed.body
+
+
+def test_an_app_keeps_its_own_services_after_another_app_is_built(
+    signed_in: AdminClient, services: AdminServices, clock: ManualClock
+) -> None:
+    # The page routers are module-level: a second app (another test's, or the local runtime's) must
+    # not take over the first one's services or caller.
+    other_test = FakeConnectionTest()
+    build_app(AdminServices(clock=lambda: clock, test_connection=other_test))
+    reply = signed_in.api("POST", "/api/connections/default/connection/test")
+    assert reply.status == 200
+    assert services.test_connection.calls == ["default"]  # type: ignore[attr-defined]
+    assert other_test.calls == []
+    assert "Connections" in signed_in.request("GET", "/").body

@@ -1,0 +1,83 @@
+"""Settings operations: read, validated update (422 naming each field), refresh of WholeCell's statuses."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from pydantic import ValidationError
+
+from bmsync import secrets
+from bmsync.admin.services import AdminServices
+from bmsync.admin.settings_form import merge_changes
+from bmsync.admin.web import BadRequest, Unprocessable, connection_id_from
+from bmsync.errors import IntegrationError
+from bmsync.secrets import SecretMissing
+from bmsync.settings import ADMIN_SECRET_NAME, Settings, error_fields
+
+
+def load_settings(services: AdminServices, connection_id: str) -> Settings:
+    """The connection's settings (the defaults for a new one); a malformed id is a 404."""
+    return services.settings().get_or_default(connection_id_from(connection_id))
+
+
+def secrets_state(settings: Settings) -> dict[str, bool]:
+    """Whether each token is set: the only thing the admin ever says about a secret."""
+    names = settings.secret_names()
+    return {
+        "backmarket_token_set": secrets.secret_is_set(names.backmarket_token),
+        "wholecell_credentials_set": secrets.secret_is_set(names.wholecell_credentials),
+    }
+
+
+def settings_document(settings: Settings) -> dict[str, Any]:
+    return {"settings": settings.model_dump(mode="json"), "secrets": secrets_state(settings)}
+
+
+def validated_update(current: Settings, changes: dict[str, Any]) -> Settings:
+    """``changes`` applied over ``current``; raises :class:`Unprocessable` naming every bad field."""
+    errors: list[dict[str, str]] = []
+    version = changes.get("version")
+    if version is None:
+        errors.append({"field": "version", "message": "required: send the version you read"})
+    if changes.get("connection_id", current.connection_id) != current.connection_id:
+        errors.append({"field": "connection_id", "message": "cannot be changed"})
+    merged = merge_changes(current, changes)
+    try:
+        updated = Settings.model_validate(merged)
+    except ValidationError as error:
+        errors.extend(error_fields(error))
+        raise Unprocessable(errors) from None
+    names = updated.secret_names()
+    for field, name in (
+        ("backmarket.token_secret_name", names.backmarket_token),
+        ("wholecell.credentials_secret_name", names.wholecell_credentials),
+    ):
+        if name == ADMIN_SECRET_NAME:
+            errors.append({"field": field, "message": "this secret name is reserved for the admin"})
+    if errors:
+        raise Unprocessable(errors)
+    return updated
+
+
+def save_update(services: AdminServices, current: Settings, changes: dict[str, Any]) -> Settings:
+    """Validate and save; raises :class:`Unprocessable` or ``StaleSettings`` (nothing written)."""
+    return services.settings().save(validated_update(current, changes))
+
+
+def refresh_statuses(services: AdminServices, current: Settings) -> Settings:
+    """Store the account's sales-order statuses as WholeCell lists them now (the mapping names them)."""
+    try:
+        titles = services.order_statuses(current, services.clock())
+    except SecretMissing as missing:
+        raise BadRequest("wholecell", str(missing), HTTPStatus.SERVICE_UNAVAILABLE) from None
+    except IntegrationError as error:
+        raise BadRequest(
+            "wholecell", f"WholeCell did not answer: {error.message}; try again", HTTPStatus.BAD_GATEWAY
+        ) from None
+    if not titles:
+        raise BadRequest("wholecell", "WholeCell lists no sales-order status", HTTPStatus.BAD_GATEWAY)
+    # A mapping to a status WholeCell no longer has would refuse every save: it is unmapped.
+    kept = {state: title for state, title in current.order_status_map.items() if title in titles}
+    changed = current.model_copy(update={"wholecell_order_statuses": titles, "order_status_map": kept})
+    return services.settings().save(Settings.model_validate(changed.model_dump()))
