@@ -1,4 +1,4 @@
-"""The integration settings of one connection: every option of the seed and of DESIGN.md, validated.
+"""The integration settings of one connection: every option of the seed and bmsync's own, validated.
 
 A *connection* pairs one WholeCell account with one Back Market platform account. Settings hold the
 *names* of the secrets (Secrets Manager) that carry the tokens, never their values.
