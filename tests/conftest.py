@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+#: What the tests read (Back Market's OpenAPI description, anonymized samples): tests/fixtures/README.md.
+FIXTURES = REPO / "tests" / "fixtures"
 
 # Never reach AWS from a test: fake credentials and a fixed region, set before boto3 is used.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

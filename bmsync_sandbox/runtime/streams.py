@@ -28,8 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bmsync.catalog import StreamSource, matches_filter
+from bmsync.catalog import StreamSource
 from bmsync.clock import Clock, utc_iso
+from bmsync_sandbox.runtime.event_filter import matches_filter
 from bmsync_sandbox.runtime.events import EventSink, RuntimeEvent, ignore_events, summarize
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.local_aws import REGION

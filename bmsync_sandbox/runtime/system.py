@@ -38,7 +38,9 @@ from bmsync.settings import (
 )
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.tables import ALL_TABLES
-from bmsync_sandbox.admin_password import seed_local_admin_password
+from bmsync_sandbox.local_admin import seed_local_admin_password
+from bmsync_sandbox.runtime import listing_import_starter
+from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.demo_traffic import DemoTraffic
 from bmsync_sandbox.runtime.events import RuntimeEvent, summarize
 from bmsync_sandbox.runtime.function_url import FunctionUrlServer
@@ -158,7 +160,7 @@ class LocalSystem:
         from bmsync_sandbox.backmarket.server import BackMarketSandbox
         from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
-        process.use_clock(self.clock)  # the handlers' clock is the runtime's (a simulator's ManualClock)
+        use_clock(self.clock)  # the handlers' clock is the runtime's (a simulator's ManualClock)
         for name, value in LAMBDA_ENVIRONMENT.items():
             if name not in os.environ:
                 os.environ[name] = value
@@ -185,6 +187,7 @@ class LocalSystem:
             functions=ready,
             on_event=self.console,
         )
+        listing_import_starter.install(invoker, on_event=self.console)  # the admin's "Import listings"
         url_server = FunctionUrlServer(invoker, port=self.ports.admin, on_event=self.console)
         self.addresses["admin"] = url_server.start()
         self._stoppables.append(url_server)
@@ -199,6 +202,7 @@ class LocalSystem:
     def stop(self) -> None:
         while self._stoppables:
             self._stoppables.pop().stop()
+        listing_import_starter.uninstall()
         while self._environment_set:
             os.environ.pop(self._environment_set.pop(), None)
 

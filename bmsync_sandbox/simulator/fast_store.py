@@ -4,8 +4,9 @@ moto 5.2 serializes every response by walking botocore's shape model attribute b
 simulation that is most of the CPU (measured: 43 of 94 profiled seconds; a Query of 100 stock items
 takes ~40 ms). DynamoDB speaks plain JSON, and moto's results for the item operations are already in
 its wire format (``{"S": ...}``, ``{"N": "3"}``), so for those the simulator writes the JSON itself;
-every other operation, and every error, keeps moto's serializer. ``tests/chaos/test_fast_store.py``
-checks that both give the same answers to the store's own repositories.
+every other operation, and every error, keeps moto's serializer.
+``tests/sandbox/simulator/test_fast_store.py`` checks that both give the same answers to the store's own
+repositories.
 
 moto's Query reads a whole table for an index query: it sorts every item of it (twice), comparing
 attribute objects that convert their value at each comparison, then sizes each one (for the 1 MB

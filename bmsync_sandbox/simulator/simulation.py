@@ -29,6 +29,7 @@ from bmsync.clock import ManualClock, utc_iso
 from bmsync.observability import logger
 from bmsync.settings import BackMarketConnection, ListingImportScope, Settings, WholeCellConnection
 from bmsync.store.settings_repo import SettingsRepository
+from bmsync_sandbox.runtime.collaborators import use_clock, use_jitter
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
 from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
@@ -327,8 +328,8 @@ class Simulation:
                 from bmsync_sandbox.backmarket.server import BackMarketSandbox
                 from bmsync_sandbox.wholecell.server import WholeCellSandbox
 
-                process.use_clock(self.clock)
-                process.use_jitter(random.Random(self.config.seed * 7919 + 2))  # retry waits replay too
+                use_clock(self.clock)
+                use_jitter(random.Random(self.config.seed * 7919 + 2))  # retry waits replay too
                 self.backmarket = BackMarketSandbox(clock=self.clock, demo=True)
                 self.wholecell = WholeCellSandbox(clock=self.clock, demo=True)
                 self.backmarket.start(0)
@@ -350,8 +351,8 @@ class Simulation:
         finally:
             self.function_logs.stop()
             logger.setLevel(previous_level)
-            process.use_clock(previous_clock)
-            process.use_jitter(previous_jitter)
+            use_clock(previous_clock)
+            use_jitter(previous_jitter)
 
     def advance(self, minutes: float) -> None:
         """Let ``minutes`` of simulated time pass, step by step (the benchmark's driver)."""

@@ -1,9 +1,10 @@
 """Every wire shape the WholeCell sandbox serves that is *adopted* rather than confirmed.
 
-Mirror of ``bmsync.wholecell.adopted`` (see ``/work/shared/reference/wholecell/README.md``): the
+Mirror of ``bmsync.wholecell.adopted`` (``layer/bmsync/wholecell/adopted.py``, docs/wholecell.md): the
 envelope, Basic auth, the inventory filters and the inventory item are confirmed; the paths and
 shapes of stock levels, variations, statuses, customers and sales orders are adopted. The account
-(``sandbox.wholecell.account``) holds plain records; everything about how they look on the wire is here.
+(``bmsync_sandbox.wholecell.account``) holds plain records; everything about how they look on the wire
+is here.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bmsync import backmarket, process, secrets
+from bmsync import backmarket, secrets
 from bmsync.backmarket import BackMarketClient
 from bmsync.catalog import by_name
 from bmsync.clock import ManualClock, SystemClock
@@ -21,6 +21,7 @@ from bmsync.store.orders_repo import OrderRecord, OrdersRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.invoker import Invoker
 from bmsync_sandbox.runtime.local_aws import LocalAws
 from bmsync_sandbox.runtime.scheduler import scheduled_event
@@ -43,7 +44,7 @@ class OrdersSystem:
         self.pump: StreamPump | None = None
 
     def start(self, **settings: Any) -> None:
-        process.use_clock(self.clock)
+        use_clock(self.clock)
         self.aws.start()
         self.backmarket.start(0)
         self.wholecell.start(0)
@@ -73,7 +74,7 @@ class OrdersSystem:
     def stop(self) -> None:
         for part in (self.wholecell, self.backmarket, self.aws):
             part.stop()
-        process.use_clock(SystemClock())
+        use_clock(SystemClock())
 
     # -- the admin
     def configure(self, **changes: Any) -> None:

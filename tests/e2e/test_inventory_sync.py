@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from bmsync import process, secrets
+from bmsync import secrets
 from bmsync.backmarket.limiter import Budgets, reset_shared_limiters, shared_limiter
 from bmsync.clock import ManualClock
 from bmsync.settings import (
@@ -28,6 +28,7 @@ from bmsync.store.listings_repo import ListingItem, ListingsRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.sync import quantities
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
+from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.local_aws import LocalAws
 from bmsync_sandbox.runtime.scheduler import scheduled_event
@@ -50,7 +51,7 @@ def local_aws() -> Iterator[LocalAws]:
 class Runtime:
     def __init__(self, aws: LocalAws, state_dir: Path) -> None:
         self.clock = ManualClock()
-        process.use_clock(self.clock)
+        use_clock(self.clock)
         reset_shared_limiters()
         self.backmarket = BackMarketSandbox(clock=self.clock, demo=False)
         self.wholecell = WholeCellSandbox(clock=self.clock, demo=False)

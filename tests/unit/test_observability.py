@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from bmsync.errors import IntegrationError
 from bmsync.observability import REDACTED, logger, redact
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import run_flow
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES
 
 BACKMARKET_TOKEN = "bm-live-token-9f8e7d6c5b4a"
 WHOLECELL_APP_SECRET = "wc-app-secret-0a1b2c3d4e"
@@ -32,7 +31,7 @@ def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def _sample_order() -> dict[str, Any]:
-    orders = json.loads((SHARED / "reference/backmarket/samples/orders.json").read_text())
+    orders = json.loads((FIXTURES / "backmarket/samples/orders.json").read_text())
     return dict(orders[0])
 
 
@@ -136,7 +135,7 @@ def test_redaction_keeps_structure_and_scrubs_at_any_depth() -> None:
 
 
 def test_a_reference_sample_is_fully_scrubbed_of_buyer_data() -> None:
-    orders = json.loads((Path(SHARED) / "reference/backmarket/samples/orders.json").read_text())
+    orders = json.loads((FIXTURES / "backmarket/samples/orders.json").read_text())
     dumped = json.dumps(redact(orders))
     for order in orders:
         for value in _personal_values(order):

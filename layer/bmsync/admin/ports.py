@@ -1,9 +1,9 @@
-"""Starting another function from the admin ("Import listings"): a small port with two implementations.
+"""Starting another function from the admin ("Import listings"): a small port.
 
 In AWS the admin invokes the ``listing_import`` function asynchronously (it may run for minutes, the
-admin answers at once; CDK sets ``BMSYNC_LISTING_IMPORT_FUNCTION``); the local sandbox, which is not
-Lambda, runs the import in-process. Either way the import's run record in
-``sync_state`` shows its progress.
+admin answers at once; CDK sets ``BMSYNC_LISTING_IMPORT_FUNCTION``). A runtime that is not Lambda
+(the local harness, ``bmsync_sandbox.runtime.listing_import_starter``) installs its own starter in
+:data:`local_starter`. Either way the import's run record in ``sync_state`` shows its progress.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from bmsync.events import ScheduledEvent
 from bmsync.sync import listings
 
 LISTING_IMPORT_FUNCTION_ENV = "BMSYNC_LISTING_IMPORT_FUNCTION"
+
+#: How a runtime that is not Lambda starts an import (the harness sets it; in Lambda it stays None).
+local_starter: Callable[[str], None] | None = None
 
 
 def listing_import_event(connection_id: str, clock: Clock) -> ScheduledEvent:
@@ -43,22 +46,9 @@ class LambdaListingImportStarter:
         )
 
 
-class InProcessListingImportStarter:
-    """Run the import in this process, as the listing_import handler does (the local sandbox)."""
-
-    def __init__(self, clock: Callable[[], Clock]) -> None:
-        self._clock = clock
-
-    def __call__(self, connection_id: str) -> None:
-        clock = self._clock()
-        listings.handle_scheduled(listing_import_event(connection_id, clock).model_dump(mode="json"), clock)
-
-
 def listing_import_starter(clock: Callable[[], Clock]) -> Callable[[str], None] | None:
-    """Lambda invoke when the function name is configured; in-process outside Lambda; else None."""
+    """The Lambda invoke when the function name is configured; else the installed local one, or None."""
     function_name = os.environ.get(LISTING_IMPORT_FUNCTION_ENV)
     if function_name:
         return LambdaListingImportStarter(function_name, clock)
-    if "AWS_LAMBDA_FUNCTION_NAME" not in os.environ:
-        return InProcessListingImportStarter(clock)
-    return None
+    return local_starter

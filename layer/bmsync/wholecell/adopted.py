@@ -1,10 +1,11 @@
 """Every WholeCell wire shape bmsync *adopted* where nothing public shows the real one.
 
-WholeCell's API reference could not be read (see ``/work/shared/reference/wholecell/README.md``): the
-paging envelope, Basic auth, the inventory filters and the inventory item are confirmed; the paths,
-parameter names and bodies below for stock levels, variations, statuses, customers and sales orders
-are the smallest shapes consistent with what is public. Everything the client sends or reads by name
-comes from here, so correcting a shape once a customer's API access shows the real one is one edit.
+WholeCell's API reference could not be read (docs/wholecell.md): the paging envelope, Basic auth, the
+inventory filters and the inventory item are confirmed by its help centre and working public clients;
+the paths, parameter names and bodies below for stock levels, variations, statuses, customers and
+sales orders are the smallest shapes consistent with what is public. Everything the client sends or
+reads by name comes from here, so correcting a shape once a customer's API access shows the real one is
+one edit.
 """
 
 from __future__ import annotations

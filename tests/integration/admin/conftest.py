@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bmsync import process
 from bmsync.clock import ManualClock, SystemClock
+from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.system import ConsoleLog, LocalSystem, Ports
 
 
@@ -28,4 +28,4 @@ def local_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSyst
         yield local
     finally:
         local.stop()
-        process.use_clock(SystemClock())
+        use_clock(SystemClock())

@@ -107,7 +107,7 @@ def test_no_log_line_or_error_holds_the_token_or_buyer_data(
 
 def test_the_cli_serves_the_sandbox_on_loopback() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bmsync_sandbox.cli", "sandbox", "backmarket", "--port", "0", "--no-demo"],
+        [sys.executable, "-m", "bmsync.cli", "sandbox", "backmarket", "--port", "0", "--no-demo"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -8,7 +8,11 @@ from datetime import timedelta
 import pytest
 import requests
 
-from bmsync.wholecell.errors import NotFound, ValidationFailed
+from bmsync.clock import ManualClock
+from bmsync.secrets import write_wholecell_credentials
+from bmsync.settings import Settings, WholeCellConnection
+from bmsync.wholecell import client_for
+from bmsync.wholecell.errors import NotFound, Unauthorized, ValidationFailed
 from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate, WholeCellAddress
 from bmsync_sandbox.demo_catalogue import variations as demo_variations
 from bmsync_sandbox.wholecell.server import WholeCellSandbox
@@ -245,3 +249,18 @@ def test_the_demo_account_is_worth_looking_at(clock):
     assert all(unit.order_id is not None for unit in units if unit.status == "Sold")
     models = {v["product"]["model"] for v in sandbox.variations()}
     assert {"IPHONE 13", "GALAXY S23"} <= models
+
+
+def test_client_for_reads_the_credentials_from_secrets_manager(aws, wholecell_sandbox):
+    settings = Settings(
+        wholecell=WholeCellConnection(base_url=wholecell_sandbox.base_url, requests_per_second=20)
+    )
+    client = client_for(settings, ManualClock())
+    with pytest.raises(Unauthorized) as not_set:
+        client.list_sales_order_statuses()
+    assert not_set.value.needs_attention and "save" in not_set.value.action
+
+    write_wholecell_credentials(
+        settings.secret_names().wholecell_credentials, "sandbox-app", "sandbox-secret"
+    )
+    assert {s.title for s in client_for(settings, ManualClock()).list_sales_order_statuses()} >= {"Pending"}

@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from bmsync.admin import credentials
+from bmsync.cli import main
 from bmsync.settings import ADMIN_SECRET_NAME
-from bmsync_sandbox.admin_password import seed_local_admin_password
-from bmsync_sandbox.cli import main
+from bmsync_sandbox.local_admin import seed_local_admin_password
 
 
 def _stored() -> dict:

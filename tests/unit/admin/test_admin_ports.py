@@ -1,4 +1,4 @@
-"""Starting a listing import: an async Lambda invoke in AWS, in-process in the local sandbox."""
+"""Starting a listing import: an async Lambda invoke in AWS, the runtime's own starter elsewhere."""
 
 from __future__ import annotations
 
@@ -44,21 +44,17 @@ def test_in_aws_the_import_is_an_async_invoke_of_listing_import(
         stubber.assert_no_pending_responses()
 
 
-def test_outside_lambda_the_import_runs_in_process(
-    monkeypatch: pytest.MonkeyPatch, clock: ManualClock
-) -> None:
+def test_outside_lambda_the_installed_local_starter_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ports.LISTING_IMPORT_FUNCTION_ENV, raising=False)
-    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
-    calls: list[tuple[dict[str, Any], Any]] = []
-    monkeypatch.setattr("bmsync.sync.listings.handle_scheduled", lambda event, c: calls.append((event, c)))
-    starter = ports.listing_import_starter(lambda: clock)
-    assert isinstance(starter, ports.InProcessListingImportStarter)
+    started: list[str] = []
+    monkeypatch.setattr(ports, "local_starter", started.append)
+    starter = ports.listing_import_starter(ManualClock)
+    assert starter is not None
     starter("demo")
-    assert calls[0][0]["connection_id"] == "demo" and calls[0][0]["function"] == "listing_import"
-    assert calls[0][1] is clock
+    assert started == ["demo"]
 
 
-def test_inside_lambda_without_configuration_there_is_no_starter(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_configuration_there_is_no_starter(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ports.LISTING_IMPORT_FUNCTION_ENV, raising=False)
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "bmsync-admin")
+    monkeypatch.setattr(ports, "local_starter", None)
     assert ports.listing_import_starter(ManualClock) is None

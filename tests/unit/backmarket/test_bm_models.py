@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from bmsync.backmarket.models import Listing, Order, OrderLine, Task
+from tests.conftest import FIXTURES
 
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "backmarket" / "samples"
+SAMPLES = FIXTURES / "backmarket" / "samples"
 
 
 def _sample(name: str) -> list[dict]:

@@ -16,10 +16,11 @@ import boto3
 import pytest
 import requests
 
-from bmsync import process, secrets
+from bmsync import secrets
 from bmsync.clock import ManualClock, SystemClock
 from bmsync.settings import ProductVariationMode
 from bmsync.store.settings_repo import SettingsRepository
+from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.system import ConsoleLog, LocalSystem, Ports, run_up
 
 SCHEDULED_RECORDER = (
@@ -57,7 +58,7 @@ def system(tmp_path: Path) -> Iterator[tuple[LocalSystem, io.StringIO, Path]]:
         yield local, out, functions
     finally:
         local.stop()
-        process.use_clock(SystemClock())
+        use_clock(SystemClock())
 
 
 def test_up_writes_every_address_and_the_sandbox_credentials(
@@ -132,7 +133,7 @@ def test_up_stops_cleanly_after_its_duration(tmp_path: Path) -> None:
     try:
         assert run_up(args, out) == 0
     finally:
-        process.use_clock(SystemClock())
+        use_clock(SystemClock())
     text = out.getvalue()
     assert "bmsync is up on the local sandbox (Ctrl-C to stop)" in text
     assert text.rstrip().endswith("bmsync stopped")
@@ -159,7 +160,7 @@ def test_up_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert run_up(args, out) == 0
     finally:
         interrupt.cancel()
-        process.use_clock(SystemClock())
+        use_clock(SystemClock())
     assert "stopping..." in out.getvalue() and out.getvalue().rstrip().endswith("bmsync stopped")
 
 
@@ -175,7 +176,7 @@ def test_up_explains_a_port_that_is_taken(tmp_path: Path, service: str) -> None:
         try:
             assert run_up(args, out) == 1
         finally:
-            process.use_clock(SystemClock())
+            use_clock(SystemClock())
     assert "could not start" in out.getvalue() and "--admin-port" in out.getvalue()
     assert "AWS_ENDPOINT_URL" not in os.environ
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from bmsync import process
 from bmsync.clock import ManualClock, SystemClock
+from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.system import ConsoleLog, LocalSystem, Ports
 
 
@@ -46,7 +46,7 @@ def ran(tmp_path: Path) -> Iterator[tuple[LocalSystem, str]]:
         yield local, console.getvalue()
     finally:
         local.stop()
-        process.use_clock(SystemClock())
+        use_clock(SystemClock())
 
 
 def test_no_secret_or_buyer_data_reaches_the_logs(ran: tuple[LocalSystem, str]) -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from bmsync.catalog import FUNCTIONS, StreamSource, by_name, matches_filter
+from bmsync.catalog import FUNCTIONS, StreamSource, by_name
 from bmsync.store.tables import ORDERS, STOCK
+from bmsync_sandbox.runtime.event_filter import matches_filter
 
 
 def _record(event_name: str, new_image: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,19 +1,12 @@
-"""The sandbox's control API over HTTP (what the demo and other engineers' tests drive), the CLI, and
-``client_for`` reading the App ID/Secret from Secrets Manager."""
+"""The sandbox's control API over HTTP (what the demo and other engineers' tests drive), and the CLI."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-import pytest
 import requests
 
-from bmsync.clock import ManualClock
-from bmsync.secrets import write_wholecell_credentials
-from bmsync.settings import Settings, WholeCellConnection
-from bmsync.wholecell import client_for
-from bmsync.wholecell.errors import Unauthorized
 from bmsync_sandbox.demo_catalogue import variations as demo_variations
 
 SKU = demo_variations()[8].sku
@@ -96,24 +89,9 @@ def test_the_api_refuses_requests_without_the_app_credentials(wholecell_sandbox)
     assert not_json.status_code == 400
 
 
-def test_client_for_reads_the_credentials_from_secrets_manager(aws, wholecell_sandbox):
-    settings = Settings(
-        wholecell=WholeCellConnection(base_url=wholecell_sandbox.base_url, requests_per_second=20)
-    )
-    client = client_for(settings, ManualClock())
-    with pytest.raises(Unauthorized) as not_set:
-        client.list_sales_order_statuses()
-    assert not_set.value.needs_attention and "save" in not_set.value.action
-
-    write_wholecell_credentials(
-        settings.secret_names().wholecell_credentials, "sandbox-app", "sandbox-secret"
-    )
-    assert {s.title for s in client_for(settings, ManualClock()).list_sales_order_statuses()} >= {"Pending"}
-
-
 def test_bmsync_sandbox_wholecell_serves_on_loopback():
     process = subprocess.Popen(
-        [sys.executable, "-m", "bmsync_sandbox.cli", "sandbox", "wholecell", "--port", "0", "--no-demo"],
+        [sys.executable, "-m", "bmsync.cli", "sandbox", "wholecell", "--port", "0", "--no-demo"],
         stdout=subprocess.PIPE,
         text=True,
     )

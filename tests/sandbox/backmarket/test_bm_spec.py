@@ -1,8 +1,8 @@
 """The sandbox's responses conform to Back Market's OpenAPI description, except where reality differs.
 
-Each exception below is a documented "spec versus reality" point of the reference (and of the
-sandbox's README): there the sandbox follows the live API's samples, and the schema is adjusted here,
-narrowly, before validating.
+Each exception below is a documented "spec versus reality" point of the emulator's README
+(bmsync_sandbox/backmarket/README.md): there the sandbox follows the live API's samples
+(tests/fixtures/backmarket/samples/), and the schema is adjusted here, narrowly, before validating.
 
 | point                   | spec says                       | live API sends (and the sandbox)          |
 |-------------------------|---------------------------------|-------------------------------------------|
@@ -15,7 +15,6 @@ narrowly, before validating.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -24,9 +23,10 @@ import requests
 import yaml
 
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
+from tests.conftest import FIXTURES, REPO
 from tests.integration.backmarket.conftest import USER_AGENT
 
-SPEC_PATH = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "backmarket" / "openapi.yml"
+SPEC_PATH = FIXTURES / "backmarket" / "openapi.yml"
 
 SNAKE_CASE_ADDRESS = {
     "type": "object",
@@ -254,7 +254,7 @@ def test_the_exceptions_are_needed_and_documented(
     failing = {error.absolute_path[0] for error in jsonschema.Draft7Validator(raw_order).iter_errors(order)}
     assert failing and failing <= {"date_shipping", "expected_dispatch_date", "date_payment"}
 
-    readme = (Path(__file__).resolve().parents[3] / "sandbox" / "backmarket" / "README.md").read_text()
+    readme = (REPO / "bmsync_sandbox" / "backmarket" / "README.md").read_text()
     for point in ("snake_case", "max_price", "condition", "datetime"):
         assert point in readme
 

@@ -1,0 +1,24 @@
+"""The harness's hold on the handlers' process-wide clock and retry jitter (``bmsync.process``).
+
+The product only reads them (``process.clock()``, ``process.jitter()``) and has no setter: in Lambda
+nothing replaces them. The harness assigns the fields of ``process.current``, the one injection point
+the product documents, through these two functions and nowhere else, so a search for who changes
+the handlers' clock finds one place.
+"""
+
+from __future__ import annotations
+
+import random
+
+from bmsync import process
+from bmsync.clock import Clock
+
+
+def use_clock(clock: Clock) -> None:
+    """The handlers' clock from now on (a runtime's, a simulator's ManualClock, or the system's again)."""
+    process.current.clock = clock
+
+
+def use_jitter(source: random.Random) -> None:
+    """Where the handlers' retry waits draw their jitter from now on (a seeded one replays)."""
+    process.current.jitter = source

@@ -1,0 +1,7 @@
+"""``python -m bmsync.cli``: the ``bmsync`` command."""
+
+import sys
+
+from bmsync.cli import main
+
+sys.exit(main())
