@@ -254,7 +254,7 @@ def test_the_exceptions_are_needed_and_documented(
     failing = {error.absolute_path[0] for error in jsonschema.Draft7Validator(raw_order).iter_errors(order)}
     assert failing and failing <= {"date_shipping", "expected_dispatch_date", "date_payment"}
 
-    readme = (Path(__file__).resolve().parents[3] / "sandbox" / "backmarket" / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "bmsync_sandbox" / "backmarket" / "README.md").read_text()
     for point in ("snake_case", "max_price", "condition", "datetime"):
         assert point in readme
 
