@@ -107,7 +107,11 @@ def test_a_200_without_the_order_and_without_the_change_is_not_taken_for_success
 
 
 def test_listing_counts_per_import_scope_come_from_the_lists_count(scripted) -> None:
-    counts = {(): 828, (("publication_state", "2"),): 1, (("max_quantity", "0"), ("publication_state", "3")): 827}
+    counts = {
+        (): 828,
+        (("publication_state", "2"),): 1,
+        (("max_quantity", "0"), ("publication_state", "3")): 827,
+    }
 
     def respond(request: requests.PreparedRequest):
         query = _query(request)

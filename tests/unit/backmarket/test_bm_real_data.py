@@ -22,7 +22,8 @@ LISTINGS = {raw["sku"]: raw for raw in RECORDED["listings"]}
 
 
 def _line(price: str, quantity: int) -> OrderLine:
-    return OrderLine.model_validate({"id": 1, "state": 1, "listing": "SKU", "price": price, "quantity": quantity})
+    raw = {"id": 1, "state": 1, "listing": "SKU", "price": price, "quantity": quantity}
+    return OrderLine.model_validate(raw)
 
 
 def test_a_real_line_of_two_macbooks_is_a_line_total_split_into_two_unit_prices() -> None:
