@@ -12,8 +12,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from bmsync.backmarket.models import market_currency
-
 #: Orders are created in WholeCell on this sales channel, exactly (case sensitive): ShipStation's
 #: matching of WholeCell orders depends on it, so it is not a setting.
 SALES_CHANNEL = "Backmarket"
@@ -293,6 +291,9 @@ class Settings(BaseModel):
     # -- conveniences the flows use
     def backmarket_account_currency(self) -> str:
         """``account_currency``, or the market's currency (en-gb GBP, EU EUR, en-us USD, ja-jp JPY, ...)."""
+        # Imported here: bmsync.backmarket's client imports this module.
+        from bmsync.backmarket.models import market_currency
+
         return self.account_currency or market_currency(self.backmarket.market)
 
     def wholecell_status_for(self, status: BackMarketOrderStatus) -> str | None:
