@@ -7,6 +7,7 @@ the injected clock. Not thread-safe on its own: the server holds one lock around
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import random
@@ -17,7 +18,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bmsync.backmarket.models import market_currency
+from bmsync.backmarket.shippers import KNOWN_SHIPPERS
 from bmsync.clock import Clock, parse_iso, utc_iso
+from bmsync.settings import PLATFORMS
 from bmsync_sandbox import demo_catalogue
 
 LINE_STATE_NAMES = {
@@ -53,7 +57,13 @@ UPDATABLE_LISTING_FIELDS = {
         for n in (1, 2, 3)
     ),
 }
-MARKET_CURRENCY = {"en-gb": "GBP", "en-us": "USD", "ja-jp": "JPY", "en-au": "AUD", "sv-se": "SEK"}
+#: Units of each currency per euro: the emulator's stand-in for the separate price a seller sets on each
+#: market. A buyer on another market than the account's pays the listing's price converted at this rate.
+UNITS_PER_EURO = {"EUR": Decimal("1"), "GBP": Decimal("0.85"), "SEK": Decimal("11.5")}
+UNITS_PER_EURO |= {"USD": Decimal("1.08"), "JPY": Decimal("160"), "AUD": Decimal("1.65")}
+#: The share of a real UK seller's orders placed on other EU markets, in EUR (the demo account's mix).
+REAL_FOREIGN_MARKET_SHARE = 0.08
+_CITIES = {"GB": "London", "DE": "Berlin", "ES": "Madrid", "FR": "Paris", "IT": "Rome", "BE": "Brussels"}
 
 _BUYERS = (
     ("Alex", "Martin"),
@@ -136,8 +146,12 @@ class Account:
     def __init__(self, clock: Clock, *, market: str = "en-gb", seed: int = 7) -> None:
         self.clock = clock
         self.market = market
-        self.currency = MARKET_CURRENCY.get(market, "EUR")
+        self.currency = market_currency(market)
         self.random = random.Random(seed)
+        #: Share (0..1) of new buyer orders without a given market placed on another market of the
+        #: platform, in that market's currency (like the real seller's EUR orders on a GBP account).
+        self.foreign_market_share = 0.0
+        self._market_random = random.Random(seed + 1)
         self.listings: dict[str, dict[str, Any]] = {}  # by UUID
         self.orders: dict[int, dict[str, Any]] = {}
         self.tasks: dict[int, Task] = {}
@@ -192,7 +206,7 @@ class Account:
             "max_price": int(Decimal(str(price)) * 3),
             "publication_state": publication_state
             if publication_state is not None
-            else (ONLINE if quantity else OFFLINE),
+            else (ONLINE if quantity > 0 else OFFLINE),
             "grade": grade,
             "state": GRADE_STATES[grade],
             "warranty_delay": 12,
@@ -204,7 +218,7 @@ class Account:
         self._next_listing_id += 1
         self._next_product_id += 1
         self.listings[listing["id"]] = listing
-        if listing["publication_state"] == OFFLINE and not quantity:
+        if listing["publication_state"] == OFFLINE and quantity <= 0:
             self.offline_for_stock.add(listing["id"])
         return dict(listing)
 
@@ -240,9 +254,10 @@ class Account:
         ]
 
     def set_quantity(self, listing: dict[str, Any], quantity: int) -> None:
-        """Quantity 0 takes a listing offline; restocking one that stock took offline republishes it."""
+        """Sold out (0, or -1 after a double checkout) takes a listing offline; restocking one that
+        stock took offline republishes it."""
         listing["quantity"] = quantity
-        if quantity == 0 and listing["publication_state"] == ONLINE:
+        if quantity <= 0 and listing["publication_state"] == ONLINE:
             listing["publication_state"] = OFFLINE
             self.offline_for_stock.add(listing["id"])
         elif quantity > 0 and listing["id"] in self.offline_for_stock:
@@ -362,7 +377,7 @@ class Account:
             "street2": "",
             "postal_code": f"B{number % 90 + 10} {number % 9 + 1}RE",
             "country": country,
-            "city": "London",
+            "city": _CITIES.get(country, "London"),
             "phone": f"0770090{number % 10000:04d}",
             "email": f"buyer-{number}@example.com",
             "customer_id_number": "",
@@ -387,13 +402,17 @@ class Account:
             listing = self.listing_by_sku(line_sku)
             if _quantity(line_quantity) < 1:
                 raise _bad("quantity: an order line needs a quantity of 1 or more")
+            if decrement_stock and listing["quantity"] <= 0:
+                sold_out = f"listing {line_sku!r} is sold out (quantity {listing['quantity']})"
+                raise ApiError(409, "out-of-stock", sold_out)
             if decrement_stock and listing["quantity"] < line_quantity:
                 raise ApiError(
                     409, "out-of-stock", f"listing {line_sku!r} has {listing['quantity']} in stock"
                 )
             listings.append((listing, line_quantity))
         now = self._now()
-        country_code = country_code or self.market
+        country_code = country_code or self._buyer_market()
+        currency = market_currency(country_code)
         country = country_code.split("-")[-1].upper()
         buyer = self._buyer(country)
         line_state = {1: 1, 0: 0, 8: 7, 10: 8}[state]
@@ -401,18 +420,19 @@ class Account:
         for listing, line_quantity in listings:
             if decrement_stock:
                 self.set_quantity(listing, listing["quantity"] - line_quantity)
-            # An orderline's price is per unit (as its shipping_price is); the order total multiplies.
-            price = Decimal(listing["price"])
+            # Like the live API (not the spec's "unitary"): an orderline's price is the line total, and
+            # its fee is 10% of that.
+            line_price = self._market_price(Decimal(listing["price"]), currency) * line_quantity
             lines.append(
                 {
                     "id": self._next_line_id,
                     "date_creation": now,
                     "state": line_state,
-                    "price": str(price),
+                    "price": str(line_price),
                     "shipping_price": "0.00",
                     "shipping_delay": 48,
                     "shipper": "",
-                    "currency": listing["currency"],
+                    "currency": currency,
                     "return_reason": 0,
                     "return_message": "",
                     "listing": listing["sku"],
@@ -427,13 +447,13 @@ class Account:
                     "imei": "",
                     "serial_number": "",
                     "condition": 10 + GRADE_STATES[listing["grade"]] % 3,
-                    "orderline_fee": str((price * line_quantity * Decimal("0.10")).quantize(Decimal("0.01"))),
+                    "orderline_fee": str((line_price * Decimal("0.10")).quantize(Decimal("0.01"))),
                 }
             )
             self._next_line_id += 1
         order_id = self._next_order_id
         self._next_order_id += 1
-        total = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal("0"))
+        total = sum((Decimal(line["price"]) for line in lines), Decimal("0.00"))
         order = {
             "order_id": order_id,
             "shipping_address": buyer,
@@ -452,7 +472,7 @@ class Account:
             "orderlines": lines,
             "price": str(total),
             "shipping_price": "0.00",
-            "currency": lines[0]["currency"],
+            "currency": currency,
             "country_code": country_code,
             "paypal_reference": None,
             "psp_reference": self._uuid(),
@@ -464,6 +484,27 @@ class Account:
         }
         self.orders[order_id] = order
         return order
+
+    def _buyer_market(self) -> str:
+        """The account's market, or with ``foreign_market_share`` another market of its platform."""
+        if self.foreign_market_share and self._market_random.random() < self.foreign_market_share:
+            others = [
+                market
+                for info in PLATFORMS.values()
+                if self.market in info.markets
+                for market in info.markets
+                if market_currency(market) != self.currency
+            ]
+            if others:
+                return self._market_random.choice(others)
+        return self.market
+
+    def _market_price(self, price: Decimal, currency: str) -> Decimal:
+        """A listing's price (in the account's currency) as a buyer on a market in ``currency`` pays it."""
+        if currency == self.currency or currency not in UNITS_PER_EURO or self.currency not in UNITS_PER_EURO:
+            return price
+        converted = price / UNITS_PER_EURO[self.currency] * UNITS_PER_EURO[currency]
+        return converted.quantize(Decimal("0.01"))
 
     def order(self, order_id: int) -> dict[str, Any]:
         order = self.orders.get(order_id)
@@ -570,6 +611,13 @@ class Account:
             value = body.get(name)
             if value is not None and (not isinstance(value, str) or len(value) > limit):
                 raise _bad(f"{name}: at most {limit} characters")
+        shipper = body.get("shipper")
+        if shipper is not None and shipper not in KNOWN_SHIPPERS:
+            raise _bad(
+                f"shipper: {shipper!r} is not a valid choice (Back Market's shipper list; ask Back Market "
+                "to add your shipper)",
+                "invalid-shipper",
+            )
         lines = order["orderlines"]
         if any(line["state"] == 1 for line in lines):
             raise _bad(
@@ -651,8 +699,10 @@ class Account:
                 title=variation.title if variation else "Demo test listing",
             )
         online = [item["sku"] for item in self.listings.values() if item["quantity"] >= 2]
+        # Two of the seven are from other EU markets, in EUR, like a real UK seller's orders.
+        foreign_markets = {2: "de-de", 6: "fr-fr"} if self.currency == "GBP" else {}
         for number, sku in enumerate(online[:7]):
-            order = self.create_buyer_order(sku)
+            order = self.create_buyer_order(sku, country_code=foreign_markets.get(number))
             if number >= 3:
                 self.update_order(
                     order["order_id"], {"order_id": order["order_id"], "new_state": 2, "sku": sku}
@@ -664,6 +714,60 @@ class Account:
                         "order_id": order["order_id"],
                         "new_state": 3,
                         "tracking_number": f"RM{order['order_id']}GB",
-                        "shipper": "Royal Mail",
+                        "shipper": "DHL Express" if number in foreign_markets else "Royal Mail",
                     },
                 )
+        self.foreign_market_share = REAL_FOREIGN_MARKET_SHARE
+
+    # --- recorded responses
+
+    def load_recorded(self, orders: Any, listings: Any) -> dict[str, int]:
+        """Take orders and listings exactly as ``GET /ws/orders`` / ``GET /ws/listings`` sent them (ids,
+        states, prices, currencies, odd SKUs, negative quantities) and serve them from now on. A
+        recorded id that is already here is replaced."""
+        if not isinstance(orders, list) or not isinstance(listings, list):
+            raise _bad("orders and listings: lists of objects as GET /ws/orders and GET /ws/listings send")
+        for listing in listings:
+            self._check_recorded_listing(listing)
+        for order in orders:
+            self._check_recorded_order(order)
+        for listing in listings:
+            copied = copy.deepcopy(listing)
+            self.listings[copied["id"]] = copied
+            self.offline_for_stock.discard(copied["id"])
+            if copied["publication_state"] == OFFLINE and copied["quantity"] <= 0:
+                self.offline_for_stock.add(copied["id"])
+            self._next_listing_id = max(self._next_listing_id, int(copied["listing_id"]) + 1)
+            if isinstance(copied.get("backmarket_id"), int):
+                self._next_product_id = max(self._next_product_id, copied["backmarket_id"] + 1)
+        for order in orders:
+            copied = copy.deepcopy(order)
+            self.orders[copied["order_id"]] = copied
+            self._next_order_id = max(self._next_order_id, copied["order_id"] + 1)
+            for line in copied["orderlines"]:
+                self._next_line_id = max(self._next_line_id, line["id"] + 1)
+        return {"orders": len(orders), "listings": len(listings)}
+
+    def _check_recorded_listing(self, listing: Any) -> None:
+        required = {"id": str, "listing_id": int, "sku": str, "quantity": int, "publication_state": int}
+        _check_keys("listing", listing, required)
+        other = self.find_by_sku(listing["sku"])
+        if other is not None and other["id"] != listing["id"]:
+            raise ApiError(409, "duplicate-sku", f"sku {listing['sku']!r} is already used by another listing")
+
+    def _check_recorded_order(self, order: Any) -> None:
+        required = {"order_id": int, "state": int, "orderlines": list, "date_creation": str}
+        _check_keys("order", order, {**required, "date_modification": str})
+        for name in ("date_creation", "date_modification"):
+            parse_filter_datetime(name, order[name])
+        for line in order["orderlines"]:
+            _check_keys("orderline", line, {"id": int, "state": int, "listing": str, "quantity": int})
+
+
+def _check_keys(what: str, item: Any, required: dict[str, type]) -> None:
+    if not isinstance(item, dict):
+        raise _bad(f"every recorded {what} must be a JSON object")
+    for key, kind in required.items():
+        value = item.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _bad(f"{what} {item.get('id', item.get('order_id', '?'))}: {key} must be a {kind.__name__}")

@@ -30,6 +30,15 @@ DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 50
 USER_AGENT_PATTERN = re.compile(r"^BM-[^;\s]+-[^;\s]+;[^@\s;]+@[^@\s;]+$")
 FAULT_MODES = ("server_error", "timeout", "html_403", "html_429", "malformed_json", "slow")
+#: ``refuse_date_format``: the order date filter format answered with 400 (None: both accepted).
+DATE_FORMATS = ("rfc3339", "plain")
+#: ``order_update_body``: what a successful ``POST /ws/orders/{id}`` answers with.
+ORDER_UPDATE_BODIES: dict[str, Any] = {
+    "order": None,  # the updated order, as the reference says
+    "empty": b"",
+    "status": {"statuscode": 200, "bodymessage": "Order updated"},
+    "text": "OK",
+}
 CALL_LOG_SIZE = 20000
 
 FIREWALL_PAGE = """<!DOCTYPE html>
@@ -122,6 +131,8 @@ class BackMarketSandbox:
         self.token = token
         self.require_user_agent = require_user_agent
         self.budgets = Budgets()
+        self.refuse_date_format: str | None = None
+        self.order_update_body = "order"
         self._lock = threading.RLock()
         self._account = Account(self.clock)
         self._budget = _RequestBudget()
@@ -277,19 +288,46 @@ class BackMarketSandbox:
             return asdict(self.budgets)
 
     def configure(
-        self, *, require_user_agent: bool | None = None, task_delay_seconds: float | None = None
+        self,
+        *,
+        require_user_agent: bool | None = None,
+        task_delay_seconds: float | None = None,
+        refuse_date_format: str | None = None,
+        order_update_body: str | None = None,
+        foreign_market_share: float | None = None,
     ) -> dict[str, Any]:
+        """Behaviour switches. ``refuse_date_format``: ``rfc3339``, ``plain`` or ``""`` (accept both)."""
         with self._lock:
+            if task_delay_seconds is not None and task_delay_seconds < 0:
+                raise ValueError("task_delay_seconds: 0 or more")
+            if refuse_date_format not in (None, "", *DATE_FORMATS):
+                raise ValueError(f"refuse_date_format: one of {', '.join(DATE_FORMATS)}, or empty")
+            if order_update_body is not None and order_update_body not in ORDER_UPDATE_BODIES:
+                raise ValueError(f"order_update_body: one of {', '.join(ORDER_UPDATE_BODIES)}")
+            if foreign_market_share is not None and not 0 <= foreign_market_share <= 1:
+                raise ValueError("foreign_market_share: between 0 and 1")
             if require_user_agent is not None:
                 self.require_user_agent = require_user_agent
             if task_delay_seconds is not None:
-                if task_delay_seconds < 0:
-                    raise ValueError("task_delay_seconds: 0 or more")
                 self._account.task_delay_seconds = task_delay_seconds
+            if refuse_date_format is not None:
+                self.refuse_date_format = refuse_date_format or None
+            if order_update_body is not None:
+                self.order_update_body = order_update_body
+            if foreign_market_share is not None:
+                self._account.foreign_market_share = foreign_market_share
             return {
                 "require_user_agent": self.require_user_agent,
                 "task_delay_seconds": self._account.task_delay_seconds,
+                "refuse_date_format": self.refuse_date_format,
+                "order_update_body": self.order_update_body,
+                "foreign_market_share": self._account.foreign_market_share,
             }
+
+    def load_recorded(self, orders: list[dict[str, Any]], listings: list[dict[str, Any]]) -> dict[str, int]:
+        """Serve recorded ``GET /ws/orders`` / ``GET /ws/listings`` objects as they are (see README)."""
+        with self._lock:
+            return self._account.load_recorded(orders, listings)
 
     def calls(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -305,6 +343,8 @@ class BackMarketSandbox:
             self._budget = _RequestBudget()
             self._faults = []
             self._calls.clear()
+            self.refuse_date_format = None
+            self.order_update_body = "order"
             if demo:
                 self._account.seed_demo()
 
@@ -378,7 +418,10 @@ class BackMarketSandbox:
         try:
             return handler(query=query, body=payload, now=now, **params)
         except ApiError as error:
-            return _Response(error.status, error.body, {})
+            body = error.body
+            if isinstance(body, dict) and "error" in body:
+                body = {**body, "requestId": uuid.uuid4().hex}
+            return _Response(error.status, body, {})
 
     def _match(self, method: str, path: str) -> tuple[str, Callable[..., _Response] | None, dict[str, str]]:
         for route_method, pattern, name, handler in self._routes:
@@ -444,7 +487,7 @@ class BackMarketSandbox:
         if state is not None and state not in (0, 1, 3, 8, 9, 10):
             raise ApiError(400, "invalid-request", f"state: {state} is not an order state")
         dates = {
-            name: parse_filter_datetime(name, query[name]) if query.get(name) else None
+            name: self._filter_date(name, query[name]) if query.get(name) else None
             for name in ("date_creation", "date_modification")
         }
         orders = self._account.list_orders(
@@ -455,11 +498,23 @@ class BackMarketSandbox:
         )
         return self._page("/ws/orders", orders, query)
 
+    def _filter_date(self, name: str, text: str) -> Any:
+        written = "rfc3339" if "T" in text.upper() else "plain"
+        if written == self.refuse_date_format:
+            raise ApiError(400, "invalid-request", f"{name}: {text!r} is not a valid date")
+        return parse_filter_datetime(name, text)
+
     def _get_order(self, *, order_id: str, **_: Any) -> _Response:
         return _ok(_copy(self._account.order(_path_int("order_id", order_id))))
 
     def _update_order(self, *, order_id: str, body: Any, **_: Any) -> _Response:
-        return _ok(_copy(self._account.update_order(_path_int("order_id", order_id), body)))
+        order = _copy(self._account.update_order(_path_int("order_id", order_id), body))
+        odd_body = ORDER_UPDATE_BODIES[self.order_update_body]
+        if odd_body is None:
+            return _ok(order)
+        if isinstance(odd_body, str):
+            return _Response(200, odd_body, {"Content-Type": "text/plain"})
+        return _ok(odd_body)
 
     def _update_orderline(self, *, orderline_id: str, body: Any, **_: Any) -> _Response:
         return _ok(self._account.update_orderline(_path_int("orderline_id", orderline_id), body))
@@ -564,6 +619,8 @@ class BackMarketSandbox:
                 return _ok(asdict(self.budgets))
             case "PUT", ["config"]:
                 return _ok(self.configure(**payload))
+            case "POST", ["recorded"]:
+                return _Response(201, self.load_recorded(payload["orders"], payload["listings"]), {})
             case "GET", ["calls"]:
                 return _ok(self.calls())
             case "DELETE", ["calls"]:
@@ -689,7 +746,8 @@ def _faulty(fault: Fault, response: _Response) -> _Response:
     if fault.mode == "html_429":
         return _Response(429, THROTTLE_PAGE.format(ray=ray), {"Content-Type": "text/html", "cf-ray": ray})
     if fault.mode == "malformed_json":
-        return _Response(200, json.dumps(response.body)[:-7].encode() + b"{oops", {})
+        text = response.body.decode() if isinstance(response.body, bytes) else json.dumps(response.body)
+        return _Response(200, text[:-7].encode() + b"{oops", {})
     return response
 
 

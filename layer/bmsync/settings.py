@@ -148,7 +148,9 @@ DEFAULT_ORDER_STATUS_MAP: dict[BackMarketOrderStatus, str] = {
     BackMarketOrderStatus.REFUNDED: "Refunded",
 }
 
-#: WholeCell/ShipStation carrier names -> Back Market shipper names (matched case-insensitively).
+#: WholeCell/ShipStation carrier names -> Back Market shipper names (matched case-insensitively). The
+#: values are spelled as Back Market's shipper list has them (bmsync.backmarket.shippers): it refuses
+#: others. A UK seller's real orders show Royal Mail, Royal Mail Express, DPD UK, DHL and DHL Express.
 DEFAULT_CARRIER_MAP: dict[str, str] = {
     "UPS": "UPS",
     "USPS": "USPS",
@@ -156,8 +158,11 @@ DEFAULT_CARRIER_MAP: dict[str, str] = {
     "DHL": "DHL Express",
     "DHL Express": "DHL Express",
     "Royal Mail": "Royal Mail",
-    "Parcelforce": "Parcelforce",
-    "DPD": "DPD",
+    "Royal Mail Express": "Royal Mail Express",
+    "Parcelforce": "Parcelforce (Worldwide)",
+    "DPD": "DPD UK",
+    "DPD UK": "DPD UK",
+    "Evri": "Hermes - UK",
     "Colissimo": "Colissimo",
     "Chronopost": "Chronopost",
     "GLS": "GLS",
@@ -288,6 +293,15 @@ class Settings(BaseModel):
     )
 
     backmarket: BackMarketConnection = Field(default_factory=BackMarketConnection)
+    account_currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        title="Account currency",
+        description="The currency your Back Market account is paid in (ISO code, e.g. GBP). Orders placed "
+        "on a market with another currency (EUR from de-de on a GBP account) are flagged, never converted. "
+        "Empty: the currency of the market above.",
+        json_schema_extra={"section": "Back Market account"},
+    )
     wholecell: WholeCellConnection = Field(default_factory=WholeCellConnection)
 
     # --- Order import (seed: "Order Import", "Organization Type"; beyond the seed: automatic
@@ -487,6 +501,13 @@ class Settings(BaseModel):
         return self
 
     # -- conveniences the flows use
+    def backmarket_account_currency(self) -> str:
+        """``account_currency``, or the market's currency (en-gb GBP, EU EUR, en-us USD, ja-jp JPY, ...)."""
+        # Imported here: bmsync.backmarket's client imports this module.
+        from bmsync.backmarket.models import market_currency
+
+        return self.account_currency or market_currency(self.backmarket.market)
+
     def wholecell_status_for(self, status: BackMarketOrderStatus) -> str | None:
         return self.order_status_map.get(status)
 

@@ -86,7 +86,7 @@ def test_secret_names_are_names_not_values() -> None:
 def test_carrier_map_matches_case_insensitively_and_passes_unknown_carriers_through() -> None:
     settings = Settings()
     assert settings.shipper_for("dhl") == "DHL Express"
-    assert settings.shipper_for("Evri") == "Evri"
+    assert settings.shipper_for("Yodel") == "Yodel"
     assert settings.shipper_for(None) is None
 
 

@@ -15,7 +15,7 @@ import io
 import json
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -42,7 +42,10 @@ from bmsync.backmarket.models import (
     LINE_REFUNDED_AFTER_SHIPPING,
     LINE_REFUNDED_BEFORE_SHIPPING,
     LINE_SHIPPED,
+    PUBLICATION_OFFLINE,
+    PUBLICATION_ONLINE,
     Listing,
+    ListingCounts,
     Order,
     Task,
 )
@@ -66,10 +69,27 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _sessions: dict[tuple[str, str], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
+#: Date filter formats of ``GET /ws/orders``. The spec says RFC 3339; other working integrations send
+#: ``YYYY-MM-DD HH:MM:SS``. Whichever Back Market accepted last is used first, per (host, token).
+DATE_FORMAT_RFC3339 = "rfc3339"
+DATE_FORMAT_PLAIN = "plain"
+_date_formats: dict[tuple[str, str], str] = {}
+
+
+def _connection_key(base_url: str, token: str) -> tuple[str, str]:
+    return base_url, hashlib.sha256(token.encode()).hexdigest()
+
+
+def format_filter_date(moment: datetime, date_format: str) -> str:
+    """A ``date_creation``/``date_modification`` filter value in UTC, in one of the two formats."""
+    if date_format == DATE_FORMAT_PLAIN:
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_iso(moment)
+
 
 def _session_for(base_url: str, token: str) -> requests.Session:
     """One pooled session per (host, token) for the whole process (Lambda reuses it across calls)."""
-    key = (base_url, hashlib.sha256(token.encode()).hexdigest())
+    key = _connection_key(base_url, token)
     with _sessions_lock:
         session = _sessions.get(key)
         if session is None:
@@ -194,13 +214,38 @@ class BackMarketClient:
         date_modification: datetime | None = None,
         country_code: str | None = None,
     ) -> Iterator[Order]:
-        filters: dict[str, Any] = {
-            "state": state,
-            "date_creation": utc_iso(date_creation) if date_creation else None,
-            "date_modification": utc_iso(date_modification) if date_modification else None,
-            "country_code": country_code,
-        }
-        return self._paginate("/ws/orders", filters, Order, "order_id")
+        filters: dict[str, Any] = {"state": state, "country_code": country_code}
+        dates = {"date_creation": date_creation, "date_modification": date_modification}
+        if not any(dates.values()):
+            return self._paginate("/ws/orders", filters, Order, "order_id")
+        return self._orders_since(filters, dates)
+
+    def _orders_since(self, filters: dict[str, Any], dates: dict[str, datetime | None]) -> Iterator[Order]:
+        """Orders with date filters: a 400 on the first page means Back Market refused the format, so
+        the other one is tried, and the one that works is remembered for the connection."""
+        key = _connection_key(self.base_url, self._current_token())
+        first_choice = _date_formats.get(key, DATE_FORMAT_RFC3339)
+        second_choice = DATE_FORMAT_PLAIN if first_choice == DATE_FORMAT_RFC3339 else DATE_FORMAT_RFC3339
+        for date_format in (first_choice, second_choice):
+            formatted = {
+                name: format_filter_date(moment, date_format) for name, moment in dates.items() if moment
+            }
+            pages = self._paginate("/ws/orders", {**filters, **formatted}, Order, "order_id")
+            try:
+                first = next(pages, None)
+            except InvalidRequest as refusal:
+                if refusal.status != 400 or date_format == second_choice:
+                    raise
+                logger.warning(
+                    "Back Market refused the order date filter format; trying the other one",
+                    extra={"refused": date_format, "next": second_choice},
+                )
+                continue
+            _date_formats[key] = date_format
+            if first is not None:
+                yield first
+                yield from pages
+            return
 
     def get_order(self, order_id: int) -> Order:
         return self._model(Order, self._request("GET", f"/ws/orders/{int(order_id)}"))
@@ -307,9 +352,30 @@ class BackMarketClient:
                 last_error = error
                 logger.warning("Back Market order update unclear; re-reading the order", extra={"path": path})
                 continue
-            return self._model(Order, data)
+            answered = self._answered_order(data, order_id)
+            if answered is not None:
+                return answered
+            # A 200 whose body is not the order: Back Market made the change, so confirm it by reading
+            # the order rather than failing a step that succeeded.
+            logger.info("Back Market answered an order update without the order; re-reading it")
+            current = self.get_order(order_id)
+            if done(current):
+                return current
+            last_error = ServerError(
+                f"Back Market answered POST {path} with 200 but the order does not show the change.",
+                status=200,
+            )
         assert last_error is not None
         raise last_error
+
+    @staticmethod
+    def _answered_order(data: Any, order_id: int) -> Order | None:
+        """The order in a success body, or None when the body is something else (empty, a status)."""
+        try:
+            order = Order.model_validate(data)
+        except ValidationError:
+            return None
+        return order if order.order_id == order_id else None
 
     # --- listings
 
@@ -326,6 +392,34 @@ class BackMarketClient:
             "max_quantity": max_quantity,
         }
         return self._paginate("/ws/listings", filters, Listing, "id")
+
+    def count_listings(
+        self,
+        *,
+        publication_state: int | None = None,
+        min_quantity: int | None = None,
+        max_quantity: int | None = None,
+    ) -> int:
+        """How many listings match, from the list's ``count`` (one request, whatever the catalogue size)."""
+        filters = {
+            "publication_state": publication_state,
+            "min_quantity": min_quantity,
+            "max_quantity": max_quantity,
+        }
+        params = {key: value for key, value in filters.items() if value is not None}
+        data = self._request("GET", "/ws/listings", params={**params, "page": 1, "page-size": 1})
+        count = data.get("count") if isinstance(data, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise ServerError("Back Market sent a listing list without a count.", status=200)
+        return count
+
+    def listing_counts(self) -> ListingCounts:
+        """How many listings each import scope would bring, and how many sold out went offline."""
+        return ListingCounts(
+            all=self.count_listings(),
+            online=self.count_listings(publication_state=PUBLICATION_ONLINE),
+            offline_sold_out=self.count_listings(publication_state=PUBLICATION_OFFLINE, max_quantity=0),
+        )
 
     def get_listing(self, listing_ref: str | int) -> Listing:
         return self._model(Listing, self._request("GET", f"/ws/listings/{quote(str(listing_ref), safe='')}"))

@@ -8,7 +8,7 @@ integer ``condition`` is accepted. Money is always ``Decimal``, never float.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -34,6 +34,32 @@ PUBLICATION_OFFLINE = 3
 
 TASK_FAILED = 8
 TASK_DONE = 9
+
+#: The currency Back Market prices a market in (``Accept-Language`` / an order's ``country_code``).
+#: One account sells on several markets of its platform, so one account sees several currencies.
+MARKET_CURRENCIES: dict[str, str] = {
+    "fr-fr": "EUR",
+    "fr-be": "EUR",
+    "es-es": "EUR",
+    "de-de": "EUR",
+    "de-at": "EUR",
+    "it-it": "EUR",
+    "nl-nl": "EUR",
+    "pt-pt": "EUR",
+    "en-ie": "EUR",
+    "el-gr": "EUR",
+    "sk-sk": "EUR",
+    "en-gb": "GBP",
+    "sv-se": "SEK",
+    "en-us": "USD",
+    "ja-jp": "JPY",
+    "en-au": "AUD",
+}
+
+
+def market_currency(market: str) -> str:
+    """The currency of a Back Market market (``en-gb`` -> ``GBP``); EUR for an EU market not listed."""
+    return MARKET_CURRENCIES.get(market.strip().lower(), "EUR")
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -123,6 +149,19 @@ class OrderLine(_BackMarketModel):
     def sku(self) -> str:
         return self.listing
 
+    def unit_prices_cents(self) -> list[int]:
+        """Each unit's price in cents; together they make exactly the line's ``price``.
+
+        The live API sends an orderline's ``price`` as the line total (two MacBooks at 894.00 are
+        ``"price": "894.00"``), although the spec says "unitary". Cents that do not divide evenly go
+        to the first units: 10.01 over 3 units is 334, 334, 333.
+        """
+        if self.quantity <= 0:
+            return []
+        total = int((self.price * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+        base, remainder = divmod(total, self.quantity)
+        return [base + 1 if unit < remainder else base for unit in range(self.quantity)]
+
 
 class Order(_BackMarketModel):
     order_id: int
@@ -151,6 +190,19 @@ class Order(_BackMarketModel):
     paypal_reference: str | None = None
     psp_reference: str | None = None
     payment_method: str | None = None
+
+    @property
+    def currency_code(self) -> str | None:
+        """The order's currency (its lines' if the order does not say), upper case."""
+        code = self.currency or next((line.currency for line in self.orderlines if line.currency), None)
+        return code.strip().upper() if code and code.strip() else None
+
+    def currency_differs_from(self, account_currency: str) -> bool:
+        """Whether the order is priced in another currency than the account's (e.g. EUR from ``de-de``
+        on a GBP ``en-gb`` account). Such amounts must be shown as they are, never converted silently.
+        An order without a currency is compared by its market's currency."""
+        code = self.currency_code or (market_currency(self.country_code) if self.country_code else None)
+        return code is not None and code != account_currency.strip().upper()
 
     def line_for_sku(self, sku: str) -> OrderLine | None:
         wanted = sku.casefold()
@@ -194,6 +246,23 @@ class Listing(_BackMarketModel):
     @property
     def online(self) -> bool:
         return self.publication_state == PUBLICATION_ONLINE
+
+    @property
+    def sold_out(self) -> bool:
+        """Nothing left to sell. A double checkout leaves a listing at -1, so this is ``<= 0``."""
+        return self.quantity <= 0
+
+
+class ListingCounts(BaseModel):
+    """How many listings each listing-import scope would bring (from the list endpoint's ``count``)."""
+
+    #: Every listing of the account ("all").
+    all: int
+    #: Publication state 2 (online: active and in stock).
+    online: int
+    #: Offline (publication state 3) at quantity 0 or less: taken offline by selling out, most of a real
+    #: seller's catalogue; restocking is what brings them back.
+    offline_sold_out: int
 
 
 class Task(_BackMarketModel):

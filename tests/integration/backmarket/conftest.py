@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bmsync.backmarket import BackMarketClient
+from bmsync.backmarket import client as client_module
 from bmsync.backmarket.limiter import reset_shared_limiters
 from bmsync.clock import ManualClock
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
@@ -27,6 +28,7 @@ def bm_sandbox(bm_clock: ManualClock) -> Iterator[BackMarketSandbox]:
     yield sandbox
     sandbox.stop()
     reset_shared_limiters()
+    client_module._date_formats.clear()
 
 
 @pytest.fixture
@@ -36,6 +38,7 @@ def empty_sandbox(bm_clock: ManualClock) -> Iterator[BackMarketSandbox]:
     yield sandbox
     sandbox.stop()
     reset_shared_limiters()
+    client_module._date_formats.clear()
 
 
 @pytest.fixture

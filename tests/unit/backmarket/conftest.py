@@ -97,4 +97,5 @@ def scripted(unit_clock: ManualClock) -> Iterator[Callable[..., tuple[BackMarket
 
     yield build
     client_module._sessions.clear()
+    client_module._date_formats.clear()
     reset_shared_limiters()

@@ -11,14 +11,15 @@ import pytest
 from bmsync.backmarket.models import Listing, Order, OrderLine, Task
 from tests.conftest import FIXTURES
 
-SAMPLES = FIXTURES / "backmarket" / "samples"
+RECORDED = FIXTURES / "backmarket" / "recorded" / "uk_seller.json"
 
 
 def _sample(name: str) -> list[dict]:
-    return json.loads((SAMPLES / name).read_text())
+    """``orders`` or ``listings`` of a real UK seller (tests/fixtures/README.md)."""
+    return json.loads(RECORDED.read_text())[name]
 
 
-@pytest.mark.parametrize("raw", _sample("orders.json"), ids=lambda raw: str(raw["order_id"]))
+@pytest.mark.parametrize("raw", _sample("orders"), ids=lambda raw: str(raw["order_id"]))
 def test_every_sample_order_parses_with_exact_money_and_aware_dates(raw: dict) -> None:
     order = Order.model_validate(raw)
     assert order.order_id == raw["order_id"]
@@ -38,7 +39,7 @@ def test_every_sample_order_parses_with_exact_money_and_aware_dates(raw: dict) -
         assert line.condition == raw_line["condition"]
 
 
-@pytest.mark.parametrize("raw", _sample("listings.json"), ids=lambda raw: raw["sku"])
+@pytest.mark.parametrize("raw", _sample("listings"), ids=lambda raw: raw["sku"])
 def test_every_sample_listing_parses(raw: dict) -> None:
     listing = Listing.model_validate(raw)
     assert listing.id == raw["id"]
@@ -50,7 +51,7 @@ def test_every_sample_listing_parses(raw: dict) -> None:
 
 
 def test_offset_datetimes_become_the_same_instant_in_utc() -> None:
-    offset = next(raw for raw in _sample("orders.json") if raw["date_creation"].endswith("+01:00"))
+    offset = next(raw for raw in _sample("orders") if raw["date_creation"].endswith("+01:00"))
     order = Order.model_validate(offset)
     expected = datetime.fromisoformat(offset["date_creation"]).astimezone(UTC)
     assert order.date_creation == expected
