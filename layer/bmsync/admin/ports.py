@@ -15,14 +15,14 @@ import boto3
 
 from bmsync.clock import Clock
 from bmsync.events import ScheduledEvent
-from bmsync.sync import listings
+from bmsync.sync import listing_import
 
 LISTING_IMPORT_FUNCTION_ENV = "BMSYNC_LISTING_IMPORT_FUNCTION"
 
 
 def listing_import_event(connection_id: str, clock: Clock) -> ScheduledEvent:
     return ScheduledEvent(
-        source=listings.ON_DEMAND_SOURCE,
+        source=listing_import.ON_DEMAND_SOURCE,
         function="listing_import",
         scheduled_time=clock.now(),
         connection_id=connection_id,
@@ -51,7 +51,7 @@ class InProcessListingImportStarter:
 
     def __call__(self, connection_id: str) -> None:
         clock = self._clock()
-        listings.handle_scheduled(listing_import_event(connection_id, clock).model_dump(mode="json"), clock)
+        listing_import.handle(listing_import_event(connection_id, clock).model_dump(mode="json"), None, clock)
 
 
 def listing_import_starter(clock: Callable[[], Clock]) -> Callable[[str], None] | None:

@@ -50,7 +50,9 @@ def test_outside_lambda_the_import_runs_in_process(
     monkeypatch.delenv(ports.LISTING_IMPORT_FUNCTION_ENV, raising=False)
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
     calls: list[tuple[dict[str, Any], Any]] = []
-    monkeypatch.setattr("bmsync.sync.listings.handle_scheduled", lambda event, c: calls.append((event, c)))
+    monkeypatch.setattr(
+        "bmsync.sync.listing_import.handle", lambda event, context, c: calls.append((event, c))
+    )
     starter = ports.listing_import_starter(lambda: clock)
     assert isinstance(starter, ports.InProcessListingImportStarter)
     starter("demo")
