@@ -196,6 +196,8 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     os.environ.update(tables)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "simulation")
+    # Thousands of runs: their EMF metric lines would flood the report's output.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     try:
         with mock_aws(), fast_item_responses(), faster_queries(), LocalAwsMeter().metering() as meter:
             reset_connections()

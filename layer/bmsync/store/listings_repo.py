@@ -31,6 +31,7 @@ SyncStatus = Literal[
     "gone",  # Back Market no longer has this listing
 ]
 
+
 class ListingItem(BaseModel):
     connection_id: str
     listing_id: str  # Back Market's listing UUID (`id`)

@@ -161,4 +161,3 @@ class StockRepository:
                 "document": json.dumps(document, sort_keys=True),
             }
         )
-
