@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bmsync.store.tables import local_table_environment
+
 REPO = Path(__file__).resolve().parents[1]
 #: What the tests read (Back Market's OpenAPI description, anonymized samples): tests/fixtures/README.md.
 FIXTURES = REPO / "tests" / "fixtures"
@@ -22,6 +24,9 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "bmsync")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# The table names CDK gives the functions in AWS; here the sandbox's names (bmsync-<name>).
+for _variable, _table_name in local_table_environment().items():
+    os.environ.setdefault(_variable, _table_name)
 
 
 @pytest.fixture

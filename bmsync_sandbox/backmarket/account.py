@@ -20,28 +20,23 @@ from typing import Any
 
 from bmsync.backmarket.models import market_currency
 from bmsync.backmarket.shippers import KNOWN_SHIPPERS
+from bmsync.backmarket.states import HIDDEN_ORDER_STATES, LineState, OrderState, PublicationState
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.settings import PLATFORMS
 from bmsync_sandbox import demo_catalogue
 
-LINE_STATE_NAMES = {
-    0: "new",
-    1: "paid",
-    2: "accepted",
-    3: "shipped",
-    4: "cancelled",
-    5: "refunded before shipping",
-    6: "refunded after shipping",
-    7: "not paid",
-    8: "pending payment",
-    9: "on hold",
-}
+LINE_STATE_NAMES: dict[int, str] = {state: state.name.lower().replace("_", " ") for state in LineState}
 #: new_state -> the line states it may come from (the reference's orderline state machine).
-TRANSITIONS = {2: {1}, 4: {1}, 3: {2}, 5: {2}, 6: {3}}
+TRANSITIONS: dict[int, set[LineState]] = {
+    LineState.ACCEPTED: {LineState.PAID},
+    LineState.CANCELLED: {LineState.PAID},
+    LineState.SHIPPED: {LineState.ACCEPTED},
+    LineState.REFUNDED_BEFORE_SHIPPING: {LineState.ACCEPTED},
+    LineState.REFUNDED_AFTER_SHIPPING: {LineState.SHIPPED},
+}
 RETURN_REASONS = {0, 1, 11, 12, 13, 21, 22, 23, 24, 25}
-HIDDEN_ORDER_STATES = {0, 8}
 GRADE_STATES = {"PREMIUM": 9, "EXCELLENT": 0, "VERY_GOOD": 1, "GOOD": 2, "FAIR": 3, "STALLONE": 4}
-ONLINE, OFFLINE = 2, 3
+ONLINE, OFFLINE = PublicationState.ONLINE, PublicationState.OFFLINE
 MAX_BATCH_LINES = 15000
 UPDATABLE_LISTING_FIELDS = {
     "quantity",
@@ -390,7 +385,7 @@ class Account:
         *,
         more_lines: list[tuple[str, int]] | None = None,
         country_code: str | None = None,
-        state: int = 1,
+        state: int = OrderState.PAID,
         decrement_stock: bool = True,
     ) -> dict[str, Any]:
         """A buyer's paid order (state 1, lines state 1); Back Market decrements the listings' quantity."""
@@ -415,7 +410,12 @@ class Account:
         currency = market_currency(country_code)
         country = country_code.split("-")[-1].upper()
         buyer = self._buyer(country)
-        line_state = {1: 1, 0: 0, 8: 7, 10: 8}[state]
+        line_state = {
+            OrderState.PAID: LineState.PAID,
+            OrderState.PAYMENT_CHECK: LineState.NEW,
+            OrderState.NOT_PAID: LineState.NOT_PAID,
+            OrderState.PENDING_PAYMENT: LineState.PENDING_PAYMENT,
+        }[OrderState(state)]
         lines = []
         for listing, line_quantity in listings:
             if decrement_stock:
@@ -538,22 +538,23 @@ class Account:
                 f"order {order_id} is in state {order['state']}: only orders in state 0 or 10 await payment"
             )
         for line in order["orderlines"]:
-            line["state"] = 1
-        order["state"] = 1
+            line["state"] = LineState.PAID
+        order["state"] = OrderState.PAID
         order["date_payment"] = self._now()
         self._touch(order)
         return order
 
     def _touch(self, order: dict[str, Any]) -> None:
-        """Derive the order state from its lines (1 any paid, 3 all accepted, 9 all final); bump the date."""
+        """Derive the order state from its lines (paid: any line paid; accepted: every open line
+        accepted; finished: every line final); bump the date."""
         states = {line["state"] for line in order["orderlines"]}
-        if order["state"] in (1, 3, 9):
-            if 1 in states:
-                order["state"] = 1
-            elif 2 in states:
-                order["state"] = 3
+        if order["state"] in (OrderState.PAID, OrderState.ACCEPTED, OrderState.FINISHED):
+            if LineState.PAID in states:
+                order["state"] = OrderState.PAID
+            elif LineState.ACCEPTED in states:
+                order["state"] = OrderState.ACCEPTED
             else:
-                order["state"] = 9
+                order["state"] = OrderState.FINISHED
         order["date_modification"] = self._now()
 
     def update_order(self, order_id: int, body: Any) -> dict[str, Any]:
@@ -568,7 +569,7 @@ class Account:
         order = self.order(order_id)
         if order["state"] in (0, 8, 10):
             raise _bad(f"order {order_id} is not paid (state {order['state']}): it cannot be processed yet")
-        if new_state == 3:
+        if new_state == LineState.SHIPPED:
             self._ship(order, body)
         else:
             self._move_line(order, new_state, body)
@@ -592,7 +593,7 @@ class Account:
                 "invalid-state-transition",
             )
         line = movable[0]
-        if new_state == 6:
+        if new_state == LineState.REFUNDED_AFTER_SHIPPING:
             reason = body.get("return_reason", 0)
             if reason not in RETURN_REASONS:
                 raise _bad(f"return_reason: {reason!r} is not a Back Market return reason")
@@ -619,13 +620,13 @@ class Account:
                 "invalid-shipper",
             )
         lines = order["orderlines"]
-        if any(line["state"] == 1 for line in lines):
+        if any(line["state"] == LineState.PAID for line in lines):
             raise _bad(
                 f"order {order['order_id']} has orderlines that are not accepted yet: accept (validate) "
                 "every line with new_state 2 before shipping",
                 "invalid-state-transition",
             )
-        accepted = [line for line in lines if line["state"] == 2]
+        accepted = [line for line in lines if line["state"] == LineState.ACCEPTED]
         if not accepted:
             raise _bad(
                 f"order {order['order_id']} has no accepted orderline to ship", "invalid-state-transition"
@@ -644,7 +645,7 @@ class Account:
         else:
             shipped_at = self._now()
         for line in accepted:
-            line["state"] = 3
+            line["state"] = LineState.SHIPPED
             line["shipper"] = body.get("shipper") or line["shipper"]
         order["tracking_number"] = tracking.strip()
         order["tracking_url"] = body.get("tracking_url") or ""

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from bmsync.backmarket.states import OrderState
 from bmsync.clock import Clock, SystemClock, utc_iso
 from bmsync_sandbox.backmarket.account import Account, ApiError, Budgets, parse_filter_datetime
 
@@ -197,7 +198,7 @@ class BackMarketSandbox:
         *,
         more_lines: list[tuple[str, int]] | None = None,
         country_code: str | None = None,
-        state: int = 1,
+        state: int = OrderState.PAID,
     ) -> dict[str, Any]:
         with self._lock:
             order = self._account.create_buyer_order(

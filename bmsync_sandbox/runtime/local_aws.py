@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from bmsync import secrets
 from bmsync.store.dynamo import reset_connections
-from bmsync.store.tables import ALL_TABLES
+from bmsync.store.tables import ALL_TABLES, local_table_environment
 
 REGION = "eu-west-1"
 ACCOUNT_ID = "123456789012"  # moto's account
@@ -55,6 +55,8 @@ class LocalAws:
             "AWS_SECRET_ACCESS_KEY": "sandbox",
             "AWS_SESSION_TOKEN": "sandbox",
             "AWS_DEFAULT_REGION": self.region,
+            # The table names CDK gives the functions in AWS.
+            **local_table_environment(),
         }
         for name in (*wanted, *_ALSO_CLEARED):
             self._saved_environment.setdefault(name, os.environ.get(name))

@@ -58,6 +58,8 @@ LAMBDA_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "bmsync",
     "POWERTOOLS_METRICS_NAMESPACE": "bmsync",
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine
+    # EMF metric lines would go to the console (in AWS, to CloudWatch Metrics through the log).
+    "POWERTOOLS_METRICS_DISABLED": "true",
 }
 
 

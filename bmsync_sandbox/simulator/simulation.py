@@ -188,13 +188,17 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     from moto import mock_aws
 
     from bmsync.store.dynamo import reset_connections
-    from bmsync.store.tables import ALL_TABLES
+    from bmsync.store.tables import ALL_TABLES, local_table_environment
 
-    saved = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION")}
+    tables = local_table_environment()
+    saved = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *tables)}
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ["AWS_DEFAULT_REGION"] = REGION
+    os.environ.update(tables)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "simulation")
+    # Thousands of runs: their EMF metric lines would flood the report's output.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     try:
         with mock_aws(), fast_item_responses(), faster_queries(), LocalAwsMeter().metering() as meter:
             reset_connections()

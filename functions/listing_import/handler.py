@@ -1,14 +1,15 @@
-"""listing_import: Back Market listings -> the listings table, per connection (bmsync.sync.listings)."""
+"""listing_import: Back Market listings -> the listings table (bmsync.sync.listing_import)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bmsync import process
-from bmsync.observability import logger
-from bmsync.sync import listings
+from bmsync.observability import logger, tracer
+from bmsync.sync import listing_import as flow
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return listings.handle_scheduled(event, process.clock())
+    return flow.handle(event, context, process.clock())

@@ -1,14 +1,15 @@
-"""order_import: Back Market orders -> WholeCell, per connection (rules in bmsync.sync.orders)."""
+"""order_import: Back Market orders -> WholeCell sales orders (bmsync.sync.order_import)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bmsync import process
-from bmsync.observability import logger
-from bmsync.sync import order_functions
+from bmsync.observability import logger, tracer
+from bmsync.sync import order_import as flow
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return order_functions.handle_order_import(event, process.clock())
+    return flow.handle(event, context, process.clock())

@@ -1,15 +1,15 @@
-"""quantity_sync: stream batches of ``stock`` and ``listings`` (partial batch responses), and the
-scheduled ``drift_check`` task; rules in bmsync.sync.quantities."""
+"""quantity_sync: stock changes -> Back Market listing quantities (bmsync.sync.quantity_sync)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bmsync import process
-from bmsync.observability import logger
-from bmsync.sync import quantities
+from bmsync.observability import logger, tracer
+from bmsync.sync import quantity_sync as flow
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return quantities.handle_event(event, context, process.clock())
+    return flow.handle(event, context, process.clock())

@@ -1,14 +1,15 @@
-"""shipment_export: ``orders`` stream batches -> Back Market shipments (rules in bmsync.sync.shipments)."""
+"""shipment_export: WholeCell shipments -> Back Market (bmsync.sync.shipment_export)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bmsync import process
-from bmsync.observability import logger
-from bmsync.sync import order_functions
+from bmsync.observability import logger, tracer
+from bmsync.sync import shipment_export as flow
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return order_functions.handle_shipment_stream(event, context, process.clock())
+    return flow.handle(event, context, process.clock())

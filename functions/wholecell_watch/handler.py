@@ -1,14 +1,15 @@
-"""wholecell_watch: WholeCell change capture, per connection (rules in bmsync.sync.watch)."""
+"""wholecell_watch: WholeCell change capture (bmsync.sync.wholecell_watch)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bmsync import process
-from bmsync.observability import logger
-from bmsync.sync import watch
+from bmsync.observability import logger, tracer
+from bmsync.sync import wholecell_watch as flow
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return watch.handle_scheduled(event, process.clock())
+    return flow.handle(event, context, process.clock())

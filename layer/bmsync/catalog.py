@@ -13,7 +13,8 @@ FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 #: Every write to a stream-triggering item names its writer here; a consumer never sees its own writes.
 OWN_WRITE_ATTRIBUTE = "last_writer"
 
-#: The ``export_state`` values shipment_export acts on (``bmsync.sync.shipments``): due or crashed mid-way.
+#: The ``export_state`` values shipment_export acts on (``bmsync.sync.shipment_export``): due, or
+#: crashed mid-way.
 EXPORT_STATES_TO_SEND = ("pending", "failed_retrying", "sending")
 
 
@@ -96,7 +97,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "listing_import",
         "Back Market listings -> the listings table (the Listings tab)",
-        # Every 5 minutes, but an import runs hourly, or sooner after a failed one (bmsync.sync.listings).
+        # Every 5 minutes, but an import runs hourly, or sooner after a failed one
+        # (bmsync.sync.listing_import).
         schedule_minutes=5,
         timeout_seconds=300,
         calls_backmarket=True,
@@ -126,6 +128,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "shipment_export",
         "WholeCell shipments -> Back Market (ship, tracking, IMEI)",
+        schedule_minutes=1,  # the exports whose retry time has come (or whose attempt crashed)
+        schedule_task="send_due_retries",
         streams=(StreamSource(ORDERS, batch_size=10, only_when=("export_state", EXPORT_STATES_TO_SEND)),),
         timeout_seconds=120,
         calls_backmarket=True,

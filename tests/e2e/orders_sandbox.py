@@ -1,7 +1,8 @@
 """The order directions end to end: moto's server, both emulators, the real handlers and the stream pump.
 
-order_import and wholecell_watch are invoked as their schedules would; shipment_export is reached only
-through the ``orders`` stream, with Lambda's event filters. Time is a ManualClock the test moves.
+order_import and wholecell_watch are invoked as their schedules would; shipment_export is reached
+through the ``orders`` stream, with Lambda's event filters, and by its every-minute retry task. Time
+is a ManualClock the test moves.
 """
 
 from __future__ import annotations
@@ -96,6 +97,11 @@ class OrdersSystem:
     def watch(self) -> RunRecord:
         self.clock.advance(60)
         return self._scheduled("wholecell_watch")
+
+    def send_due_retries(self) -> RunRecord:
+        """One minute passes, then shipment_export's schedule sends the exports due for a retry."""
+        self.clock.advance(60)
+        return self._scheduled("shipment_export", "send_due_retries")
 
     def import_listings(self) -> RunRecord:
         return self._scheduled("listing_import")

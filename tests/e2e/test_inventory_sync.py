@@ -26,7 +26,7 @@ from bmsync.settings import (
 )
 from bmsync.store.listings_repo import ListingItem, ListingsRepository
 from bmsync.store.settings_repo import SettingsRepository
-from bmsync.sync import quantities
+from bmsync.sync import quantity_sync
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
 from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
@@ -266,7 +266,7 @@ def test_a_budget_smaller_than_the_backlog_delays_increases_but_never_a_decrease
     runtime.wholecell.receive_units(runtime.variation(SKU_C), 5)
     runtime.wholecell.receive_units(runtime.variation(SHARED_SKU), 9)
     # 22 SKU updates an hour: quantity_sync keeps 20 in reserve for decreases, so 2 fit.
-    budgets = Budgets(sku_updates_per_hour=quantities.DECREASE_RESERVE + 2)
+    budgets = Budgets(sku_updates_per_hour=quantity_sync.DECREASE_RESERVE + 2)
     runtime.backmarket.set_budgets(sku_updates_per_hour=budgets.sku_updates_per_hour)
     shared_limiter(runtime.backmarket.base_url, runtime.backmarket.token, runtime.clock, budgets)
     runtime.run("listing_import")
@@ -294,7 +294,7 @@ def test_a_full_10_second_request_window_delays_increases_by_seconds_not_to_the_
     for sku, units in ((SKU_B, 2), (SKU_C, 5), (SHARED_SKU, 9)):
         runtime.wholecell.receive_units(runtime.variation(sku), units)
     # A request window barely above the decrease reserve: the listing import alone nearly fills it.
-    budgets = Budgets(requests_per_window=quantities.DECREASE_RESERVE + 2)
+    budgets = Budgets(requests_per_window=quantity_sync.DECREASE_RESERVE + 2)
     runtime.backmarket.set_budgets(requests_per_window=budgets.requests_per_window + 1)
     shared_limiter(runtime.backmarket.base_url, runtime.backmarket.token, runtime.clock, budgets)
     runtime.run("listing_import")

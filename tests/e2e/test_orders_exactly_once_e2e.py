@@ -12,7 +12,7 @@ from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.orders import import_orders
+from bmsync.sync.order_import import import_orders
 from tests.e2e.orders_sandbox import CONNECTION, atomic_dynamodb_writes, orders_system
 from tests.e2e.test_orders_import_e2e import _a_listed_sku
 
@@ -59,15 +59,15 @@ def test_two_imports_at_once_with_crashes_make_exactly_one_wholecell_order_each(
             try:
                 # The body of the flow, without its lock: as if two invocations overlapped anyway.
                 import_orders(
-                    settings,
-                    backmarket.client_for(settings, system.clock),
-                    CrashingWholeCell(wholecell.client_for(settings, system.clock), crashes),
-                    OrdersRepository(),
-                    StockRepository(CONNECTION),
-                    ListingsRepository(CONNECTION),
-                    SyncStateRepository(CONNECTION, system.clock),
-                    system.clock,
-                    run,
+                    settings=settings,
+                    backmarket=backmarket.client_for(settings, system.clock),
+                    wholecell=CrashingWholeCell(wholecell.client_for(settings, system.clock), crashes),
+                    orders=OrdersRepository(),
+                    stock=StockRepository(CONNECTION),
+                    listings=ListingsRepository(CONNECTION),
+                    state=SyncStateRepository(CONNECTION, system.clock),
+                    clock=system.clock,
+                    run=run,
                 )
             except Crash as crash:
                 crashed.append(str(crash))

@@ -113,7 +113,7 @@ def test_filter_matching_follows_lambdas_rules(pattern: dict[str, Any], event: A
 
 def test_shipment_filter_follows_the_export_states_shipment_export_acts_on() -> None:
     from bmsync.store.orders_repo import ExportState, OrderRecord
-    from bmsync.sync.shipments import _due
+    from bmsync.sync.shipment_export import _due
 
     later = datetime(2100, 1, 1, tzinfo=UTC)
     acted_on = {

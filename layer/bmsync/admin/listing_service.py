@@ -17,7 +17,7 @@ from bmsync.settings import ProductVariationMode, Settings, error_fields
 from bmsync.store.listings_repo import ListingItem
 from bmsync.store.sync_state import RunRecord
 from bmsync.sync import doctor
-from bmsync.sync.listings import FLOW as LISTING_IMPORT_FLOW
+from bmsync.sync.listing_import import FLOW as LISTING_IMPORT_FLOW
 
 WRITER = "admin"
 ListingFilter = Literal["", "connected", "unmapped", "product_not_set", "sync_error"]
@@ -76,10 +76,7 @@ def find_listing(services: AdminServices, settings: Settings, listing_id: str) -
 def listing_document(services: AdminServices, settings: Settings, listing: ListingItem) -> dict[str, Any]:
     cid = settings.connection_id
     state = services.state(cid)
-    rules = doctor.quantity_rules(
-        settings, services.listings(cid), services.stock(cid), state, services.clock()
-    )
-    evaluation = rules.evaluate(listing)
+    evaluation = doctor.quantity_decision(settings, listing, stock=services.stock(cid))
     diagnosis = doctor.diagnose_listing(
         settings,
         listing.listing_id,

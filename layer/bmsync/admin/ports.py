@@ -15,7 +15,7 @@ import boto3
 
 from bmsync.clock import Clock
 from bmsync.events import ScheduledEvent
-from bmsync.sync import listings
+from bmsync.sync import listing_import
 
 LISTING_IMPORT_FUNCTION_ENV = "BMSYNC_LISTING_IMPORT_FUNCTION"
 
@@ -25,7 +25,7 @@ local_starter: Callable[[str], None] | None = None
 
 def listing_import_event(connection_id: str, clock: Clock) -> ScheduledEvent:
     return ScheduledEvent(
-        source=listings.ON_DEMAND_SOURCE,
+        source=listing_import.ON_DEMAND_SOURCE,
         function="listing_import",
         scheduled_time=clock.now(),
         connection_id=connection_id,

@@ -6,6 +6,7 @@ whether it talks to AWS or to the sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -50,6 +51,17 @@ def batch_get(dynamo_table: Any, keys: list[dict[str, Any]]) -> list[dict[str, A
             unprocessed = len(request[dynamo_table.name]["Keys"])
             raise UnprocessedKeys(f"DynamoDB left {unprocessed} keys of {dynamo_table.name} unprocessed")
     return found
+
+
+def paginate(call: Callable[..., dict[str, Any]], **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a ``query`` or ``scan`` (``call``), page after page across ``LastEvaluatedKey``,
+    as plain Python."""
+    while True:
+        page = call(**kwargs)
+        yield from (from_dynamo(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def reset_connections() -> None:

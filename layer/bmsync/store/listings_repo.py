@@ -15,8 +15,8 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from bmsync.store.dynamo import from_dynamo, table, to_dynamo
-from bmsync.store.stock_repo import query_all, sku_key
+from bmsync.store.dynamo import from_dynamo, paginate, table, to_dynamo
+from bmsync.store.stock_repo import sku_key
 from bmsync.store.tables import LISTING_LINKS, LISTINGS
 
 SyncStatus = Literal[
@@ -30,17 +30,6 @@ SyncStatus = Literal[
     "error",  # Back Market refused or failed the last push
     "gone",  # Back Market no longer has this listing
 ]
-
-#: Attributes quantity_sync writes; listing_import never touches them.
-SYNC_FIELDS = (
-    "sync_status",
-    "reason",
-    "last_calculated",
-    "last_synced",
-    "last_synced_at",
-    "last_error",
-    "sync_seq",
-)
 
 
 class ListingItem(BaseModel):
@@ -97,8 +86,8 @@ class ListingsRepository:
         return _to_listing(item) if item else None
 
     def all(self) -> list[ListingItem]:
-        items = query_all(
-            self._listings,
+        items = paginate(
+            self._listings.query,
             KeyConditionExpression=Key("connection_id").eq(self.connection_id),
             ConsistentRead=True,
         )
@@ -108,8 +97,8 @@ class ListingsRepository:
         wanted = sku_key(sku)
         if wanted is None:
             return []
-        items = query_all(
-            self._listings,
+        items = paginate(
+            self._listings.query,
             IndexName="by_sku",
             KeyConditionExpression=Key("connection_id").eq(self.connection_id) & Key("sku_key").eq(wanted),
         )
@@ -206,8 +195,8 @@ class ListingsRepository:
 
     # -- chosen variations (Choose specific product variations)
     def chosen_variations(self, listing_id: str) -> list[str]:
-        items = query_all(
-            self._links,
+        items = paginate(
+            self._links.query,
             IndexName="by_listing",
             KeyConditionExpression=Key("connection_id").eq(self.connection_id)
             & Key("listing_id").eq(listing_id),
@@ -215,8 +204,8 @@ class ListingsRepository:
         return sorted(str(item["variation_id"]) for item in items)
 
     def listings_of_variation(self, variation_id: str) -> list[str]:
-        items = query_all(
-            self._links,
+        items = paginate(
+            self._links.query,
             KeyConditionExpression=Key("connection_id").eq(self.connection_id)
             & Key("link_id").begins_with(f"{variation_id}#"),
             ConsistentRead=True,

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from bmsync.clock import utc_iso
-from bmsync.store.dynamo import batch_get, from_dynamo, table, to_dynamo
+from bmsync.store.dynamo import batch_get, from_dynamo, paginate, table, to_dynamo
 from bmsync.store.tables import ORDERS
 
 ImportState = Literal["new", "creating", "imported", "not_imported"]
@@ -196,13 +196,7 @@ class OrdersRepository:
             "KeyConditionExpression": "connection_id = :c AND export_state = :s",
             "ExpressionAttributeValues": {":c": connection_id, ":s": export_state},
         }
-        records: list[OrderRecord] = []
-        while True:
-            page = self._table.query(**kwargs)
-            records.extend(OrderRecord.model_validate(from_dynamo(item)) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return records
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [OrderRecord.model_validate(item) for item in paginate(self._table.query, **kwargs)]
 
     def list(self, connection_id: str) -> list[OrderRecord]:
         kwargs: dict[str, Any] = {
@@ -210,13 +204,7 @@ class OrdersRepository:
             "ExpressionAttributeValues": {":c": connection_id},
             "ConsistentRead": True,
         }
-        records: list[OrderRecord] = []
-        while True:
-            page = self._table.query(**kwargs)
-            records.extend(OrderRecord.model_validate(from_dynamo(item)) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return records
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [OrderRecord.model_validate(item) for item in paginate(self._table.query, **kwargs)]
 
     def update(
         self,
@@ -295,7 +283,7 @@ class OrdersRepository:
             return None
         return stored
 
-    # -- what wholecell_watch records (through bmsync.sync.shipments.capture_new_shipments)
+    # -- what wholecell_watch records (through bmsync.sync.shipment_export.capture_new_shipments)
     def record_wholecell_shipment(
         self,
         connection_id: str,

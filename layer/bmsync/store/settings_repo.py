@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bmsync.settings import Settings
-from bmsync.store.dynamo import table
+from bmsync.store.dynamo import paginate, table
 from bmsync.store.tables import SETTINGS
 
 
@@ -38,16 +38,11 @@ class SettingsRepository:
         return self.get(connection_id) or Settings(connection_id=connection_id)
 
     def list(self) -> list[Settings]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"ConsistentRead": True}
-        while True:
-            page = self._table.scan(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return sorted(
-            (Settings.model_validate_json(str(item["document"])) for item in items),
+            (
+                Settings.model_validate_json(str(item["document"]))
+                for item in paginate(self._table.scan, ConsistentRead=True)
+            ),
             key=lambda settings: settings.connection_id,
         )
 

@@ -20,7 +20,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
-from bmsync.store.dynamo import from_dynamo, table, to_dynamo
+from bmsync.store.dynamo import from_dynamo, paginate, table, to_dynamo
 from bmsync.store.tables import STOCK, SYNC_STATE
 
 MIRROR_PREFIX = "mirror#"
@@ -90,8 +90,8 @@ class StockRepository:
         return found
 
     def all(self) -> dict[str, StockItem]:
-        items = query_all(
-            self._stock,
+        items = paginate(
+            self._stock.query,
             KeyConditionExpression=Key("connection_id").eq(self.connection_id),
             ConsistentRead=True,
         )
@@ -101,8 +101,8 @@ class StockRepository:
         wanted = sku_key(sku)
         if wanted is None:
             return []
-        items = query_all(
-            self._stock,
+        items = paginate(
+            self._stock.query,
             IndexName="by_sku",
             KeyConditionExpression=Key("connection_id").eq(self.connection_id) & Key("sku_key").eq(wanted),
         )
@@ -138,8 +138,8 @@ class StockRepository:
 
     # -- wholecell_watch's memory
     def load_mirror(self) -> dict[str, MirrorEntry]:
-        items = query_all(
-            self._state,
+        items = paginate(
+            self._state.query,
             KeyConditionExpression=Key("connection_id").eq(self.connection_id)
             & Key("state_key").begins_with(MIRROR_PREFIX),
             ConsistentRead=True,
@@ -161,13 +161,3 @@ class StockRepository:
                 "document": json.dumps(document, sort_keys=True),
             }
         )
-
-
-def query_all(dynamo_table: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    while True:
-        page = dynamo_table.query(**kwargs)
-        items.extend(from_dynamo(item) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

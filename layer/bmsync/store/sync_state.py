@@ -12,14 +12,15 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from bmsync.clock import Clock, utc_iso
-from bmsync.store.dynamo import from_dynamo, table, to_dynamo
+from bmsync.store.dynamo import from_dynamo, paginate, table, to_dynamo
 from bmsync.store.tables import SYNC_STATE
 
 Severity = Literal["info", "warning", "error", "critical"]
 
 
 class RunRecord(BaseModel):
-    """What one run of a flow did: shown on the admin's status page."""
+    """What one run of a flow did (every flow's one result type): scheduled runs are stored and shown on
+    the admin's status page; stream batches' runs are logged and measured."""
 
     flow: str
     run_id: str = Field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -29,6 +30,9 @@ class RunRecord(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     progress: str = ""
     error: str | None = None
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
 
 
 class Alert(BaseModel):
@@ -187,7 +191,6 @@ class SyncStateRepository:
         return sorted(alerts, key=lambda alert: (order[alert.severity], alert.raised_at))
 
     def _query_prefix(self, prefix: str, *, keys_only: bool = False) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "connection_id = :c AND begins_with(state_key, :p)",
             "ExpressionAttributeValues": to_dynamo({":c": self.connection_id, ":p": prefix}),
@@ -195,9 +198,4 @@ class SyncStateRepository:
         }
         if keys_only:
             kwargs["ProjectionExpression"] = "state_key"
-        while True:
-            page = self._table.query(**kwargs)
-            items.extend(from_dynamo(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(paginate(self._table.query, **kwargs))

@@ -5,9 +5,10 @@ Every key starts with the connection id, so one deployment can serve several con
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from bmsync.environment import table_name, table_variable
 
 KeyType = Literal["S", "N"]
 StreamView = Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"]
@@ -40,14 +41,12 @@ class TableDef:
 
     @property
     def env_var(self) -> str:
-        return f"BMSYNC_TABLE_{self.logical_name.upper()}"
+        return table_variable(self.logical_name)
 
     @property
     def physical_name(self) -> str:
-        """The table's name: from the function's environment in AWS, ``bmsync-<name>`` locally."""
-        return os.environ.get(
-            self.env_var, f"{os.environ.get('BMSYNC_TABLE_PREFIX', 'bmsync-')}{self.logical_name}"
-        )
+        """The table's name, from ``BMSYNC_TABLE_<NAME>`` (CDK sets it; so do the sandbox and tests)."""
+        return table_name(self.logical_name)
 
     def attribute_definitions(self) -> list[dict[str, str]]:
         keys: dict[str, str] = {}
@@ -160,3 +159,8 @@ def by_logical_name(name: str) -> TableDef:
         if table.logical_name == name:
             return table
     raise KeyError(name)
+
+
+def local_table_environment(prefix: str = "bmsync-") -> dict[str, str]:
+    """``BMSYNC_TABLE_<NAME>`` of every table, named ``<prefix><name>``: the sandbox's and tests' tables."""
+    return {table.env_var: f"{prefix}{table.logical_name}" for table in ALL_TABLES}

@@ -17,11 +17,9 @@ from bmsync.store.listings_repo import ListingItem, ListingsRepository
 from bmsync.store.orders_repo import OrderRecord, OrdersRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import SyncStateRepository
-from bmsync.sync import quantities
-from bmsync.sync.quantities import QuantitySync, not_imported_reason
-
-LISTING_IMPORT = "listing_import"
-ORDER_IMPORT = "order_import"
+from bmsync.sync import quantity_sync
+from bmsync.sync.listing_import import FLOW as LISTING_IMPORT
+from bmsync.sync.quantity_sync import QuantityDecision, decide_quantity, mapped_levels, not_imported_reason
 
 
 class Finding(BaseModel):
@@ -40,21 +38,11 @@ class Diagnosis(BaseModel):
         return all(finding.ok for finding in self.findings)
 
 
-def _no_backmarket() -> quantities.BackMarketListings:
-    raise RuntimeError("the doctor never calls Back Market")
-
-
-def quantity_rules(
-    settings: Settings,
-    listings: ListingsRepository,
-    stock: StockRepository,
-    state: SyncStateRepository,
-    clock: Clock,
-) -> QuantitySync:
-    # The very rules quantity_sync applies, without a Back Market client: the doctor only evaluates.
-    return QuantitySync(
-        settings, listings=listings, stock=stock, backmarket=_no_backmarket, state=state, clock=clock
-    )
+def quantity_decision(
+    settings: Settings, listing: ListingItem, *, stock: StockRepository
+) -> QuantityDecision:
+    """The very decision quantity_sync makes for ``listing`` now (it only reads the stock mirror)."""
+    return decide_quantity(listing, mapped_levels(listing, settings, stock), settings)
 
 
 def find_listings(listings: ListingsRepository, reference: str) -> list[ListingItem]:
@@ -99,17 +87,18 @@ def diagnose_listing(
     found = find_listings(listings, reference)
     if not found:
         return Diagnosis(subject=f"listing {reference}", findings=[_import_finding(state, reference)])
-    rules = quantity_rules(settings, listings, stock, state, clock)
     findings: list[Finding] = []
     for listing in found:
-        findings.extend(_listing_findings(settings, listing, rules))
+        findings.extend(_listing_findings(settings, listing, listings=listings, stock=stock))
     subject = (
         f"listing {found[0].sku}" if len(found) > 1 else f"listing {found[0].sku} ({found[0].listing_id})"
     )
     return Diagnosis(subject=subject, findings=findings)
 
 
-def _listing_findings(settings: Settings, listing: ListingItem, rules: QuantitySync) -> list[Finding]:
+def _listing_findings(
+    settings: Settings, listing: ListingItem, *, listings: ListingsRepository, stock: StockRepository
+) -> list[Finding]:
     name = f"{listing.title or listing.sku} ({listing.listing_id})"
     findings = [
         Finding(
@@ -118,13 +107,13 @@ def _listing_findings(settings: Settings, listing: ListingItem, rules: QuantityS
             answer=f"Yes: {name}, SKU {listing.sku}, imported {listing.imported_at}, "
             f"last seen {listing.seen_at}."
             if listing.sync_status != "gone"
-            else quantities.GONE,
+            else quantity_sync.GONE,
             action=""
             if listing.sync_status != "gone"
             else "Run Import listings if it is back on Back Market.",
         )
     ]
-    evaluation = rules.evaluate(listing)
+    evaluation = quantity_decision(settings, listing, stock=stock)
     if evaluation.status == "unmapped":
         findings.append(
             Finding(
@@ -148,7 +137,7 @@ def _listing_findings(settings: Settings, listing: ListingItem, rules: QuantityS
         )
     elif evaluation.status != "gone":
         if settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
-            mode, linked = "chosen product variations", rules.listings.chosen_variations(listing.listing_id)
+            mode, linked = "chosen product variations", listings.chosen_variations(listing.listing_id)
         else:
             mode, linked = f"product variations with SKU {listing.sku}", listing.variation_ids
         variations = ", ".join(linked) or "none mirrored yet"
@@ -163,7 +152,7 @@ def _listing_findings(settings: Settings, listing: ListingItem, rules: QuantityS
             Finding(
                 question="Is quantity sync paused for this listing?",
                 ok=False,
-                answer=quantities.PAUSED.capitalize() + ".",
+                answer=quantity_sync.PAUSED.capitalize() + ".",
                 action="Resume quantity sync on the listing page.",
             )
         )
@@ -171,7 +160,7 @@ def _listing_findings(settings: Settings, listing: ListingItem, rules: QuantityS
     return findings
 
 
-def _last_push_finding(listing: ListingItem, evaluation: quantities.Evaluation) -> Finding:
+def _last_push_finding(listing: ListingItem, evaluation: QuantityDecision) -> Finding:
     synced = (
         f"last synced {listing.last_synced} at {listing.last_synced_at}"
         if listing.last_synced_at
@@ -186,7 +175,7 @@ def _last_push_finding(listing: ListingItem, evaluation: quantities.Evaluation) 
             action="Check the listing on Back Market; the next stock change or drift check tries again.",
         )
     if listing.sync_status == "deferred":
-        return Finding(question=question, ok=False, answer=quantities.DEFERRED + f" ({synced}).")
+        return Finding(question=question, ok=False, answer=quantity_sync.DEFERRED + f" ({synced}).")
     if evaluation.target is None:
         return Finding(
             question=question,

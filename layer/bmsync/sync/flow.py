@@ -1,32 +1,35 @@
-"""How every scheduled flow runs for one connection: a lease lock, a run record, plain-words failures.
+"""What every flow shares: which connections an invocation runs for, and how one run goes.
 
-Two overlapping invocations of a flow (a slow run and the next minute's schedule) never run at once
-for one connection: the second finds the lock held and records a skipped run. A crashed run's lock
-expires with its lease. An :class:`IntegrationError` that needs a person (a revoked token) becomes a
-critical alert; it clears by itself on the next successful run of a flow that talks to that service.
+A scheduled run of a flow holds a lease lock for its connection and leaves a run record. Two
+overlapping invocations (a slow run and the next minute's schedule) never run at once for one
+connection: the second finds the lock held and records a skipped run. A crashed run's lock expires
+with its lease. An :class:`IntegrationError` that needs a person (a revoked token) becomes a critical
+alert; it clears by itself on the next successful run of a flow that talks to that service.
+
+Stream-driven runs (quantity_sync's and shipment_export's batches) take no lock (the stream already
+hands one batch at a time per shard) and are not stored: their :class:`RunRecord` is returned,
+logged and measured like every other.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from bmsync.clock import Clock
+from bmsync import alerts
+from bmsync.catalog import FunctionSpec
+from bmsync.clock import Clock, utc_iso
+from bmsync.environment import function_environment
 from bmsync.errors import IntegrationError
-from bmsync.observability import logger
+from bmsync.events import ScheduledEvent
+from bmsync.observability import emit_run_metrics, logger
+from bmsync.settings import Settings
+from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 
 FlowBody = Callable[[RunRecord], None]
-
-
-#: Error class names (lower-cased) whose alerts a successful run clears.
-ATTENTION_ERRORS = ("unauthorized", "forbidden", "blocked")
-
-
-def attention_alert_id(error: IntegrationError) -> str:
-    return f"{error.service}-{type(error).__name__.lower()}"
 
 
 def run_flow(
@@ -57,7 +60,9 @@ def run_flow(
     try:
         body(run)
         outcome = "succeeded"
-        state.clear_alerts(f"{service}-{attention}" for service in services for attention in ATTENTION_ERRORS)
+        state.clear_alerts(
+            alert_id for service in services for alert_id in alerts.needs_person_alert_ids(service)
+        )
     except IntegrationError as error:
         error_text = error.message
         logger.warning(
@@ -65,13 +70,7 @@ def run_flow(
             extra={"flow": flow, "remote_service": error.service, "error_type": type(error).__name__},
         )
         if error.needs_attention:
-            state.raise_alert(
-                attention_alert_id(error),
-                error.message,
-                severity="critical",
-                action=error.action,
-                subject="connection",
-            )
+            alerts.raise_needs_person(state, error)
     except Exception as error:
         error_text = f"{type(error).__name__}: {error}"
         state.release_lock(flow, owner)
@@ -79,3 +78,59 @@ def run_flow(
         raise
     state.release_lock(flow, owner)
     return state.finish_run(run, outcome, error_text)
+
+
+def stream_run(flow: str, clock: Clock) -> RunRecord:
+    """The record of one stream batch's run (not stored: a batch is not a scheduled run)."""
+    return RunRecord(flow=flow, started_at=utc_iso(clock.now()))
+
+
+def finish_stream_run(run: RunRecord, clock: Clock, *, failed: int) -> RunRecord:
+    return run.model_copy(
+        update={
+            "status": "failed" if failed else "succeeded",
+            "error": f"{failed} records left for the stream to retry" if failed else None,
+            "finished_at": utc_iso(clock.now()),
+        }
+    )
+
+
+# --- what every function's ``handle`` does around its runs
+
+
+def start_invocation(spec: FunctionSpec) -> None:
+    """Validate the function's environment (once per process: its cold start)."""
+    function_environment(spec.name, spec.tables)
+
+
+def scheduled_event(event: dict[str, Any], spec: FunctionSpec) -> ScheduledEvent:
+    """The scheduled event, with a task the function has (one of its catalogue schedules)."""
+    scheduled = ScheduledEvent.model_validate(event)
+    known = {task for task, _ in spec.schedules}
+    if scheduled.task is not None and scheduled.task not in known:
+        names = ", ".join(sorted(task for task in known if task)) or "none"
+        raise ValueError(f"{spec.name} has no task {scheduled.task!r} (known: {names})")
+    return scheduled
+
+
+def connections_for(event: ScheduledEvent, settings_repo: SettingsRepository | None = None) -> list[Settings]:
+    """The connections a scheduled invocation runs for: all of them unless the event names one."""
+    repo = settings_repo or SettingsRepository()
+    if event.connection_id is None:
+        return repo.list()
+    settings = repo.get(event.connection_id)
+    if settings is None:
+        logger.warning(
+            "scheduled run for an unknown connection", extra={"connection_id": event.connection_id}
+        )
+        return []
+    return [settings]
+
+
+def run_summary(spec: FunctionSpec, runs: Iterable[tuple[str, RunRecord]]) -> dict[str, Any]:
+    """What a scheduled handler returns (each connection's run record); each run is measured."""
+    summary: dict[str, Any] = {}
+    for connection_id, run in runs:
+        emit_run_metrics(spec.name, connection_id, run)
+        summary[connection_id] = run.model_dump(mode="json")
+    return {"runs": summary}

@@ -37,12 +37,12 @@ def test_the_same_seed_replays_the_same_run_to_the_second(tmp_path: Path) -> Non
 def test_an_unhandled_exception_is_reported_with_its_simulated_time_and_stack(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bmsync.sync import orders  # order_import calls it through this module's name
+    from bmsync.sync import order_import  # its handler calls the rules through this module's name
 
-    def broken(*args: Any, **kwargs: Any) -> int:
-        raise RuntimeError("a bug in requeue_due_exports")
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug in import_orders")
 
-    monkeypatch.setattr(orders, "requeue_due_exports", broken)
+    monkeypatch.setattr(order_import, "import_orders", broken)
     config = SimulationConfig(
         days=2 / 24 / 60, seed=3, faults="none", extra_skus=1, rates=BUSY, settle_minutes=1
     )
@@ -50,7 +50,7 @@ def test_an_unhandled_exception_is_reported_with_its_simulated_time_and_stack(
 
     assert not report["ok"] and report["invariants"]["unhandled_exceptions"]["count"] > 0
     first = report["unhandled_exception_details"][0]
-    assert first["function"] == "order_import" and first["error"] == "a bug in requeue_due_exports"
+    assert first["function"] == "order_import" and first["error"] == "a bug in import_orders"
     assert first["at"] >= report["config"]["started_at"]
     assert any("raise RuntimeError" in line for line in first["stack"])
     assert "first unhandled exception, at " in render(report)

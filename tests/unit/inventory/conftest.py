@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from bmsync.clock import ManualClock
 from bmsync.settings import Settings
@@ -18,10 +17,9 @@ from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.store.tables import LISTINGS, STOCK
-from bmsync.sync import listings as listing_flow
-from bmsync.sync import watch as watch_flow
+from bmsync.sync import listing_import, wholecell_watch
 from bmsync.sync.flow import run_flow
-from bmsync.sync.quantities import ListingBatchProcessor, QuantitySync, run_drift_check
+from bmsync.sync.quantity_sync import QuantitySyncWiring, run_drift_check, sync_batch
 from bmsync_sandbox.runtime.local_aws import LocalAws
 from tests.unit.inventory.fakes import FakeBackMarket, FakeWholeCell, Item, Order, Unit, Variation
 
@@ -122,8 +120,8 @@ class Inventory:
     # -- the flows
     def watch(self) -> RunRecord:
         def body(run: RunRecord) -> None:
-            watch_flow.watch_wholecell(
-                self.settings,
+            wholecell_watch.watch_wholecell(
+                settings=self.settings,
                 wholecell=self.wholecell,
                 stock=self.stock,
                 state=self.state,
@@ -133,7 +131,7 @@ class Inventory:
                 listings=self.listings,
             )
 
-        return run_flow(watch_flow.FLOW, self.state, self.clock, body)
+        return run_flow(wholecell_watch.FLOW, self.state, self.clock, body)
 
     def _capture(self, orders: list[Any]) -> int:
         self.shipment_batches.append(orders)
@@ -141,8 +139,8 @@ class Inventory:
 
     def import_listings(self) -> RunRecord:
         def body(run: RunRecord) -> None:
-            listing_flow.import_listings(
-                self.settings,
+            listing_import.import_listings(
+                settings=self.settings,
                 backmarket=self.backmarket,
                 wholecell=self.wholecell,
                 listings=self.listings,
@@ -151,14 +149,14 @@ class Inventory:
                 run=run,
             )
 
-        return run_flow(listing_flow.FLOW, self.state, self.clock, body)
+        return run_flow(listing_import.FLOW, self.state, self.clock, body)
 
-    def quantity_sync(self) -> QuantitySync:
-        return QuantitySync(
-            self.settings,
+    def quantity_sync(self) -> QuantitySyncWiring:
+        return QuantitySyncWiring(
+            settings=self.settings,
             listings=self.listings,
             stock=self.stock,
-            backmarket=lambda: self.backmarket,
+            backmarket=self.backmarket,
             state=self.state,
             clock=self.clock,
             decrease_reserve=self.decrease_reserve,
@@ -168,9 +166,12 @@ class Inventory:
         """Hand ``records`` to quantity_sync in Lambda-sized batches; the batch responses."""
         responses = []
         for start in range(0, len(records), batch_size):
-            processor = ListingBatchProcessor(lambda connection_id: self.quantity_sync())
-            event = {"Records": records[start : start + batch_size]}
-            responses.append(dict(process_partial_response(event, processor.collect, processor)))
+            _, retry = sync_batch(
+                records[start : start + batch_size],
+                wiring_for=lambda connection_id: self.quantity_sync(),
+                clock=self.clock,
+            )
+            responses.append({"batchItemFailures": [{"itemIdentifier": sequence} for sequence in retry]})
         return responses
 
     def pending_records(self) -> list[dict[str, Any]]:

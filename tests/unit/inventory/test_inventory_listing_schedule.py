@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bmsync.admin.ports import listing_import_event
 from bmsync.store.sync_state import SyncStateRepository
-from bmsync.sync.listings import FLOW, ON_DEMAND_SOURCE, import_due
+from bmsync.sync.listing_import import FLOW, ON_DEMAND_SOURCE, import_due
 
 
 def test_the_first_scheduled_import_is_due(aws: None, clock) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bmsync.backmarket.errors import ServerError, Unauthorized
 from bmsync.settings import ListingImportScope, ProductVariationMode
 from bmsync.store.stock_repo import StockItem
-from bmsync.sync.quantities import explain_quantity
+from bmsync.sync.quantity_sync import explain_quantity
 from tests.unit.inventory.conftest import Inventory
 
 
@@ -159,16 +159,16 @@ def test_the_seeds_troubleshooting_questions_each_have_a_recorded_answer(invento
     inventory.import_listings()
     inventory.watch()
     inventory.cycle()
-    sync = inventory.quantity_sync()
+    rules = {"settings": inventory.settings, "listings": inventory.listings, "stock": inventory.stock}
     # Has the listing been imported?
-    assert explain_quantity(sync, "SKU-NOT-LISTED") == [
+    assert explain_quantity("SKU-NOT-LISTED", **rules) == [
         "no listing with SKU SKU-NOT-LISTED has been imported from Back Market: run Import listings"
     ]
     # Is the listing connected?
-    [unconnected] = explain_quantity(sync, "BMTESTSKU1")
+    [unconnected] = explain_quantity("BMTESTSKU1", **rules)
     assert "SKU BMTESTSKU1 is not on any product variation in WholeCell" in unconnected
     # Is the 'Enable Quantity Sync' box checked?
-    [off] = explain_quantity(sync, "SKU-1")
+    [off] = explain_quantity("SKU-1", **rules)
     assert "quantity sync is off" in off
     assert inventory.listing("L-1").reason.startswith("quantity sync is off")
 

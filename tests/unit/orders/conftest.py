@@ -11,9 +11,10 @@ from bmsync.clock import ManualClock
 from bmsync.settings import Settings
 from bmsync.store.orders_repo import OrderRecord, OrdersRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync import shipment_export
 from bmsync.sync.flow import run_flow
-from bmsync.sync.orders import FLOW, import_orders
-from bmsync.sync.shipments import export_shipment
+from bmsync.sync.order_import import FLOW, import_orders
+from bmsync.sync.shipment_export import export_shipment, send_due_retries
 from tests.unit.orders.fakes import (
     FakeBackMarket,
     FakeLine,
@@ -67,15 +68,15 @@ class OrdersHarness:
     def run(self, *, catch_up: bool = False, time_budget: timedelta = timedelta(seconds=90)) -> RunRecord:
         def body(run: RunRecord) -> None:
             import_orders(
-                self.settings,
-                self.backmarket,
-                self.wholecell,
-                self.orders,
-                self.stock,
-                self.listings,
-                self.state,
-                self.clock,
-                run,
+                settings=self.settings,
+                backmarket=self.backmarket,
+                wholecell=self.wholecell,
+                orders=self.orders,
+                stock=self.stock,
+                listings=self.listings,
+                state=self.state,
+                clock=self.clock,
+                run=run,
                 catch_up=catch_up,
                 time_budget=time_budget,
             )
@@ -84,8 +85,28 @@ class OrdersHarness:
 
     def export(self, order_id: int) -> str:
         return export_shipment(
-            self.settings, str(order_id), self.backmarket, self.orders, self.state, self.clock
+            str(order_id),
+            settings=self.settings,
+            backmarket=self.backmarket,
+            orders=self.orders,
+            state=self.state,
+            clock=self.clock,
         )
+
+    def send_due_retries(self) -> RunRecord:
+        """shipment_export's scheduled run: the exports whose retry time has come."""
+
+        def body(run: RunRecord) -> None:
+            send_due_retries(
+                settings=self.settings,
+                backmarket=self.backmarket,
+                orders=self.orders,
+                state=self.state,
+                clock=self.clock,
+                run=run,
+            )
+
+        return run_flow(shipment_export.FLOW, self.state, self.clock, body, services=("backmarket",))
 
     def record(self, order_id: int) -> OrderRecord:
         stored = self.orders.get("uk", order_id)

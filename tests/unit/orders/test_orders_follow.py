@@ -171,21 +171,21 @@ def test_two_imports_at_once_with_crashes_create_exactly_one_order_each(harness:
 
     def one_import() -> None:
         from bmsync.store.sync_state import RunRecord
-        from bmsync.sync.orders import import_orders
+        from bmsync.sync.order_import import import_orders
 
         barrier.wait()
         try:
             # Straight into the body: two runs overlapping as if the flow lock had expired.
             import_orders(
-                harness.settings,
-                harness.backmarket,
-                LockedWholeCell(harness.wholecell, lock),
-                harness.orders,
-                harness.stock,
-                harness.listings,
-                harness.state,
-                harness.clock,
-                RunRecord(flow="order_import", started_at="now"),
+                settings=harness.settings,
+                backmarket=harness.backmarket,
+                wholecell=LockedWholeCell(harness.wholecell, lock),
+                orders=harness.orders,
+                stock=harness.stock,
+                listings=harness.listings,
+                state=harness.state,
+                clock=harness.clock,
+                run=RunRecord(flow="order_import", started_at="now"),
             )
         except Exception as error:  # a Crash is expected; anything else fails the test below
             errors.append(error)

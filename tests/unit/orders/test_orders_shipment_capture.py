@@ -9,7 +9,7 @@ from bmsync.settings import Settings
 from bmsync.store.dynamo import table
 from bmsync.store.orders_repo import OrderRecord, OrdersRepository
 from bmsync.store.tables import ORDERS
-from bmsync.sync.shipments import capture_new_shipments
+from bmsync.sync.shipment_export import capture_new_shipments
 from tests.unit.orders.fakes import FakeSalesOrder, FakeShipment, FakeUnit
 
 SETTINGS = Settings(connection_id="uk")
@@ -49,7 +49,7 @@ def test_a_new_shipment_is_recorded_once_and_makes_the_export_pending(aws: None,
     repo = OrdersRepository()
     _imported(repo, clock)
 
-    assert capture_new_shipments(SETTINGS, [_sales_order()], repo, clock) == 1
+    assert capture_new_shipments([_sales_order()], settings=SETTINGS, orders=repo, clock=clock) == 1
 
     record = repo.get("uk", "500001")
     assert record is not None and record.shipment is not None
@@ -61,7 +61,7 @@ def test_a_new_shipment_is_recorded_once_and_makes_the_export_pending(aws: None,
     assert "added in WholeCell" in record.history[-1].event
 
     # The same view again (the next poll) writes nothing: no stream record, no second export.
-    assert capture_new_shipments(SETTINGS, [_sales_order()], repo, clock) == 0
+    assert capture_new_shipments([_sales_order()], settings=SETTINGS, orders=repo, clock=clock) == 0
     assert repo.get("uk", "500001").revision == record.revision
 
 
@@ -76,7 +76,7 @@ def test_the_newest_tracked_shipment_wins_and_untracked_ones_are_ignored(aws: No
             FakeShipment(3, "DHL", "JD0002", None, at + timedelta(hours=1)),
         ]
     )
-    capture_new_shipments(SETTINGS, [sales_order], repo, clock)
+    capture_new_shipments([sales_order], settings=SETTINGS, orders=repo, clock=clock)
     record = repo.get("uk", "500001")
     assert record.shipment.tracking_number == "JD0002" and record.shipment.carrier == "DHL"
 
@@ -91,7 +91,7 @@ def test_orders_bmsync_did_not_import_are_left_alone(aws: None, clock) -> None:
         _sales_order(id=78),  # another WholeCell order claiming the same external id
         _sales_order(external_id=None),
     ]
-    assert capture_new_shipments(SETTINGS, others, repo, clock) == 0
+    assert capture_new_shipments(others, settings=SETTINGS, orders=repo, clock=clock) == 0
     record = repo.get("uk", "500001")
     assert record.shipment is None and record.export_state == "none"
     assert repo.get("uk", "999") is None
@@ -101,7 +101,9 @@ def test_a_status_changed_by_hand_in_wholecell_is_explained_not_pushed(aws: None
     repo = OrdersRepository()
     _imported(repo, clock)
 
-    capture_new_shipments(SETTINGS, [_sales_order(status="Shipped", shipments=[])], repo, clock)
+    capture_new_shipments(
+        [_sales_order(status="Shipped", shipments=[])], settings=SETTINGS, orders=repo, clock=clock
+    )
 
     record = repo.get("uk", "500001")
     assert record.wholecell_status_seen == "Shipped"
@@ -112,14 +114,16 @@ def test_a_status_changed_by_hand_in_wholecell_is_explained_not_pushed(aws: None
     assert record.export_state == "none"
 
     # Set back to the mapped status: the explanation goes away.
-    capture_new_shipments(SETTINGS, [_sales_order(status="Processing", shipments=[])], repo, clock)
+    capture_new_shipments(
+        [_sales_order(status="Processing", shipments=[])], settings=SETTINGS, orders=repo, clock=clock
+    )
     assert repo.get("uk", "500001").status_note == ""
 
 
 def test_units_committed_after_the_shipment_update_it_without_a_new_export(aws: None, clock) -> None:
     repo = OrdersRepository()
     _imported(repo, clock)
-    capture_new_shipments(SETTINGS, [_sales_order(inventories=[])], repo, clock)
+    capture_new_shipments([_sales_order(inventories=[])], settings=SETTINGS, orders=repo, clock=clock)
 
     def sent(record: OrderRecord) -> bool:
         record.export_state = "sent"
@@ -127,7 +131,7 @@ def test_units_committed_after_the_shipment_update_it_without_a_new_export(aws: 
         return True
 
     repo.update("uk", "500001", sent, writer="shipment_export", now=clock.now())
-    assert capture_new_shipments(SETTINGS, [_sales_order()], repo, clock) == 1
+    assert capture_new_shipments([_sales_order()], settings=SETTINGS, orders=repo, clock=clock) == 1
     record = repo.get("uk", "500001")
     assert record.export_state == "sent" and [unit.esn for unit in record.shipment.units] == [
         "356938035643809"
@@ -145,13 +149,15 @@ def test_a_full_reconciliation_of_hundreds_of_orders_reads_in_batches_and_writes
         _sales_order(id=1000 + number, external_id=order_id, shipments=[], inventories=[])
         for number, order_id in enumerate(order_ids)
     ]
-    assert capture_new_shipments(SETTINGS, sales_orders, repo, clock) == 250  # the statuses seen, once
+    assert (
+        capture_new_shipments(sales_orders, settings=SETTINGS, orders=repo, clock=clock) == 250
+    )  # the statuses seen, once
     sales_orders[7] = _sales_order(id=1007, external_id=order_ids[7])  # then one new shipment
 
     calls: Counter[str] = Counter()
     client = table(ORDERS).meta.client
     client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
-    assert capture_new_shipments(SETTINGS, sales_orders, repo, clock) == 1
+    assert capture_new_shipments(sales_orders, settings=SETTINGS, orders=repo, clock=clock) == 1
 
     assert calls["BatchGetItem"] == 3  # 250 orders, 100 a request
     assert calls["PutItem"] == 1 and calls["GetItem"] == 1  # only the changed order is re-read and written

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bmsync.sync.shipments import MAX_EXPORT_ATTEMPTS, capture_new_shipments, requeue_due_exports
+from bmsync.sync.shipment_export import MAX_EXPORT_ATTEMPTS, capture_new_shipments
 from tests.unit.orders.conftest import SKU, OrdersHarness
 from tests.unit.orders.fakes import FakeLine, FakeShipment, FakeUnit, InvalidTransition, ServerError
 
@@ -37,7 +37,12 @@ def _ship_in_wholecell(
             datetime(2026, 1, 5, 12, tzinfo=UTC),
         )
     )
-    assert capture_new_shipments(harness.settings, [sales_order], harness.orders, harness.clock) == 1
+    assert (
+        capture_new_shipments(
+            [sales_order], settings=harness.settings, orders=harness.orders, clock=harness.clock
+        )
+        == 1
+    )
 
 
 def test_a_shipment_of_a_validated_order_is_sent_once_with_imei_and_mapped_carrier(
@@ -62,7 +67,12 @@ def test_a_shipment_of_a_validated_order_is_sent_once_with_imei_and_mapped_carri
     # A replayed stream record, and the next poll of WholeCell, send nothing again.
     assert harness.export(1001) == "sent"
     sales_order = harness.wholecell.orders[record.wholecell_order_id]
-    assert capture_new_shipments(harness.settings, [sales_order], harness.orders, harness.clock) == 0
+    assert (
+        capture_new_shipments(
+            [sales_order], settings=harness.settings, orders=harness.orders, clock=harness.clock
+        )
+        == 0
+    )
     assert len(harness.backmarket.sent("ship")) == 1
 
 
@@ -135,7 +145,7 @@ def test_back_markets_refusal_is_recorded_with_its_message(harness: OrdersHarnes
     )
     harness.backmarket.ship_order = original_ship  # type: ignore[method-assign]
     harness.clock.advance(3600)
-    assert requeue_due_exports(harness.settings, harness.orders, harness.clock) == 0
+    assert harness.send_due_retries().counts.get("retried", 0) == 0
     assert harness.export(1001) == "rejected" and len(harness.backmarket.sent("ship")) == 1
 
 
@@ -148,13 +158,13 @@ def test_transient_failures_retry_with_backoff_then_need_a_person(harness: Order
     assert harness.export(1001) == "failed_retrying"
     record = harness.record(1001)
     assert record.export_attempts == 1 and "503" in record.export_reason
-    # Not due yet: neither a replay nor order_import's sweep tries again.
+    # Not due yet: neither a replay nor shipment_export's schedule tries again.
     assert harness.export(1001) == "failed_retrying"
-    assert requeue_due_exports(harness.settings, harness.orders, harness.clock) == 0
+    assert harness.send_due_retries().counts.get("retried", 0) == 0
     harness.clock.advance(61)
-    assert requeue_due_exports(harness.settings, harness.orders, harness.clock) == 1
-    assert harness.record(1001).last_writer == "order_import"
-    assert harness.export(1001) == "sent"
+    # shipment_export's own schedule sends it once its retry time has come.
+    assert harness.send_due_retries().counts == {"retried": 1, "sent": 1}
+    assert harness.record(1001).export_state == "sent"
 
     harness.order(1002, 3)
     harness.run()
@@ -185,7 +195,7 @@ def test_a_crash_after_sending_is_confirmed_by_rereading_not_sent_again(harness:
     assert harness.record(1001).export_state == "sending"
     assert harness.export(1001) == "sending"  # the attempt's lease still runs
     harness.clock.advance(180)
-    assert requeue_due_exports(harness.settings, harness.orders, harness.clock) == 1
-    assert harness.export(1001) == "sent"
+    assert harness.send_due_retries().counts == {"retried": 1, "sent": 1}
+    assert harness.record(1001).export_state == "sent"
     assert len(harness.backmarket.sent("ship")) == 1
     assert "(confirmed)" in harness.record(1001).export_reason

@@ -1,7 +1,7 @@
-"""Orders Back Market -> WholeCell (order_import): import, status following, automatic validation.
+"""order_import: Back Market orders -> WholeCell sales orders, their status, automatic validation.
 
 - The first run (and the first after order import is switched on) imports every open Back Market
-  order (states 1 and 3); later runs read the orders modified since the cursor, minus an overlap
+  order (paid or accepted); later runs read the orders modified since the cursor, minus an overlap
   window, and the daily catch-up re-reads the last days. The cursor moves only after every order read
   was handled (recorded in the ``orders`` table).
 - Exactly one WholeCell order per Back Market order: creation is guarded by a claim on the order's
@@ -18,11 +18,20 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
+from bmsync import alerts, backmarket, wholecell
+from bmsync.backmarket.states import (
+    CLOSED_LINE_STATES,
+    OPEN_ORDER_STATES,
+    REFUNDED_LINE_STATES,
+    LineState,
+    OrderState,
+)
+from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.errors import IntegrationError
-from bmsync.observability import logger
+from bmsync.observability import logger, record_latency
 from bmsync.settings import (
     CHANNEL_CUSTOMER_NAME,
     ORDER_STATUS_LABELS,
@@ -32,8 +41,11 @@ from bmsync.settings import (
     ProductVariationMode,
     Settings,
 )
+from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
+from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import (
     BackMarketAddress,
     BackMarketOrder,
@@ -41,15 +53,13 @@ from bmsync.sync.ports import (
     WholeCellOrders,
     WholeCellSalesOrder,
 )
-from bmsync.sync.shipments import LINE_ACCEPTED, LINE_CLOSED, requeue_due_exports
 from bmsync.sync.validation import validate_new_lines
 from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate, WholeCellAddress
 
+FUNCTION = by_name("order_import")
 FLOW = "order_import"
 WRITER = "order_import"
-#: Back Market order states that are open: paid (lines to validate) and accepted (to ship).
-OPEN_STATES = (1, 3)
-STATE_FINISHED = 9
+CATCH_UP_TASK = "catch_up"
 #: How long a run may hold an order's import claim before another run may take it over.
 CLAIM_LEASE = timedelta(minutes=5)
 #: Cursor value meaning "import every open order on the next enabled run".
@@ -86,20 +96,20 @@ class OrderListings(Protocol):
 
 def backmarket_status(order: BackMarketOrder) -> BackMarketOrderStatus | None:
     """The mappable status of an order: its state, and for a finished order what became of its lines."""
-    if order.state == 10:
+    if order.state == OrderState.PENDING_PAYMENT:
         return BackMarketOrderStatus.PENDING_PAYMENT
-    if order.state == 1:
+    if order.state == OrderState.PAID:
         return BackMarketOrderStatus.PAID
-    if order.state == 3:
+    if order.state == OrderState.ACCEPTED:
         return BackMarketOrderStatus.ACCEPTED
-    if order.state == STATE_FINISHED:
+    if order.state == OrderState.FINISHED:
         states = {line.state for line in order.orderlines}
-        if 3 in states:
+        if LineState.SHIPPED in states:
             return BackMarketOrderStatus.SHIPPED
-        if states & {5, 6}:
+        if states & REFUNDED_LINE_STATES:
             return BackMarketOrderStatus.REFUNDED
         return BackMarketOrderStatus.CANCELLED
-    return None  # 0 (payment being checked) and 8 (not paid) are hidden by Back Market
+    return None  # payment being checked and not paid: Back Market hides them
 
 
 def label_of(status: BackMarketOrderStatus | None, state: int) -> str:
@@ -135,16 +145,16 @@ class _Run:
 
 
 def import_orders(
+    *,
     settings: Settings,
     backmarket: BackMarketOrders,
     wholecell: WholeCellOrders,
-    orders_repo: OrdersRepository,
+    orders: OrdersRepository,
     stock: StockMirror,
     listings: OrderListings,
     state: SyncStateRepository,
     clock: Clock,
     run: RunRecord,
-    *,
     catch_up: bool = False,
     time_budget: timedelta = TIME_BUDGET,
 ) -> None:
@@ -161,38 +171,32 @@ def import_orders(
         if state.get_cursor(FLOW) == NO_CURSOR:
             return  # said so already (an alert counts every raise: not one a minute)
         state.set_cursor(FLOW, NO_CURSOR)
-        state.raise_alert(
-            "order-import-off",
-            "Order import is switched off: Back Market orders are not imported into WholeCell.",
-            severity="info",
-            action="Switch on 'Enable order import' in the settings.",
-            subject="connection",
-        )
+        alerts.ORDER_IMPORT_OFF.raise_on(state)
         return
-    state.clear_alert("order-import-off")
+    alerts.ORDER_IMPORT_OFF.clear_on(state)
     # Counts go straight onto the run record, so a run that dies mid-way still shows what it did.
-    context = _Run(settings, backmarket, wholecell, orders_repo, stock, listings, state, clock, run.counts)
+    context = _Run(settings, backmarket, wholecell, orders, stock, listings, state, clock, run.counts)
     started = clock.now()
     cursor = state.get_cursor(FLOW)
     document = state.get_document(IMPORT_DOCUMENT) or {}
     if not cursor:
         mode = "first import of every open order"
-        orders: Iterable[BackMarketOrder] = _open_orders(backmarket)
+        to_read: Iterable[BackMarketOrder] = _open_orders(backmarket)
         document["first_import_at"] = utc_iso(started)
         state.put_document(IMPORT_DOCUMENT, document)
     elif catch_up:
         mode = f"daily catch-up of the last {settings.order_catchup_days} days"
-        orders = backmarket.iter_orders(
+        to_read = backmarket.iter_orders(
             date_modification=started - timedelta(days=settings.order_catchup_days)
         )
     else:
         mode = "orders changed since the last run"
         since = parse_iso(cursor) - timedelta(minutes=settings.order_overlap_minutes)
-        orders = backmarket.iter_orders(date_modification=since)
+        to_read = backmarket.iter_orders(date_modification=since)
     first_import_at = parse_iso(document.get("first_import_at") or utc_iso(started))
     seen: set[int] = set()
     out_of_time = False
-    for order in orders:
+    for order in to_read:
         if order.order_id in seen:
             continue
         if seen and clock.now() - started >= time_budget:
@@ -201,7 +205,6 @@ def import_orders(
         seen.add(order.order_id)
         context.count("read")
         _handle(context, order, first_import_at)
-    context.count("exports_requeued", requeue_due_exports(settings, orders_repo, clock))
     if out_of_time:
         run.progress = (
             f"{mode}: {len(seen)} orders handled before the run's time limit; the next run carries on"
@@ -214,7 +217,7 @@ def import_orders(
 
 
 def _open_orders(backmarket: BackMarketOrders) -> Iterator[BackMarketOrder]:
-    for open_state in OPEN_STATES:
+    for open_state in OPEN_ORDER_STATES:
         yield from backmarket.iter_orders(state=open_state)
 
 
@@ -222,7 +225,11 @@ def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) ->
     try:
         record = context.orders.get(context.connection_id, order.order_id)
         if record is None or record.import_state != "imported":
-            if record is None and order.state == STATE_FINISHED and _created_before(order, first_import_at):
+            if (
+                record is None
+                and order.state == OrderState.FINISHED
+                and _created_before(order, first_import_at)
+            ):
                 context.count("skipped_finished_before_first_import")
                 return
             imported = _import(context, order)
@@ -274,6 +281,8 @@ def _import(context: _Run, order: BackMarketOrder) -> OrderRecord | None:
             _sales_order_request(context, order, lines, wholecell_status)
         )
         context.count("imported")
+        if order.date_creation is not None:
+            record_latency("OrderImport", (context.clock.now() - order.date_creation).total_seconds())
     stored = _record_import(context, order, owner, sales_order, lines, status, wholecell_status)
     _raise_unknown_sku_alerts(context, order, lines)
     return stored
@@ -305,13 +314,8 @@ def _record_not_mapped(context: _Run, order: BackMarketOrder, status: BackMarket
     context.count("not_mapped")
     if not newly_recorded:
         return  # recorded (and alerted) before: an unchanged re-read says nothing new
-    context.state.raise_alert(
-        f"order-status-unmapped-{status.value if status else order.state}",
-        f"Orders in {label} are not imported: that state is not mapped to a WholeCell status "
-        f"(last: order {order.order_id}).",
-        severity="warning",
-        action="Map the Back Market state to a WholeCell sales-order status under Order statuses.",
-        subject=f"order {order.order_id}",
+    alerts.ORDER_STATUS_UNMAPPED.raise_on(
+        context.state, status=status.value if status else order.state, label=label, order_id=order.order_id
     )
 
 
@@ -449,12 +453,12 @@ def _reserve_stock(context: _Run, record: OrderRecord) -> None:
         return
     as_of = utc_iso(context.clock.now())
     for line in record.lines:
-        if line.state not in LINE_CLOSED:
+        if line.state not in CLOSED_LINE_STATES:
             # Back Market already lowered the ordered listing; noted before the stock write, so quantity
             # sync compares the new mirror with what Back Market really shows.
             for listing in context.listings.by_sku(line.sku):
                 context.listings.record_backmarket_sale(listing.listing_id, line.quantity, writer=WRITER)
-        if line.variation_ids and line.state not in LINE_CLOSED:
+        if line.variation_ids and line.state not in CLOSED_LINE_STATES:
             context.stock.reserve_for_order(str(line.variation_ids[0]), line.quantity, as_of=as_of)
 
     def reserved(stored: OrderRecord) -> bool:
@@ -486,26 +490,13 @@ def _raise_unknown_sku_alerts(context: _Run, order: BackMarketOrder, lines: list
     for line in lines:
         if not line.unknown_sku:
             continue
-        if context.settings.product_variations == ProductVariationMode.MATCH_VIA_SKU:
-            why = f"no WholeCell product variation has the SKU {line.sku!r}"
-            action = (
-                f"Add the SKU {line.sku!r} to a product variation in WholeCell (the SKUs must match on both "
-                "sides), then pick the variation on the order's item in WholeCell."
-            )
-        else:
-            why = f"no imported listing with the SKU {line.sku!r} has a product variation chosen"
-            action = (
-                "Import your listings, then choose the product variation of the listing "
-                f"{line.sku!r} ('Product not set!'), and pick it on the order's item in WholeCell."
-            )
-        context.count("unknown_sku")
-        context.state.raise_alert(
-            f"unknown-sku-{line.sku.strip().lower()}",
-            f"Order {order.order_id}: the line {line.sku!r} was imported as 'Unknown SKU': {why}.",
-            severity="error",
-            action=action,
-            subject=f"order {order.order_id}",
+        kind = (
+            alerts.UNKNOWN_SKU_NO_VARIATION
+            if context.settings.product_variations == ProductVariationMode.MATCH_VIA_SKU
+            else alerts.UNKNOWN_SKU_NOT_CHOSEN
         )
+        context.count("unknown_sku")
+        kind.raise_on(context.state, sku_key=line.sku.strip().lower(), sku=line.sku, order_id=order.order_id)
 
 
 # --- following Back Market
@@ -571,8 +562,8 @@ def _follow(context: _Run, order: BackMarketOrder, record: OrderRecord) -> None:
 
 def _held_export_can_go(order: BackMarketOrder) -> bool:
     """Every open line validated (the shipment can be sent), or none left open (it never will be)."""
-    open_lines = [line for line in order.orderlines if line.state not in LINE_CLOSED]
-    return all(line.state == LINE_ACCEPTED for line in open_lines)
+    open_lines = [line for line in order.orderlines if line.state not in CLOSED_LINE_STATES]
+    return all(line.state == LineState.ACCEPTED for line in open_lines)
 
 
 def _coverage(context: _Run, line: OrderLineRecord) -> int | None:
@@ -625,11 +616,70 @@ def _record_failure(context: _Run, order: BackMarketOrder, error: IntegrationErr
     if transient:
         context.retry_later = True
     else:
-        context.state.raise_alert(
-            f"order-import-{order.order_id}",
-            f"Order {order.order_id} {reason}",
-            severity="error",
-            action=error.action
-            or "Correct the order's data in WholeCell or Back Market; it is retried daily.",
-            subject=f"order {order.order_id}",
+        alerts.ORDER_NOT_IMPORTED.raise_on(
+            context.state, action=error.action, order_id=order.order_id, reason=reason
         )
+
+
+# --- wiring and the entry point
+
+
+@dataclass(frozen=True)
+class OrderImportWiring:
+    """One connection's order_import collaborators, as in production."""
+
+    settings: Settings
+    backmarket: BackMarketOrders
+    wholecell: WholeCellOrders
+    orders: OrdersRepository
+    stock: StockMirror
+    listings: OrderListings
+    state: SyncStateRepository
+    clock: Clock
+
+
+def wire(settings: Settings, clock: Clock) -> OrderImportWiring:
+    return OrderImportWiring(
+        settings=settings,
+        backmarket=backmarket.client_for(settings, clock),
+        wholecell=wholecell.client_for(settings, clock),
+        orders=OrdersRepository(),
+        stock=StockRepository(settings.connection_id),
+        listings=ListingsRepository(settings.connection_id),
+        state=SyncStateRepository(settings.connection_id, clock),
+        clock=clock,
+    )
+
+
+def run_connection(wired: OrderImportWiring, *, catch_up: bool = False) -> RunRecord:
+    """One connection's order_import run: :func:`import_orders` under the flow's lock."""
+
+    def body(run: RunRecord) -> None:
+        import_orders(
+            settings=wired.settings,
+            backmarket=wired.backmarket,
+            wholecell=wired.wholecell,
+            orders=wired.orders,
+            stock=wired.stock,
+            listings=wired.listings,
+            state=wired.state,
+            clock=wired.clock,
+            run=run,
+            catch_up=catch_up,
+        )
+
+    return run_flow(FLOW, wired.state, wired.clock, body, services=("backmarket", "wholecell"))
+
+
+def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
+    """The order_import function: every minute, and daily with ``task: "catch_up"``."""
+    start_invocation(FUNCTION)
+    scheduled = scheduled_event(event, FUNCTION)
+    catch_up = scheduled.task == CATCH_UP_TASK
+    return run_summary(
+        FUNCTION,
+        (
+            (settings.connection_id, run_connection(wire(settings, clock), catch_up=catch_up))
+            for settings in connections_for(scheduled)
+        ),
+    )

@@ -1,22 +1,30 @@
-"""Shipments WholeCell -> Back Market.
+"""shipment_export: WholeCell shipments -> Back Market (ship, tracking, IMEI).
 
 ``capture_new_shipments`` (called by wholecell_watch) records a shipment that appeared on a
 ``Backmarket`` sales order in WholeCell on the order's item; that write reaches ``export_shipment``
-(shipment_export, through the ``orders`` stream), which sends it to Back Market once Back Market shows
+(this function, through the ``orders`` stream), which sends it to Back Market once Back Market shows
 the lines accepted. Back Market's ship call is not idempotent, so the export claims the item
 ("sending", with a lease) before the call and, after a crash, re-reads the Back Market order instead
-of sending again.
+of sending again. Every minute the function's schedule sends the exports whose retry time has come
+(and those whose attempt crashed): nothing else wakes them, as no write happens to their items.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from bmsync import alerts, backmarket
+from bmsync.backmarket.states import CLOSED_LINE_STATES, LineState
+from bmsync.catalog import EXPORT_STATES_TO_SEND, OWN_WRITE_ATTRIBUTE, by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.errors import IntegrationError
-from bmsync.observability import logger
+from bmsync.observability import emit_run_metrics, logger, record_latency
 from bmsync.settings import ORDER_STATUS_LABELS, SALES_CHANNEL, BackMarketOrderStatus, Settings
 from bmsync.store.orders_repo import (
     ExportState,
@@ -26,8 +34,17 @@ from bmsync.store.orders_repo import (
     ShippedUnit,
     apply_wholecell_view,
 )
-from bmsync.store.sync_state import SyncStateRepository
-from bmsync.sync.flow import attention_alert_id
+from bmsync.store.settings_repo import SettingsRepository
+from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync.flow import (
+    connections_for,
+    finish_stream_run,
+    run_flow,
+    run_summary,
+    scheduled_event,
+    start_invocation,
+    stream_run,
+)
 from bmsync.sync.ports import (
     BackMarketOrder,
     BackMarketOrderLine,
@@ -35,10 +52,11 @@ from bmsync.sync.ports import (
     WholeCellSalesOrder,
 )
 
-#: Orderline states: 2 accepted (may ship), 3 shipped; 4-7 cancelled, refunded or not paid.
-LINE_ACCEPTED = 2
-LINE_SHIPPED = 3
-LINE_CLOSED = frozenset({4, 5, 6, 7})
+FUNCTION = by_name("shipment_export")
+FLOW = "shipment_export"
+WRITER = "shipment_export"
+#: The scheduled task that sends the exports due for a retry.
+RETRY_TASK = "send_due_retries"
 
 #: Transient failures are retried with a doubling delay up to this many attempts, then need a person.
 MAX_EXPORT_ATTEMPTS = 6
@@ -85,9 +103,10 @@ def shipment_from(sales_order: WholeCellSalesOrder) -> ShipmentRecord | None:
 
 
 def capture_new_shipments(
-    settings: Settings,
     sales_orders: Iterable[WholeCellSalesOrder],
-    orders_repo: OrdersRepository,
+    *,
+    settings: Settings,
+    orders: OrdersRepository,
     clock: Clock,
 ) -> int:
     """Record on each order's item what changed in WholeCell: a new shipment, a status set by hand.
@@ -104,7 +123,7 @@ def capture_new_shipments(
     ]
     # One batch read for all of them (a full reconciliation hands over every recent sales order);
     # a write only where WholeCell shows something the record does not have yet.
-    records = orders_repo.get_many(settings.connection_id, [external_id for external_id, _ in ours])
+    records = orders.get_many(settings.connection_id, [external_id for external_id, _ in ours])
     written = 0
     for external_id, sales_order in ours:
         record = records.get(external_id)
@@ -121,7 +140,7 @@ def capture_new_shipments(
             now=now,
         ):
             continue
-        stored = orders_repo.record_wholecell_shipment(
+        stored = orders.record_wholecell_shipment(
             settings.connection_id,
             external_id,
             shipment,
@@ -164,29 +183,23 @@ def identifiers(esn: str) -> dict[str, str]:
     return {"serial_number": esn[:50]}
 
 
-class _Outcome:
-    """The result of one export attempt, applied to the item in one write."""
+@dataclass(frozen=True)
+class _Attempt:
+    """What one export attempt decided, applied to the order's item in one write."""
 
-    def __init__(
-        self,
-        state: ExportState,
-        reason: str,
-        *,
-        sent_key: str | None = None,
-        attention: IntegrationError | None = None,
-    ) -> None:
-        self.state = state
-        self.reason = reason
-        self.sent_key = sent_key
-        #: An error only a person can fix (a revoked token): raised as the connection's critical alert.
-        self.attention = attention
+    state: ExportState
+    reason: str
+    sent_key: str | None = None
+    #: An error only a person can fix (a revoked token): raised as the connection's critical alert.
+    attention: IntegrationError | None = None
 
 
 def export_shipment(
-    settings: Settings,
     order_id: str,
+    *,
+    settings: Settings,
     backmarket: BackMarketOrders,
-    orders_repo: OrdersRepository,
+    orders: OrdersRepository,
     state: SyncStateRepository,
     clock: Clock,
 ) -> str:
@@ -207,13 +220,13 @@ def export_shipment(
         record.export_until = utc_iso(now + EXPORT_LEASE)
         return True
 
-    claimed = orders_repo.update(connection_id, order_id, claim, writer="shipment_export", now=now)
+    claimed = orders.update(connection_id, order_id, claim, writer=WRITER, now=now)
     if claimed is None:
         return "none"
     if claimed.export_owner != owner or claimed.export_state != "sending" or claimed.shipment is None:
         return claimed.export_state
     outcome = _attempt(settings, claimed, claimed.shipment, backmarket, clock)
-    stored = _record_outcome(orders_repo, claimed, owner, outcome, state, clock)
+    stored = _record_outcome(orders, claimed, owner, outcome, state, clock)
     logger.info(
         "shipment export",
         extra={"order_id": order_id, "export_state": stored.export_state if stored else None},
@@ -238,7 +251,7 @@ def _attempt(
     shipment: ShipmentRecord,
     backmarket: BackMarketOrders,
     clock: Clock,
-) -> _Outcome:
+) -> _Attempt:
     order_number = record.order_number
     try:
         order = backmarket.get_order(order_number)
@@ -250,7 +263,7 @@ def _attempt(
     except IntegrationError as error:
         return _failure(record, error)
     if _shipped_with(confirmed, shipment.tracking_number):
-        return _Outcome(
+        return _Attempt(
             "sent", f"sent to Back Market: tracking {shipment.tracking_number}{note}", sent_key=shipment.key
         )
     return _failure(
@@ -262,28 +275,28 @@ def _attempt(
     )
 
 
-def _verdict(order: BackMarketOrder, shipment: ShipmentRecord, order_number: int) -> _Outcome | None:
+def _verdict(order: BackMarketOrder, shipment: ShipmentRecord, order_number: int) -> _Attempt | None:
     """What Back Market's current view of the order means for the export; None = send it now."""
-    open_lines = [line for line in order.orderlines if line.state not in LINE_CLOSED]
+    open_lines = [line for line in order.orderlines if line.state not in CLOSED_LINE_STATES]
     if not open_lines:
-        return _Outcome(
+        return _Attempt(
             "rejected",
             f"not sent: order {order_number} was cancelled or refunded on Back Market before it shipped",
         )
-    if any(line.state == LINE_SHIPPED for line in open_lines):
+    if any(line.state == LineState.SHIPPED for line in open_lines):
         if _shipped_with(order, shipment.tracking_number):
-            return _Outcome(
+            return _Attempt(
                 "sent",
                 f"Back Market already shows tracking {shipment.tracking_number} (confirmed)",
                 sent_key=shipment.key,
             )
-        return _Outcome(
+        return _Attempt(
             "rejected",
             f"not sent: Back Market already shows order {order_number} shipped with tracking "
             f"{order.tracking_number or '(none)'}; a tracking change must be made on Back Market",
         )
-    if any(line.state != LINE_ACCEPTED for line in open_lines):
-        return _Outcome(
+    if any(line.state != LineState.ACCEPTED for line in open_lines):
+        return _Attempt(
             "held_not_validated",
             f"shipment held: validate order {order_number} on Back Market first "
             "(it is sent by itself as soon as the validation is seen)",
@@ -293,7 +306,7 @@ def _verdict(order: BackMarketOrder, shipment: ShipmentRecord, order_number: int
 
 def _shipped_with(order: BackMarketOrder, tracking_number: str) -> bool:
     return (order.tracking_number or "").strip() == tracking_number and any(
-        line.state == LINE_SHIPPED for line in order.orderlines
+        line.state == LineState.SHIPPED for line in order.orderlines
     )
 
 
@@ -305,7 +318,7 @@ def _send(
     backmarket: BackMarketOrders,
 ) -> str:
     """Ship the order; return a note about identifiers Back Market did not take (ship still counts)."""
-    open_lines = [line for line in order.orderlines if line.state not in LINE_CLOSED]
+    open_lines = [line for line in order.orderlines if line.state not in CLOSED_LINE_STATES]
     single_unit = len(open_lines) == 1 and open_lines[0].quantity == 1
     with_identifier = settings.export_imei and single_unit and len(shipment.units) == 1
     unit_identifiers = identifiers(shipment.units[0].esn) if with_identifier else {}
@@ -349,26 +362,26 @@ def _send_line_identifiers(
     return f"; identifiers not accepted ({'; '.join(problems)})" if problems else ""
 
 
-def _failure(record: OrderRecord, error: IntegrationError, *, retryable: bool | None = None) -> _Outcome:
+def _failure(record: OrderRecord, error: IntegrationError, *, retryable: bool | None = None) -> _Attempt:
     transient = error.retryable if retryable is None else retryable
     detail = error.message + (f" ({error.action})" if error.action else "")
     attention = error if error.needs_attention else None
     if transient or attention:
         if record.export_attempts + 1 >= MAX_EXPORT_ATTEMPTS:
-            return _Outcome(
+            return _Attempt(
                 "failed", f"not sent after {MAX_EXPORT_ATTEMPTS} attempts: {detail}", attention=attention
             )
-        return _Outcome(
+        return _Attempt(
             "failed_retrying", f"Back Market did not take the shipment yet: {detail}", attention=attention
         )
-    return _Outcome("rejected", f"Back Market refused the shipment: {detail}")
+    return _Attempt("rejected", f"Back Market refused the shipment: {detail}")
 
 
 def _record_outcome(
     orders_repo: OrdersRepository,
     claimed: OrderRecord,
     owner: str,
-    outcome: _Outcome,
+    outcome: _Attempt,
     state: SyncStateRepository,
     clock: Clock,
 ) -> OrderRecord | None:
@@ -391,57 +404,165 @@ def _record_outcome(
         record.add_history(now, outcome.reason)
         return True
 
-    stored = orders_repo.update(
-        claimed.connection_id, claimed.order_id, apply, writer="shipment_export", now=now
-    )
-    subject = f"order {claimed.order_id}"
-    alert_id = f"shipment-{claimed.order_id}"
+    stored = orders_repo.update(claimed.connection_id, claimed.order_id, apply, writer=WRITER, now=now)
     if outcome.state in ("rejected", "failed"):
-        state.raise_alert(
-            alert_id,
-            f"Order {claimed.order_id}: {outcome.reason}",
-            severity="error",
-            action="Check the order on Back Market and enter the tracking there if it still has to ship.",
-            subject=subject,
-        )
+        alerts.SHIPMENT_NOT_SENT.raise_on(state, order_id=claimed.order_id, reason=outcome.reason)
     elif outcome.state == "sent":
-        state.clear_alert(alert_id)
+        alerts.SHIPMENT_NOT_SENT.clear_on(state, order_id=claimed.order_id)
+        if claimed.shipment is not None and claimed.shipment.shipped_at:
+            shipped_at = parse_iso(claimed.shipment.shipped_at)
+            record_latency("ShipmentExport", (now - shipped_at).total_seconds())
     if outcome.attention is not None:
-        state.raise_alert(
-            attention_alert_id(outcome.attention),
-            outcome.attention.message,
-            severity="critical",
-            action=outcome.attention.action,
-            subject="connection",
-        )
+        alerts.raise_needs_person(state, outcome.attention)
     return stored
 
 
-def requeue_due_exports(settings: Settings, orders_repo: OrdersRepository, clock: Clock) -> int:
-    """Hand exports whose retry time has come (or whose attempt crashed) back to shipment_export.
+def send_due_retries(
+    *,
+    settings: Settings,
+    backmarket: BackMarketOrders,
+    orders: OrdersRepository,
+    state: SyncStateRepository,
+    clock: Clock,
+    run: RunRecord,
+) -> None:
+    """Send the exports whose retry time has come, or whose attempt crashed (after its lease).
 
-    order_import calls this every run: the write (by order_import) reaches shipment_export through
-    the stream, which re-checks everything before sending. Returns how many were handed back.
+    The index read may lag: ``export_shipment`` re-reads each item and acts only when it is due.
     """
     now = clock.now()
-    requeued = 0
     candidates = [
-        *orders_repo.list_by_export_state(settings.connection_id, "failed_retrying"),
-        *orders_repo.list_by_export_state(settings.connection_id, "sending"),
+        *orders.list_by_export_state(settings.connection_id, "failed_retrying"),
+        *orders.list_by_export_state(settings.connection_id, "sending"),
     ]
     for candidate in candidates:
         if not _due(candidate, now):
             continue
-
-        def requeue(record: OrderRecord) -> bool:
-            if record.export_state not in ("failed_retrying", "sending") or not _due(record, now):
-                return False
-            record.export_retry_requested_at = utc_iso(now)
-            return True
-
-        stored = orders_repo.update(
-            settings.connection_id, candidate.order_id, requeue, writer="order_import", now=now
+        export_state = export_shipment(
+            candidate.order_id,
+            settings=settings,
+            backmarket=backmarket,
+            orders=orders,
+            state=state,
+            clock=clock,
         )
-        if stored is not None and stored.export_retry_requested_at == utc_iso(now):
-            requeued += 1
-    return requeued
+        run.count("retried")
+        run.count(export_state)
+    run.progress = f"{run.counts.get('retried', 0)} due exports sent again"
+
+
+def export_for_image(new_image: Mapping[str, Any], clock: Clock) -> str:
+    """shipment_export for one ``orders`` stream record's new image; returns the export state after.
+
+    Works from the stored item, not the image (a replayed or late record sees today's state), so a
+    duplicate record never sends twice.
+    """
+    if new_image.get(OWN_WRITE_ATTRIBUTE) == WRITER:
+        return "ignored"
+    if new_image.get("export_state") not in EXPORT_STATES_TO_SEND:
+        return "ignored"
+    connection_id, order_id = str(new_image["connection_id"]), str(new_image["order_id"])
+    settings = SettingsRepository().get(connection_id)
+    if settings is None:
+        logger.warning("shipment for an unknown connection", extra={"connection_id": connection_id})
+        return "ignored"
+    wired = wire(settings, clock)
+    return export_shipment(
+        order_id,
+        settings=settings,
+        backmarket=wired.backmarket,
+        orders=wired.orders,
+        state=wired.state,
+        clock=clock,
+    )
+
+
+def export_batch(records: list[dict[str, Any]], clock: Clock) -> tuple[dict[str, RunRecord], list[str]]:
+    """One ``orders`` stream batch: each record's export; each connection's run, and the records
+    to retry.
+
+    A record that fails unexpectedly (e.g. DynamoDB unavailable) is retried by the stream (and,
+    after its retries, goes to the dead-letter queue); export outcomes are on the order's item.
+    """
+    runs: dict[str, RunRecord] = {}
+    failed: dict[str, int] = {}
+    retry: list[str] = []
+    for raw in records:
+        record = DynamoDBRecord(raw)
+        stream = record.dynamodb
+        image = (stream.new_image if stream else None) or {}
+        connection_id = str(image.get("connection_id", ""))
+        run = runs.setdefault(connection_id, stream_run(FLOW, clock))
+        try:
+            export_state = export_for_image(image, clock)
+        except Exception:
+            logger.exception("shipment export failed", extra={"event_id": record.event_id})
+            retry.append((stream.sequence_number if stream else None) or "")
+            failed[connection_id] = failed.get(connection_id, 0) + 1
+            continue
+        run.count(export_state)
+    finished = {
+        connection_id: finish_stream_run(run, clock, failed=failed.get(connection_id, 0))
+        for connection_id, run in runs.items()
+    }
+    return finished, retry
+
+
+# --- wiring and the entry point
+
+
+@dataclass(frozen=True)
+class ShipmentExportWiring:
+    """One connection's shipment_export collaborators, as in production."""
+
+    settings: Settings
+    backmarket: BackMarketOrders
+    orders: OrdersRepository
+    state: SyncStateRepository
+    clock: Clock
+
+
+def wire(settings: Settings, clock: Clock) -> ShipmentExportWiring:
+    return ShipmentExportWiring(
+        settings=settings,
+        backmarket=backmarket.client_for(settings, clock),
+        orders=OrdersRepository(),
+        state=SyncStateRepository(settings.connection_id, clock),
+        clock=clock,
+    )
+
+
+def run_connection(wired: ShipmentExportWiring) -> RunRecord:
+    """One connection's scheduled run: :func:`send_due_retries` under the flow's lock."""
+
+    def body(run: RunRecord) -> None:
+        send_due_retries(
+            settings=wired.settings,
+            backmarket=wired.backmarket,
+            orders=wired.orders,
+            state=wired.state,
+            clock=wired.clock,
+            run=run,
+        )
+
+    return run_flow(FLOW, wired.state, wired.clock, body, services=("backmarket",))
+
+
+def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
+    """The shipment_export function: ``orders`` stream batches (partial batch responses), and every
+    minute the exports due for a retry."""
+    start_invocation(FUNCTION)
+    if "Records" in event:
+        runs, retry = export_batch(event["Records"], clock)
+        for connection_id, run in runs.items():
+            emit_run_metrics(FUNCTION.name, connection_id, run)
+            logger.info("shipment export batch", extra={"connection_id": connection_id, "counts": run.counts})
+        return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in retry]}
+    scheduled = scheduled_event(event, FUNCTION)
+    return run_summary(
+        FUNCTION,
+        (
+            (settings.connection_id, run_connection(wire(settings, clock)))
+            for settings in connections_for(scheduled)
+        ),
+    )

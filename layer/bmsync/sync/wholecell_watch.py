@@ -4,7 +4,7 @@ Every minute it reads what changed in WholeCell since its cursors (``updated_at_
 on sales orders, re-reading a minute before them), applies what it had not seen yet to the stock
 mirror's memory and writes a ``stock`` item only for the variations whose calculated quantity
 changed; a minute in which nothing changed costs two small reads and no memory. Sales orders on the
-``Backmarket`` channel go to the order flows' ``capture_new_shipments``. A full reconciliation runs
+``Backmarket`` channel go to shipment_export's ``capture_new_shipments``. A full reconciliation runs
 on first start, whenever the available statuses or warehouses change, and every
 ``wholecell_reconcile_minutes``, to heal anything an incremental read missed. The cursors move only
 after every write succeeded.
@@ -26,25 +26,29 @@ listing in *Match via SKU* mode (which sums every variation of the SKU) sees it 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bmsync import wholecell
+from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
-from bmsync.events import ScheduledEvent
 from bmsync.observability import logger
 from bmsync.settings import Settings, settings_fingerprint
 from bmsync.store.listings_repo import ListingsRepository
+from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.flow import run_flow
+from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import (
     InventoryUnitLike,
     SalesOrderStatusLike,
     WholeCellInventory,
     WholeCellSalesOrder,
 )
-from bmsync.sync.scheduled import connections_for, run_summary
+from bmsync.sync.shipment_export import capture_new_shipments
 
+FUNCTION = by_name("wholecell_watch")
 FLOW = "wholecell_watch"
 CURSOR_DOCUMENT = "wholecell_watch"
 #: WholeCell counts open orders of the last 90 days as outstanding.
@@ -170,8 +174,8 @@ def _quantity_key(settings: Settings) -> str:
 
 
 def watch_wholecell(
-    settings: Settings,
     *,
+    settings: Settings,
     wholecell: WholeCellInventory,
     stock: StockRepository,
     state: SyncStateRepository,
@@ -365,35 +369,64 @@ def _write_changes(
     return changed
 
 
-def run_wholecell_watch(settings: Settings, clock: Clock) -> RunRecord:
-    """One connection's wholecell_watch run with the real client; shipments go to the order flows."""
-    from bmsync.store.orders_repo import OrdersRepository
-    from bmsync.sync.shipments import capture_new_shipments
-    from bmsync.wholecell import client_for
+# --- wiring and the entry point
 
-    state = SyncStateRepository(settings.connection_id, clock)
-    orders = OrdersRepository()
+
+@dataclass(frozen=True)
+class WholeCellWatchWiring:
+    """One connection's wholecell_watch collaborators, as in production."""
+
+    settings: Settings
+    wholecell: WholeCellInventory
+    stock: StockRepository
+    orders: OrdersRepository
+    listings: ListingsRepository
+    state: SyncStateRepository
+    clock: Clock
+
+
+def wire(settings: Settings, clock: Clock) -> WholeCellWatchWiring:
+    return WholeCellWatchWiring(
+        settings=settings,
+        wholecell=wholecell.client_for(settings, clock),
+        stock=StockRepository(settings.connection_id),
+        orders=OrdersRepository(),
+        listings=ListingsRepository(settings.connection_id),
+        state=SyncStateRepository(settings.connection_id, clock),
+        clock=clock,
+    )
+
+
+def run_connection(wired: WholeCellWatchWiring) -> RunRecord:
+    """One connection's run: :func:`watch_wholecell` under the flow's lock; the sales orders that
+    changed go to shipment_export's :func:`capture_new_shipments`."""
+
+    def capture(changed: list[Any]) -> int:
+        return capture_new_shipments(changed, settings=wired.settings, orders=wired.orders, clock=wired.clock)
 
     def body(run: RunRecord) -> None:
         watch_wholecell(
-            settings,
-            wholecell=client_for(settings, clock),
-            stock=StockRepository(settings.connection_id),
-            state=state,
-            clock=clock,
+            settings=wired.settings,
+            wholecell=wired.wholecell,
+            stock=wired.stock,
+            state=wired.state,
+            clock=wired.clock,
             run=run,
-            capture_shipments=lambda changed: capture_new_shipments(settings, changed, orders, clock),
-            listings=ListingsRepository(settings.connection_id),
+            capture_shipments=capture,
+            listings=wired.listings,
         )
 
-    return run_flow(FLOW, state, clock, body, services=("wholecell",))
+    return run_flow(FLOW, wired.state, wired.clock, body, services=("wholecell",))
 
 
-def handle_scheduled(event: dict[str, Any], clock: Clock) -> dict[str, Any]:
-    scheduled = ScheduledEvent.model_validate(event)
+def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
+    """The wholecell_watch function: every minute, for every connection."""
+    start_invocation(FUNCTION)
+    scheduled = scheduled_event(event, FUNCTION)
     return run_summary(
-        {
-            settings.connection_id: run_wholecell_watch(settings, clock)
+        FUNCTION,
+        (
+            (settings.connection_id, run_connection(wire(settings, clock)))
             for settings in connections_for(scheduled)
-        }
+        ),
     )

@@ -1,6 +1,6 @@
 """listing_import: Back Market listings -> the ``listings`` table (the seed's Listings tab).
 
-Imports the *online* listings (publication state 2) or *all* of them, per the settings. A listing seen
+Imports the *online* listings (publication state online) or *all* of them, per the settings. A listing seen
 for the first time is created; a known one is updated only where Back Market's view of it changed, and
 never loses its mapping, overrides or sync state. A listing an import no longer returns is noted
 (``missing_since``) and kept: with *online only*, a listing that sold out went offline and must still
@@ -13,21 +13,24 @@ a new listing is "Product not set" until variations are chosen in the admin.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bmsync import backmarket, wholecell
+from bmsync.backmarket.states import PublicationState
+from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
-from bmsync.events import ScheduledEvent
 from bmsync.observability import logger
 from bmsync.settings import ListingImportScope, ProductVariationMode, Settings
 from bmsync.store.listings_repo import PRODUCT_NOT_SET, ListingItem, ListingsRepository
 from bmsync.store.stock_repo import sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.flow import run_flow
+from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import BackMarketListings, ListingLike, WholeCellInventory, WholeCellVariation
-from bmsync.sync.quantities import ONLINE, unmapped_reason
-from bmsync.sync.scheduled import connections_for, run_summary
+from bmsync.sync.quantity_sync import unmapped_reason
 
+FUNCTION = by_name("listing_import")
 FLOW = "listing_import"
 PROGRESS_EVERY = 50
 #: A scheduled import runs this often; after a failed or skipped one, at the next 5-minute schedule.
@@ -37,8 +40,8 @@ ON_DEMAND_SOURCE = "bmsync.admin"
 
 
 def import_listings(
-    settings: Settings,
     *,
+    settings: Settings,
     backmarket: BackMarketListings,
     wholecell: WholeCellInventory,
     listings: ListingsRepository,
@@ -63,7 +66,7 @@ def import_listings(
 
     shown: ListingLike
     for shown in backmarket.iter_listings(
-        publication_state=ONLINE if scope is ListingImportScope.ONLINE else None
+        publication_state=PublicationState.ONLINE if scope is ListingImportScope.ONLINE else None
     ):
         if shown.id in seen:
             continue  # Back Market's pages may repeat an item
@@ -151,27 +154,6 @@ def _unconnected_status(sku_mode: bool) -> Any:
     return "unmapped" if sku_mode else "product_not_set"
 
 
-def run_listing_import(settings: Settings, clock: Clock) -> RunRecord:
-    """Import one connection's listings now, with the real clients (the schedule and the admin button)."""
-    from bmsync.backmarket import client_for as backmarket_client_for
-    from bmsync.wholecell import client_for as wholecell_client_for
-
-    state = SyncStateRepository(settings.connection_id, clock)
-
-    def body(run: RunRecord) -> None:
-        import_listings(
-            settings,
-            backmarket=backmarket_client_for(settings, clock),
-            wholecell=wholecell_client_for(settings, clock),
-            listings=ListingsRepository(settings.connection_id),
-            state=state,
-            clock=clock,
-            run=run,
-        )
-
-    return run_flow(FLOW, state, clock, body, services=("backmarket", "wholecell"))
-
-
 def import_due(state: SyncStateRepository, clock: Clock) -> bool:
     """Whether a scheduled import should run now: none yet, the last one failed, or an hour passed."""
     last = state.last_run(FLOW)
@@ -180,13 +162,59 @@ def import_due(state: SyncStateRepository, clock: Clock) -> bool:
     return clock.now() - parse_iso(last.started_at) >= IMPORT_EVERY - timedelta(minutes=1)
 
 
-def handle_scheduled(event: dict[str, Any], clock: Clock) -> dict[str, Any]:
-    scheduled = ScheduledEvent.model_validate(event)
+# --- wiring and the entry point
+
+
+@dataclass(frozen=True)
+class ListingImportWiring:
+    """One connection's listing_import collaborators, as in production."""
+
+    settings: Settings
+    backmarket: BackMarketListings
+    wholecell: WholeCellInventory
+    listings: ListingsRepository
+    state: SyncStateRepository
+    clock: Clock
+
+
+def wire(settings: Settings, clock: Clock) -> ListingImportWiring:
+    return ListingImportWiring(
+        settings=settings,
+        backmarket=backmarket.client_for(settings, clock),
+        wholecell=wholecell.client_for(settings, clock),
+        listings=ListingsRepository(settings.connection_id),
+        state=SyncStateRepository(settings.connection_id, clock),
+        clock=clock,
+    )
+
+
+def run_connection(wired: ListingImportWiring) -> RunRecord:
+    """One connection's listing import: :func:`import_listings` under the flow's lock."""
+
+    def body(run: RunRecord) -> None:
+        import_listings(
+            settings=wired.settings,
+            backmarket=wired.backmarket,
+            wholecell=wired.wholecell,
+            listings=wired.listings,
+            state=wired.state,
+            clock=wired.clock,
+            run=run,
+        )
+
+    return run_flow(FLOW, wired.state, wired.clock, body, services=("backmarket", "wholecell"))
+
+
+def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
+    """The listing_import function: every 5 minutes (an import when one is due), or on demand."""
+    start_invocation(FUNCTION)
+    scheduled = scheduled_event(event, FUNCTION)
     on_demand = scheduled.source == ON_DEMAND_SOURCE
     return run_summary(
-        {
-            settings.connection_id: run_listing_import(settings, clock)
+        FUNCTION,
+        (
+            (settings.connection_id, run_connection(wire(settings, clock)))
             for settings in connections_for(scheduled)
             if on_demand or import_due(SyncStateRepository(settings.connection_id, clock), clock)
-        }
+        ),
     )

@@ -1,0 +1,131 @@
+"""Every alert bmsync raises, in one catalogue: its id, severity, words and the action that fixes it.
+
+An alert is one item per id in ``sync_state`` (raised again = counted, cleared when resolved), so the
+id pattern decides what is one problem: ``unknown-sku-{sku_key}`` is one alert per SKU, whatever
+the orders. The texts are what the admin's status page shows a person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bmsync.errors import IntegrationError
+from bmsync.store.sync_state import Alert, Severity
+
+
+class AlertStore(Protocol):
+    """What raising alerts uses of ``bmsync.store.sync_state.SyncStateRepository``."""
+
+    def raise_alert(
+        self,
+        alert_id: str,
+        message: str,
+        *,
+        severity: Severity = "error",
+        action: str = "",
+        subject: str = "",
+    ) -> Alert: ...
+    def clear_alert(self, alert_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class AlertKind:
+    """One kind of alert; its id, message, action and subject are templates filled from ``fields``."""
+
+    id: str
+    severity: Severity
+    message: str
+    action: str
+    subject: str
+
+    def alert_id(self, **fields: Any) -> str:
+        return self.id.format(**fields)
+
+    def raise_on(self, state: AlertStore, *, action: str = "", **fields: Any) -> Alert:
+        """Raise it; ``action`` replaces the catalogue's when the cause names its own fix."""
+        return state.raise_alert(
+            self.alert_id(**fields),
+            self.message.format(**fields),
+            severity=self.severity,
+            action=action or self.action.format(**fields),
+            subject=self.subject.format(**fields),
+        )
+
+    def clear_on(self, state: AlertStore, **fields: Any) -> None:
+        state.clear_alert(self.alert_id(**fields))
+
+
+ORDER_IMPORT_OFF = AlertKind(
+    id="order-import-off",
+    severity="info",
+    message="Order import is switched off: Back Market orders are not imported into WholeCell.",
+    action="Switch on 'Enable order import' in the settings.",
+    subject="connection",
+)
+ORDER_STATUS_UNMAPPED = AlertKind(
+    id="order-status-unmapped-{status}",
+    severity="warning",
+    message="Orders in {label} are not imported: that state is not mapped to a WholeCell status "
+    "(last: order {order_id}).",
+    action="Map the Back Market state to a WholeCell sales-order status under Order statuses.",
+    subject="order {order_id}",
+)
+UNKNOWN_SKU_NO_VARIATION = AlertKind(
+    id="unknown-sku-{sku_key}",
+    severity="error",
+    message="Order {order_id}: the line {sku!r} was imported as 'Unknown SKU': "
+    "no WholeCell product variation has the SKU {sku!r}.",
+    action="Add the SKU {sku!r} to a product variation in WholeCell (the SKUs must match on both "
+    "sides), then pick the variation on the order's item in WholeCell.",
+    subject="order {order_id}",
+)
+UNKNOWN_SKU_NOT_CHOSEN = AlertKind(
+    id="unknown-sku-{sku_key}",
+    severity="error",
+    message="Order {order_id}: the line {sku!r} was imported as 'Unknown SKU': "
+    "no imported listing with the SKU {sku!r} has a product variation chosen.",
+    action="Import your listings, then choose the product variation of the listing "
+    "{sku!r} ('Product not set!'), and pick it on the order's item in WholeCell.",
+    subject="order {order_id}",
+)
+ORDER_NOT_IMPORTED = AlertKind(
+    id="order-import-{order_id}",
+    severity="error",
+    message="Order {order_id} {reason}",
+    action="Correct the order's data in WholeCell or Back Market; it is retried daily.",
+    subject="order {order_id}",
+)
+SHIPMENT_NOT_SENT = AlertKind(
+    id="shipment-{order_id}",
+    severity="error",
+    message="Order {order_id}: {reason}",
+    action="Check the order on Back Market and enter the tracking there if it still has to ship.",
+    subject="order {order_id}",
+)
+#: A revoked token, a blocked account...: every flow that talks to that service stops until a person
+#: acts; a successful run of any flow talking to the service clears it (``bmsync.sync.flow``).
+NEEDS_PERSON = AlertKind(
+    id="{service}-{error_type}",
+    severity="critical",
+    message="{message}",
+    action="Check the connection on the Connection page.",
+    subject="connection",
+)
+#: The error classes (lower-cased) whose NEEDS_PERSON alerts a successful run clears.
+NEEDS_PERSON_ERRORS = ("unauthorized", "forbidden", "blocked")
+
+
+def needs_person_alert_ids(service: str) -> tuple[str, ...]:
+    return tuple(NEEDS_PERSON.alert_id(service=service, error_type=name) for name in NEEDS_PERSON_ERRORS)
+
+
+def raise_needs_person(state: AlertStore, error: IntegrationError, *, message: str = "") -> Alert:
+    """The connection's critical alert for an error only a person can fix (``error.needs_attention``)."""
+    return NEEDS_PERSON.raise_on(
+        state,
+        action=error.action,
+        service=error.service,
+        error_type=type(error).__name__.lower(),
+        message=message or error.message,
+    )
