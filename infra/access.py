@@ -50,15 +50,15 @@ TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "shipment_export": {
         "settings": _SETTINGS_READ,
         "orders": ("GetItem", "Query", "PutItem"),
-        "sync_state": ("GetItem", "PutItem", "DeleteItem"),
+        "sync_state": _SYNC_STATE,
     },
     "admin": {
         "settings": ("GetItem", "Scan", "PutItem"),
         "listings": ("GetItem", "Query", "UpdateItem"),
         "listing_links": ("Query", "PutItem", "DeleteItem"),
         "stock": _REPOSITORY_READS,
-        "orders": ("GetItem", "BatchGetItem", "Query", "PutItem"),
-        "sync_state": _SYNC_STATE,
+        "orders": ("GetItem", "BatchGetItem", "Query"),
+        "sync_state": ("GetItem", "PutItem", "Query"),
     },
 }
 

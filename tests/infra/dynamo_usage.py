@@ -5,7 +5,7 @@ definitions of that name in the modules it imports (a method only once its class
 an over-approximation of what can run, never an under-one. In the reached code of ``bmsync.store``
 (the only package that touches DynamoDB) each boto3 table call is attributed to its table: through the
 ``self._x = table(TABLE)`` of the repository's ``__init__``, or through the argument a helper such as
-``query_all(self._x, ...)`` receives. Powertools' idempotency layer makes its own calls: those are
+``paginate(self._x.query, ...)`` receives. Powertools' idempotency layer makes its own calls: those are
 read from the installed Powertools source and attributed to the table it is given. A call the
 analysis cannot attribute fails it, so nothing escapes by being written differently.
 """
@@ -253,6 +253,17 @@ def needed_access(function: str) -> Access:
                 for n in ast.walk(definition.node)
             )
         ]
+        # A bound table method handed to a helper (``paginate(self._x.query, ...)``) needs its action too.
+        for node in ast.walk(definition.node):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in OPERATIONS
+                and isinstance(node.value, ast.Attribute)
+                and isinstance(node.value.value, ast.Name)
+                and node.value.value.id == "self"
+                and node.value.attr in attributes
+            ):
+                access.setdefault(attributes[node.value.attr], set()).add(OPERATIONS[node.attr])
         for call in _calls(definition.node):
             if not isinstance(call.func, ast.Attribute):
                 continue

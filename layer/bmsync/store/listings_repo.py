@@ -264,5 +264,9 @@ class ListingsRepository:
 PRODUCT_NOT_SET = "Product not set: choose a variation"
 
 
+def unmapped_reason(sku: str) -> str:
+    return f"SKU {sku} is not on any product variation in WholeCell: add it to at least one variation"
+
+
 def _to_listing(item: dict[str, Any]) -> ListingItem:
     return ListingItem.model_validate(from_dynamo(item))

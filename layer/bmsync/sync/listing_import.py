@@ -23,12 +23,11 @@ from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.observability import logger
 from bmsync.settings import ListingImportScope, ProductVariationMode, Settings
-from bmsync.store.listings_repo import PRODUCT_NOT_SET, ListingItem, ListingsRepository
+from bmsync.store.listings_repo import PRODUCT_NOT_SET, ListingItem, ListingsRepository, unmapped_reason
 from bmsync.store.stock_repo import sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import BackMarketListings, ListingLike, WholeCellInventory, WholeCellVariation
-from bmsync.sync.quantity_sync import unmapped_reason
 
 FUNCTION = by_name("listing_import")
 FLOW = "listing_import"

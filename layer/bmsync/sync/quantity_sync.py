@@ -34,7 +34,13 @@ from bmsync.errors import IntegrationError
 from bmsync.observability import emit_run_metrics, logger, record_backmarket_budget, record_latency
 from bmsync.settings import ProductVariationMode, Settings
 from bmsync.store.idempotency import run_once
-from bmsync.store.listings_repo import PRODUCT_NOT_SET, ListingItem, ListingsRepository, SyncStatus
+from bmsync.store.listings_repo import (
+    PRODUCT_NOT_SET,
+    ListingItem,
+    ListingsRepository,
+    SyncStatus,
+    unmapped_reason,
+)
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
@@ -60,10 +66,6 @@ SYNC_OFF = "quantity sync is off: enable Inventory Quantity Sync in the settings
 PAUSED = "quantity sync is paused for this listing in the admin"
 DEFERRED = "not pushed: deferred by the SKU-update budget; the next drift check sends it"
 GONE = "Back Market no longer has this listing: nothing is pushed (import listings again if it came back)"
-
-
-def unmapped_reason(sku: str) -> str:
-    return f"SKU {sku} is not on any product variation in WholeCell: add it to at least one variation"
 
 
 def not_imported_reason(sku: str) -> str:
