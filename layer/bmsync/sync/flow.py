@@ -59,6 +59,7 @@ def run_flow(
         logger.info("flow skipped: another run holds the lock", extra={"flow": flow})
         return state.finish_run(run, "skipped", "another run of this flow was still working")
     run = state.start_run(flow)
+    take_run_measures()  # what an earlier, unrecorded run left behind is not this run's
     outcome: Literal["succeeded", "failed"] = "failed"
     error_text: str | None = None
     try:
