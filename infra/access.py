@@ -14,7 +14,8 @@ _REPOSITORY_READS = ("GetItem", "Query")
 #: Powertools' DynamoDBPersistenceLayer: read, claim, complete and (on failure) delete a record.
 _IDEMPOTENCY = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
 #: Cursors, documents, run records and alerts; locks are released with DeleteItem.
-_SYNC_STATE = ("GetItem", "PutItem", "DeleteItem", "Query")
+# UpdateItem: each run adds itself into its minute of the status aggregates (bmsync.store.run_aggregates).
+_SYNC_STATE = ("GetItem", "PutItem", "DeleteItem", "Query", "UpdateItem")
 #: Every function reads its connections' settings (``list`` scans the small settings table).
 _SETTINGS_READ = ("GetItem", "Scan")
 
@@ -50,7 +51,7 @@ TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "shipment_export": {
         "settings": _SETTINGS_READ,
         "orders": ("GetItem", "Query", "PutItem"),
-        "sync_state": ("GetItem", "PutItem", "DeleteItem"),
+        "sync_state": ("GetItem", "PutItem", "DeleteItem", "UpdateItem"),
     },
     "admin": {
         "settings": ("GetItem", "Scan", "PutItem"),
