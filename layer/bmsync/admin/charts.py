@@ -81,8 +81,7 @@ def chart(
         )
         if fraction:
             parts.append(
-                f'<line class="grid" x1="{LEFT}" y1="{y(tick):.1f}" '
-                f'x2="{WIDTH - RIGHT}" y2="{y(tick):.1f}"/>'
+                f'<line class="grid" x1="{LEFT}" y1="{y(tick):.1f}" x2="{WIDTH - RIGHT}" y2="{y(tick):.1f}"/>'
             )
     label_every = max(1, slots // 6)
     for index, label in enumerate(labels):
