@@ -14,7 +14,8 @@ _REPOSITORY_READS = ("GetItem", "Query")
 #: Powertools' DynamoDBPersistenceLayer: read, claim, complete and (on failure) delete a record.
 _IDEMPOTENCY = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
 #: Cursors, documents, run records and alerts; locks are released with DeleteItem.
-_SYNC_STATE = ("GetItem", "PutItem", "DeleteItem", "Query")
+# UpdateItem: each run adds itself into its minute of the status aggregates (bmsync.store.run_aggregates).
+_SYNC_STATE = ("GetItem", "PutItem", "DeleteItem", "Query", "UpdateItem")
 #: Every function reads its connections' settings (``list`` scans the small settings table).
 _SETTINGS_READ = ("GetItem", "Scan")
 
@@ -58,7 +59,7 @@ TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "listing_links": ("Query", "PutItem", "DeleteItem"),
         "stock": _REPOSITORY_READS,
         "orders": ("GetItem", "BatchGetItem", "Query"),
-        "sync_state": ("GetItem", "PutItem", "Query"),
+        "sync_state": ("GetItem", "PutItem", "Query", "UpdateItem"),
     },
 }
 

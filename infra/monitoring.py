@@ -171,6 +171,7 @@ class Monitoring(Construct):
                 title="Back Market token rejections", metrics=[token_metric], width=6
             )
         )
+        self.dashboard.add_widgets(*sync_figures_widgets())
 
     def _alarm(
         self, name: str, metric: cloudwatch.IMetric, description: str, *, threshold: float = 1
@@ -189,3 +190,56 @@ class Monitoring(Construct):
         alarm.add_ok_action(actions.SnsAction(self.topic))
         self.alarms.append(alarm)
         return alarm
+
+
+#: The figures of the admin's Status page, from the functions' EMF metrics (``bmsync.observability``):
+#: ``(widget title, metric names, statistic, period)``. Every connection's line is found by a SEARCH
+#: (connections are not known when the stack is built).
+SYNC_FIGURES = (
+    (
+        "Latency p50 (s): stock → Back Market, order → WholeCell, shipment → Back Market",
+        ("QuantitySyncLatency", "OrderImportLatency", "ShipmentExportLatency"),
+        "p50",
+        Duration.hours(1),
+    ),
+    (
+        "Latency p95 (s): stock → Back Market, order → WholeCell, shipment → Back Market",
+        ("QuantitySyncLatency", "OrderImportLatency", "ShipmentExportLatency"),
+        "p95",
+        Duration.hours(1),
+    ),
+    (
+        "Orders imported, quantities pushed, shipments sent (per hour)",
+        ("OrdersImported", "QuantitiesPushed", "ShipmentsExported"),
+        "Sum",
+        Duration.hours(1),
+    ),
+    (
+        "Back Market budgets left (SKU updates this hour, requests in the window)",
+        ("BackMarketSkuUpdatesRemaining", "BackMarketRequestsRemaining"),
+        "Minimum",
+        Duration.minutes(5),
+    ),
+    ("Sync errors (per hour)", ("Errors",), "Sum", Duration.hours(1)),
+)
+
+
+def _search(metric_name: str, statistic: str, period: Duration) -> cloudwatch.MathExpression:
+    return cloudwatch.MathExpression(
+        expression=(
+            f"SEARCH('{{{METRICS_NAMESPACE},connection,function,service}} "
+            f"MetricName=\"{metric_name}\"', '{statistic}', {int(period.to_seconds())})"
+        ),
+        using_metrics={},
+        label=metric_name,
+        period=period,
+    )
+
+
+def sync_figures_widgets() -> list[cloudwatch.GraphWidget]:
+    return [
+        cloudwatch.GraphWidget(
+            title=title, left=[_search(name, statistic, period) for name in names], width=12
+        )
+        for title, names, statistic, period in SYNC_FIGURES
+    ]

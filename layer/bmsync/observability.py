@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -140,21 +141,36 @@ WATCHED_COUNTS = {
 ERROR_COUNTS = ("failed", "errors", "rejected")
 
 
-class _RunMeasures:
-    """What a run measures on the way, published with its metrics: the slowest crossing of each
-    direction (one value per run keeps a run that pushes hundreds of listings within EMF's 100
-    values per metric) and the Back Market budget left."""
+#: Upper bounds (seconds) of the latency buckets a run counts its crossings in: the per-minute
+#: aggregates keep these counts, from which the status page computes p50/p95 over a day.
+LATENCY_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 86400)
 
+
+def latency_bucket(seconds: float) -> int:
+    """The upper bound of the bucket ``seconds`` falls in (the last bucket takes anything longer)."""
+    return next((bound for bound in LATENCY_BUCKETS if seconds <= bound), LATENCY_BUCKETS[-1])
+
+
+@dataclass
+class RunMeasures:
+    """What a run measured on the way: per direction the slowest crossing (one value per run keeps a
+    run that pushes hundreds of listings within EMF's 100 values per metric) and how many crossings
+    fell in each latency bucket; Back Market's budgets left after its last push."""
+
+    slowest: dict[str, float] = field(default_factory=dict)
+    latency_counts: dict[str, dict[int, int]] = field(default_factory=dict)
+    sku_updates_left: int | None = None
+    requests_left: int | None = None
+
+
+class _RunMeasures:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.slowest: dict[str, float] = {}
-        self.budget_left: int | None = None
+        self.current = RunMeasures()
 
-    def take(self) -> tuple[dict[str, float], int | None]:
+    def take(self) -> RunMeasures:
         with self.lock:
-            taken = (dict(self.slowest), self.budget_left)
-            self.slowest.clear()
-            self.budget_left = None
+            taken, self.current = self.current, RunMeasures()
         return taken
 
 
@@ -163,31 +179,53 @@ _measures = _RunMeasures()
 
 def record_latency(direction: str, seconds: float) -> None:
     """How long a change took to cross from one system to the other (``direction`` e.g. "OrderImport")."""
+    seconds = max(seconds, 0.0)
     with _measures.lock:
-        _measures.slowest[direction] = max(_measures.slowest.get(direction, 0.0), seconds, 0.0)
+        current = _measures.current
+        current.slowest[direction] = max(current.slowest.get(direction, 0.0), seconds)
+        counts = current.latency_counts.setdefault(direction, {})
+        bucket = latency_bucket(seconds)
+        counts[bucket] = counts.get(bucket, 0) + 1
 
 
-def record_backmarket_budget(sku_updates_remaining: int) -> None:
-    """What is left of Back Market's hourly SKU-update budget after a run's pushes."""
+def record_backmarket_budget(sku_updates_remaining: int, requests_remaining: int | None = None) -> None:
+    """What is left of Back Market's hourly SKU-update budget (and of its request window) after a
+    run's pushes."""
     with _measures.lock:
-        _measures.budget_left = sku_updates_remaining
+        _measures.current.sku_updates_left = sku_updates_remaining
+        if requests_remaining is not None:
+            _measures.current.requests_left = requests_remaining
 
 
-def emit_run_metrics(function: str, connection_id: str, run: RunRecord) -> None:
+def take_run_measures() -> RunMeasures:
+    """What the run that just finished measured (and a fresh start for the next one)."""
+    return _measures.take()
+
+
+def emit_run_metrics(function: str, connection_id: str, run: RunRecord, measures: RunMeasures) -> None:
     """Publish one run's metrics, and the slowest crossing and budget seen during it, for its
     connection: one EMF line, dimensioned by function and connection."""
     for (flow, count), metric in WATCHED_COUNTS.items():
         if run.flow == flow:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=run.counts.get(count, 0))
-    errors = sum(run.counts.get(name, 0) for name in ERROR_COUNTS) + int(run.status == "failed")
-    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=errors)
-    slowest, budget_left = _measures.take()
-    for direction, seconds in sorted(slowest.items()):
+    metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=run_errors(run))
+    for direction, seconds in sorted(measures.slowest.items()):
         metrics.add_metric(name=f"{direction}Latency", unit=MetricUnit.Seconds, value=seconds)
-    if budget_left is not None:
-        metrics.add_metric(name="BackMarketSkuUpdatesRemaining", unit=MetricUnit.Count, value=budget_left)
+    if measures.sku_updates_left is not None:
+        metrics.add_metric(
+            name="BackMarketSkuUpdatesRemaining", unit=MetricUnit.Count, value=measures.sku_updates_left
+        )
+    if measures.requests_left is not None:
+        metrics.add_metric(
+            name="BackMarketRequestsRemaining", unit=MetricUnit.Count, value=measures.requests_left
+        )
     metrics.add_dimension(name="function", value=function)
     metrics.add_dimension(name="connection", value=connection_id)
     metrics.flush_metrics()
     # Flushing publishes and clears, except where metrics are disabled (tests, the local sandbox).
     metrics.clear_metrics()
+
+
+def run_errors(run: RunRecord) -> int:
+    """The items a run could not handle, plus one when the run itself failed."""
+    return sum(run.counts.get(name, 0) for name in ERROR_COUNTS) + int(run.status == "failed")

@@ -193,6 +193,22 @@ def test_dashboard_exists(deployed: Any) -> None:
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for title in ("Invocations", "Errors and throttles", "Stream iterator age", "Dead letters waiting"):
         assert title in body
+    # The Status page's figures, from the EMF metrics the functions publish (every connection's line).
+    searches = body.replace("\\", "")
+    for metric in (
+        "QuantitySyncLatency",
+        "OrderImportLatency",
+        "ShipmentExportLatency",
+        "OrdersImported",
+        "QuantitiesPushed",
+        "ShipmentsExported",
+        "BackMarketSkuUpdatesRemaining",
+        "BackMarketRequestsRemaining",
+        "Errors",
+    ):
+        assert f"SEARCH('{{bmsync,connection,function,service}} MetricName=\"{metric}\"'" in searches, metric
+    for statistic in ("p50", "p95", "Sum", "Minimum"):
+        assert f"'{statistic}'" in searches
 
 
 def test_a_flood_of_the_public_admin_leaves_the_sync_functions_their_concurrency(deployed: Any) -> None:

@@ -72,3 +72,13 @@ def findings_html(findings: list[dict[str, Any]]) -> str:
         + "</div>"
         for finding in findings
     )
+
+
+def time_html(moment: str | None, relative: str) -> str:
+    """A UTC moment as people read it ("2024-05-01 14:03 UTC, 3 min ago"), machine-readable in
+    ``datetime`` (no script: the browser's own time zone cannot be used)."""
+    if not moment:
+        return ""
+    shown = moment[:16].replace("T", " ") + " UTC"
+    suffix = f", {esc(relative)}" if relative else ""
+    return f'<time datetime="{esc(moment)}">{esc(shown)}</time>{suffix}'

@@ -13,6 +13,7 @@ from bmsync.clock import Clock
 from bmsync.settings import Settings
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrdersRepository
+from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import SyncStateRepository
@@ -25,6 +26,7 @@ class AdminServices:
     listings: Callable[[str], ListingsRepository] = ListingsRepository
     stock: Callable[[str], StockRepository] = StockRepository
     orders: Callable[[], OrdersRepository] = OrdersRepository
+    aggregates: Callable[[str], RunAggregatesRepository] = RunAggregatesRepository
     test_connection: Callable[[Settings, Clock], ConnectionReport] = check_connection
     variations: Callable[[Settings, Clock], list[VariationChoice]] = wholecell_variations
     order_statuses: Callable[[Settings, Clock], list[str]] = wholecell_order_statuses

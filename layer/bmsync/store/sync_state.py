@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from bmsync.clock import Clock, utc_iso
 from bmsync.store.dynamo import from_dynamo, paginate, table, to_dynamo
+from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.tables import SYNC_STATE
 
 Severity = Literal["info", "warning", "error", "critical"]
@@ -169,6 +170,8 @@ class SyncStateRepository:
             count=count,
         )
         self._table.put_item(Item={**self._key(f"alert#{alert_id}"), "document": alert.model_dump_json()})
+        if existing is None:
+            RunAggregatesRepository(self.connection_id, self._table).add_alert(self._clock.now())
         return alert
 
     def clear_alert(self, alert_id: str) -> None:

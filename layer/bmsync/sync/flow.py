@@ -7,8 +7,9 @@ with its lease. An :class:`IntegrationError` that needs a person (a revoked toke
 alert; it clears by itself on the next successful run of a flow that talks to that service.
 
 Stream-driven runs (quantity_sync's and shipment_export's batches) take no lock (the stream already
-hands one batch at a time per shard) and are not stored: their :class:`RunRecord` is returned,
-logged and measured like every other.
+hands one batch at a time per shard); :func:`record_run` stores their :class:`RunRecord` as the flow's
+last run once the batch is done, so the status page tells the truth about them too. Every run, scheduled
+or stream-driven, is measured by :func:`record_run`: its EMF metrics and its minute in the aggregates.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from bmsync import alerts
 from bmsync.catalog import FunctionSpec
 from bmsync.clock import Clock, utc_iso
 from bmsync.environment import function_environment
 from bmsync.errors import IntegrationError
 from bmsync.events import ScheduledEvent
-from bmsync.observability import emit_run_metrics, logger
+from bmsync.observability import emit_run_metrics, logger, take_run_measures
 from bmsync.settings import Settings
+from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 
@@ -55,6 +59,7 @@ def run_flow(
         logger.info("flow skipped: another run holds the lock", extra={"flow": flow})
         return state.finish_run(run, "skipped", "another run of this flow was still working")
     run = state.start_run(flow)
+    take_run_measures()  # what an earlier, unrecorded run left behind is not this run's
     outcome: Literal["succeeded", "failed"] = "failed"
     error_text: str | None = None
     try:
@@ -81,7 +86,7 @@ def run_flow(
 
 
 def stream_run(flow: str, clock: Clock) -> RunRecord:
-    """The record of one stream batch's run (not stored: a batch is not a scheduled run)."""
+    """The record of one stream batch's run (stored by :func:`record_run` once finished)."""
     return RunRecord(flow=flow, started_at=utc_iso(clock.now()))
 
 
@@ -131,6 +136,26 @@ def run_summary(spec: FunctionSpec, runs: Iterable[tuple[str, RunRecord]]) -> di
     """What a scheduled handler returns (each connection's run record); each run is measured."""
     summary: dict[str, Any] = {}
     for connection_id, run in runs:
-        emit_run_metrics(spec.name, connection_id, run)
+        record_run(spec.name, connection_id, run)
         summary[connection_id] = run.model_dump(mode="json")
     return {"runs": summary}
+
+
+def record_run(
+    function: str, connection_id: str, run: RunRecord, *, stream_state: SyncStateRepository | None = None
+) -> None:
+    """Measure a finished run: its EMF metrics, and one ``UpdateItem`` on its minute of the
+    aggregates. ``stream_state``: a stream batch's run, which is also stored as the flow's last run
+    (scheduled runs stored themselves on the way)."""
+    measures = take_run_measures()
+    emit_run_metrics(function, connection_id, run, measures)
+    try:
+        if stream_state is not None:
+            stream_state.save_run(run)
+        RunAggregatesRepository(connection_id).add_run(function, run, measures)
+    except (ClientError, BotoCoreError):
+        # The work is done and its outcome is on its items; a lost measure must not make the
+        # stream retry the batch or the schedule fail.
+        logger.warning(
+            "run not recorded", extra={"flow": run.flow, "connection_id": connection_id}, exc_info=True
+        )

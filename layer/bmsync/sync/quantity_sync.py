@@ -31,7 +31,7 @@ from bmsync.backmarket.states import PublicationState
 from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.errors import IntegrationError
-from bmsync.observability import emit_run_metrics, logger, record_backmarket_budget, record_latency
+from bmsync.observability import logger, record_backmarket_budget, record_latency
 from bmsync.settings import ProductVariationMode, Settings
 from bmsync.store.idempotency import run_once
 from bmsync.store.listings_repo import (
@@ -47,6 +47,7 @@ from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import (
     connections_for,
     finish_stream_run,
+    record_run,
     run_flow,
     run_summary,
     scheduled_event,
@@ -297,7 +298,9 @@ def _apply(push: _Push, decisions: list[QuantityDecision]) -> None:
     if push.run.counts["pushed"] > pushed_before:
         # Back Market took a push: the token works, its alerts are resolved.
         push.state.clear_alerts(alerts.needs_person_alert_ids("backmarket"))
-        record_backmarket_budget(push.backmarket.sku_updates_remaining())
+        record_backmarket_budget(
+            push.backmarket.sku_updates_remaining(), push.backmarket.requests_remaining()
+        )
 
 
 def _record_without_push(push: _Push, decision: QuantityDecision) -> None:
@@ -596,7 +599,9 @@ def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
 
         runs, retry = sync_batch(event["Records"], wiring_for=wiring_for, clock=clock)
         for connection_id, run in runs.items():
-            emit_run_metrics(FUNCTION.name, connection_id, run)
+            record_run(
+                FUNCTION.name, connection_id, run, stream_state=SyncStateRepository(connection_id, clock)
+            )
         return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in retry]}
     scheduled = scheduled_event(event, FUNCTION)
 

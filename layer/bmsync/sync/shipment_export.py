@@ -24,7 +24,7 @@ from bmsync.backmarket.states import CLOSED_LINE_STATES, LineState
 from bmsync.catalog import EXPORT_STATES_TO_SEND, OWN_WRITE_ATTRIBUTE, by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.errors import IntegrationError
-from bmsync.observability import emit_run_metrics, logger, record_latency
+from bmsync.observability import logger, record_latency
 from bmsync.settings import ORDER_STATUS_LABELS, SALES_CHANNEL, BackMarketOrderStatus, Settings
 from bmsync.store.orders_repo import (
     ExportState,
@@ -39,6 +39,7 @@ from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import (
     connections_for,
     finish_stream_run,
+    record_run,
     run_flow,
     run_summary,
     scheduled_event,
@@ -555,7 +556,11 @@ def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
     if "Records" in event:
         runs, retry = export_batch(event["Records"], clock)
         for connection_id, run in runs.items():
-            emit_run_metrics(FUNCTION.name, connection_id, run)
+            if not connection_id:
+                continue  # records without a connection (logged): nothing to show them on
+            record_run(
+                FUNCTION.name, connection_id, run, stream_state=SyncStateRepository(connection_id, clock)
+            )
             logger.info("shipment export batch", extra={"connection_id": connection_id, "counts": run.counts})
         return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in retry]}
     scheduled = scheduled_event(event, FUNCTION)

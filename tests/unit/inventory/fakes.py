@@ -186,3 +186,6 @@ class FakeBackMarket:
 
     def sku_updates_remaining(self) -> int:
         return self.sku_budget
+
+    def requests_remaining(self) -> int:
+        return 180
