@@ -89,6 +89,16 @@ UNKNOWN_SKU_NOT_CHOSEN = AlertKind(
     "{sku!r} ('Product not set!'), and pick it on the order's item in WholeCell.",
     subject="order {order_id}",
 )
+#: One alert per foreign currency (8% of a real UK seller's orders are in EUR from EU markets).
+ORDER_OTHER_CURRENCY = AlertKind(
+    id="order-currency-{currency}",
+    severity="warning",
+    message="Order {order_id} ({market}) is priced in {currency}, not in the account currency "
+    "{account_currency}: it was imported with its {currency} amounts, not converted.",
+    action="Treat the prices of orders marked {currency} (Orders page, WholeCell notes) as {currency}. "
+    "If {account_currency} is not your account's currency, set 'Account currency' in the settings.",
+    subject="order {order_id}",
+)
 ORDER_NOT_IMPORTED = AlertKind(
     id="order-import-{order_id}",
     severity="error",
@@ -101,6 +111,16 @@ SHIPMENT_NOT_SENT = AlertKind(
     severity="error",
     message="Order {order_id}: {reason}",
     action="Check the order on Back Market and enter the tracking there if it still has to ship.",
+    subject="order {order_id}",
+)
+#: One alert per carrier: every shipment with it is held until the carrier map names a known shipper.
+SHIPMENT_UNKNOWN_CARRIER = AlertKind(
+    id="shipment-carrier-{carrier_key}",
+    severity="error",
+    message="Shipments with the carrier {carrier!r} are held (last: order {order_id}): Back Market "
+    "does not know a shipper of that name and would refuse them.",
+    action="Map {carrier!r} to a Back Market shipper (e.g. Royal Mail, DPD UK, DHL Express) under "
+    "Carriers (carrier_map) in the settings; the held shipments are then sent by themselves.",
     subject="order {order_id}",
 )
 #: A revoked token, a blocked account...: every flow that talks to that service stops until a person

@@ -22,6 +22,7 @@ from bmsync.admin.listing_service import (
     listing_document,
     parse_variations,
     save_overrides,
+    scope_counts,
     start_import,
 )
 from bmsync.admin.settings_service import load_settings
@@ -124,7 +125,8 @@ def listings_page(connection_id: str) -> Response[str]:
     wanted, text = request.query.get("filter", ""), request.query.get("q", "")
     items = list_listings(request.services, settings, wanted, text)
     run = last_import(request.services, settings.connection_id)
-    return listings_view(settings, items, wanted, text, run)
+    counts = scope_counts(request.services, settings.connection_id)
+    return listings_view(settings, items, wanted, text, run, counts)
 
 
 @router.post("/connections/<connection_id>/listing-import")
@@ -216,8 +218,27 @@ def _import_progress(run: RunRecord | None) -> str:
     return notice(text.strip(), "error" if run.status == "failed" else "info")
 
 
+def _scope_counts(settings: Settings, counts: dict[str, Any] | None) -> str:
+    """What each import scope brings (counted by the last import), so a seller can choose."""
+    if counts is None:
+        return ""
+    online_only = counts["online"] + counts["offline_sold_out"]
+    return notice(
+        f"On Back Market (at the last import): {counts['all']} listings in all, {counts['online']} online, "
+        f"{counts['offline_sold_out']} offline because sold out. 'Online only' imports the online ones "
+        f"and the sold-out ones (so restocking brings them back): {online_only}; "
+        f"'All' imports {counts['all']}. This connection imports: {settings.listing_import_scope.value}.",
+        "info",
+    )
+
+
 def listings_view(
-    settings: Settings, items: list[ListingItem], wanted: str, text: str, run: RunRecord | None
+    settings: Settings,
+    items: list[ListingItem],
+    wanted: str,
+    text: str,
+    run: RunRecord | None,
+    counts: dict[str, Any] | None = None,
 ) -> Response[str]:
     cid = settings.connection_id
     options = "".join(
@@ -236,6 +257,7 @@ def listings_view(
     ]
     body = (
         _import_progress(run)
+        + _scope_counts(settings, counts)
         + f'<form method="post" action="/connections/{esc(cid)}/listing-import">'
         + csrf_input()
         + '<button type="submit">Import listings</button></form>'

@@ -18,6 +18,7 @@ from bmsync.store.listings_repo import ListingItem
 from bmsync.store.sync_state import RunRecord
 from bmsync.sync import doctor
 from bmsync.sync.listing_import import FLOW as LISTING_IMPORT_FLOW
+from bmsync.sync.listing_import import LISTING_COUNTS_DOCUMENT
 
 WRITER = "admin"
 ListingFilter = Literal["", "connected", "unmapped", "product_not_set", "sync_error"]
@@ -179,3 +180,8 @@ def start_import(services: AdminServices, settings: Settings) -> None:
 
 def last_import(services: AdminServices, connection_id: str) -> RunRecord | None:
     return services.state(connection_id).last_run(LISTING_IMPORT_FLOW)
+
+
+def scope_counts(services: AdminServices, connection_id: str) -> dict[str, Any] | None:
+    """How many listings each import scope brings, as the last listing import counted them."""
+    return services.state(connection_id).get_document(LISTING_COUNTS_DOCUMENT)

@@ -68,6 +68,7 @@ def orders_view(cid: str, records: list[OrderRecord], wanted: str) -> Response[s
             f'<a href="/connections/{esc(quote(cid))}/orders/{esc(record.order_id)}">'
             f"{esc(record.order_id)}</a>",
             esc(record.bm_status or record.bm_state),
+            money_html(record),
             esc(record.wholecell_status_seen or record.wholecell_status or "-"),
             esc(record.import_state)
             + (
@@ -83,9 +84,27 @@ def orders_view(cid: str, records: list[OrderRecord], wanted: str) -> Response[s
         f'<form method="get" action="/connections/{esc(cid)}/orders">'
         f'<label for="filter">Show</label><select id="filter" name="filter">{options}</select>'
         '<button type="submit">Apply</button></form>'
-        + table(["Order", "Back Market", "WholeCell", "Import", "Shipment export"], rows, empty="No order.")
+        + table(
+            ["Order", "Back Market", "Total", "WholeCell", "Import", "Shipment export"],
+            rows,
+            empty="No order.",
+        )
     )
     return page("Orders", body, connection_id=cid)
+
+
+def amount(cents: int, currency: str | None) -> str:
+    """An amount in the order's own currency (never converted)."""
+    return f"{cents / 100:.2f} {currency or '(currency unknown)'}"
+
+
+def money_html(record: OrderRecord) -> str:
+    """The order's total in its currency, with a badge when that is not the account's currency."""
+    total = esc(amount(sum(line.price_cents for line in record.lines), record.currency))
+    if not record.currency_mismatch:
+        return total
+    market = f" ({record.market})" if record.market else ""
+    return total + f' <span class="bad">Other currency{esc(market)}: not the account currency</span>'
 
 
 def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Response[str]:
@@ -96,6 +115,8 @@ def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Respo
             + (' <span class="bad">Unknown SKU</span>' if line.unknown_sku or not line.variation_ids else ""),
             esc(line.product),
             esc(line.quantity),
+            esc(" + ".join(amount(unit, record.currency) for unit in line.unit_prices_cents) or "-"),
+            esc(amount(line.price_cents, record.currency)),
             esc(line.state),
             esc(", ".join(str(variation) for variation in line.variation_ids) or "-"),
         ]
@@ -106,6 +127,7 @@ def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Respo
         definition_list(
             [
                 ("Back Market", esc(f"state {record.bm_state} ({record.bm_status or '-'})")),
+                ("Total", money_html(record)),
                 ("WholeCell sales order", esc(record.wholecell_order_id or "-")),
                 ("WholeCell status", esc(record.wholecell_status_seen or record.wholecell_status or "-")),
                 ("Import", esc(record.import_status or record.import_state)),
@@ -117,7 +139,9 @@ def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Respo
             ]
         )
         + "<h2>Items</h2>"
-        + table(["SKU", "Product", "Quantity", "Line state", "Variations"], lines)
+        + table(
+            ["SKU", "Product", "Quantity", "Unit prices", "Line price", "Line state", "Variations"], lines
+        )
         + "<h2>What the doctor says</h2>"
         + findings_html(document["explanation"])
         + "<h2>History</h2>"

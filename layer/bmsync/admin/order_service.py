@@ -17,7 +17,7 @@ FILTER_LABELS: dict[str, str] = {
     "not_imported": "Not imported",
     "export_problem": "Shipment not sent",
 }
-EXPORT_PROBLEMS = ("held_not_validated", "rejected", "failed", "failed_retrying")
+EXPORT_PROBLEMS = ("held_not_validated", "held_unknown_carrier", "rejected", "failed", "failed_retrying")
 
 
 def _matches(record: OrderRecord, wanted: str) -> bool:
@@ -61,6 +61,8 @@ def order_summary(record: OrderRecord) -> dict[str, Any]:
         "order_id": record.order_id,
         "bm_state": record.bm_state,
         "bm_status": record.bm_status,
+        "currency": record.currency,
+        "currency_mismatch": record.currency_mismatch,
         "import_state": record.import_state,
         "wholecell_order_id": record.wholecell_order_id,
         "wholecell_status": record.wholecell_status_seen or record.wholecell_status,

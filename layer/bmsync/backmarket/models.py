@@ -62,6 +62,11 @@ def market_currency(market: str) -> str:
     return MARKET_CURRENCIES.get(market.strip().lower(), "EUR")
 
 
+def sold_out(quantity: int) -> bool:
+    """Nothing left to sell. A double checkout leaves a listing at -1, so this is ``<= 0``."""
+    return quantity <= 0
+
+
 def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
@@ -249,8 +254,7 @@ class Listing(_BackMarketModel):
 
     @property
     def sold_out(self) -> bool:
-        """Nothing left to sell. A double checkout leaves a listing at -1, so this is ``<= 0``."""
-        return self.quantity <= 0
+        return sold_out(self.quantity)
 
 
 class ListingCounts(BaseModel):

@@ -22,7 +22,15 @@ from bmsync.store.tables import ORDERS
 
 ImportState = Literal["new", "creating", "imported", "not_imported"]
 ExportState = Literal[
-    "none", "held_not_validated", "pending", "sending", "sent", "rejected", "failed_retrying", "failed"
+    "none",
+    "held_not_validated",
+    "held_unknown_carrier",
+    "pending",
+    "sending",
+    "sent",
+    "rejected",
+    "failed_retrying",
+    "failed",
 ]
 
 #: The newest events kept on an item (enough to explain an order; items stay far below 400 KB).
@@ -36,7 +44,10 @@ class OrderLineRecord(BaseModel):
     quantity: int = 1
     state: int
     product: str = ""
+    #: The line's price: Back Market's ``price`` is the line total (every unit), in the order's currency.
     price_cents: int = 0
+    #: Each unit's price (together exactly ``price_cents``), as booked on the WholeCell items.
+    unit_prices_cents: list[int] = Field(default_factory=list)
     #: The WholeCell variations the line maps to (every variation of the SKU in *Match via SKU*, the
     #: chosen one otherwise); empty = imported as an "Unknown SKU" item.
     variation_ids: list[int] = Field(default_factory=list)
@@ -86,6 +97,12 @@ class OrderRecord(BaseModel):
     bm_state: int | None = None
     bm_status: str | None = None
     bm_date_modification: str | None = None
+    #: The order's currency (ISO code) and market (``de-de``), as Back Market gives them: amounts are
+    #: never converted.
+    currency: str | None = None
+    market: str | None = None
+    #: The order is priced in another currency than the connection's account currency (flagged).
+    currency_mismatch: bool = False
     lines: list[OrderLineRecord] = Field(default_factory=list)
     # the import into WholeCell
     import_state: ImportState = "new"

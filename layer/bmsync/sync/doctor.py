@@ -262,6 +262,16 @@ def _order_findings(settings: Settings, record: OrderRecord) -> list[Finding]:
                 action="Validate (accept) the order on Back Market: the shipment is sent by itself then.",
             )
         )
+    elif record.export_state == "held_unknown_carrier":
+        findings.append(
+            Finding(
+                question="Does Back Market know the shipment's carrier?",
+                ok=False,
+                answer="No: " + record.export_reason,
+                action="Map the carrier to a Back Market shipper under Carriers (carrier_map) in the "
+                "settings: the shipment is sent by itself then.",
+            )
+        )
     elif record.export_state in ("rejected", "failed", "failed_retrying"):
         findings.append(
             Finding(

@@ -1,10 +1,12 @@
 """listing_import: Back Market listings -> the ``listings`` table (the seed's Listings tab).
 
-Imports the *online* listings (publication state online) or *all* of them, per the settings. A listing seen
+Imports the *online* listings or *all* of them, per the settings. *Online only* also imports the
+offline listings at quantity 0 or less: Back Market takes a listing offline when it sells out (827 of a
+real UK seller's 828 listings), and such a listing must come back when stock arrives. A listing seen
 for the first time is created; a known one is updated only where Back Market's view of it changed, and
 never loses its mapping, overrides or sync state. A listing an import no longer returns is noted
-(``missing_since``) and kept: with *online only*, a listing that sold out went offline and must still
-be synced (and republished) when stock comes back.
+(``missing_since``) and kept. Each run records how many listings each scope would bring
+(``LISTING_COUNTS_DOCUMENT``), for the console.
 
 Mapping: with *Match via SKU* a listing is connected when at least one WholeCell variation has its SKU
 (it then maps to all of them), else it carries the reason. With *Choose specific product variations*
@@ -13,6 +15,7 @@ a new listing is "Product not set" until variations are chosen in the admin.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,6 +35,8 @@ from bmsync.sync.ports import BackMarketListings, ListingLike, WholeCellInventor
 FUNCTION = by_name("listing_import")
 FLOW = "listing_import"
 PROGRESS_EVERY = 50
+#: The sync-state document holding the last import's listing counts per scope (the console shows it).
+LISTING_COUNTS_DOCUMENT = "listing_counts"
 #: A scheduled import runs this often; after a failed or skipped one, at the next 5-minute schedule.
 IMPORT_EVERY = timedelta(hours=1)
 #: The source of an import somebody asked for (the admin's "Import listings"): it always runs.
@@ -64,9 +69,7 @@ def import_listings(
     seen: set[str] = set()
 
     shown: ListingLike
-    for shown in backmarket.iter_listings(
-        publication_state=PublicationState.ONLINE if scope is ListingImportScope.ONLINE else None
-    ):
+    for shown in _listings_in_scope(backmarket, scope):
         if shown.id in seen:
             continue  # Back Market's pages may repeat an item
         seen.add(shown.id)
@@ -122,12 +125,36 @@ def import_listings(
             listings.update_fields(listing_id, {"missing_since": now}, writer=FLOW)
             counts["missing"] += 1
     run.counts.update(counts)
+    _record_listing_counts(backmarket, state, now)
     run.progress = (
         f"{counts['seen']} listings imported ({scope.value}): {counts['new']} new, "
         f"{counts['changed']} changed, {counts['connected']} connected, {counts['unmapped']} not connected, "
         f"{counts['missing']} no longer listed"
     )
     logger.info("listing import", extra={"connection_id": settings.connection_id, **counts})
+
+
+def _listings_in_scope(backmarket: BackMarketListings, scope: ListingImportScope) -> Iterator[Any]:
+    if scope is ListingImportScope.ALL:
+        yield from backmarket.iter_listings()
+        return
+    yield from backmarket.iter_listings(publication_state=PublicationState.ONLINE)
+    # Sold out (quantity 0, or -1 after a double checkout) took them offline: restocking brings them back.
+    yield from backmarket.iter_listings(publication_state=PublicationState.OFFLINE, max_quantity=0)
+
+
+def _record_listing_counts(backmarket: BackMarketListings, state: SyncStateRepository, now: str) -> None:
+    """How many listings each scope brings, kept so the console need not ask Back Market on every view."""
+    counts = backmarket.listing_counts()
+    state.put_document(
+        LISTING_COUNTS_DOCUMENT,
+        {
+            "all": counts.all,
+            "online": counts.online,
+            "offline_sold_out": counts.offline_sold_out,
+            "counted_at": now,
+        },
+    )
 
 
 def _mapping(

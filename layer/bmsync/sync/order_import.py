@@ -285,6 +285,15 @@ def _import(context: _Run, order: BackMarketOrder) -> OrderRecord | None:
             record_latency("OrderImport", (context.clock.now() - order.date_creation).total_seconds())
     stored = _record_import(context, order, owner, sales_order, lines, status, wholecell_status)
     _raise_unknown_sku_alerts(context, order, lines)
+    if stored.currency_mismatch:
+        context.count("other_currency")
+        alerts.ORDER_OTHER_CURRENCY.raise_on(
+            context.state,
+            currency=stored.currency or "?",
+            account_currency=settings.backmarket_account_currency(),
+            market=stored.market or "another market",
+            order_id=order.order_id,
+        )
     return stored
 
 
@@ -327,7 +336,9 @@ def _resolve_lines(context: _Run, order: BackMarketOrder) -> list[OrderLineRecor
             quantity=line.quantity,
             state=line.state,
             product=line.product or "",
-            price_cents=cents(line.price),
+            # Back Market's line price is the line total (the live API, whatever the spec says).
+            price_cents=sum(units) if (units := line.unit_prices_cents()) else cents(line.price),
+            unit_prices_cents=units,
             # Best-stocked first: the WholeCell item is booked on it and the stock mirror reserved on
             # it, so bmsync's mirror and WholeCell's own outstanding quantity agree.
             variation_ids=(ids := _best_stocked_first(context, _variations_for(context, line.listing))),
@@ -373,18 +384,43 @@ def _sales_order_request(
         channel=SALES_CHANNEL,
         external_id=str(order.order_id),
         shipping_address=_wholecell_address(address, shipping_name or customer_name),
-        order_items=[
-            OrderItemCreate(
-                product_variation_id=line.variation_ids[0] if line.variation_ids else None,
-                sku=line.sku,
-                description=line.product or line.sku,
-                quantity=line.quantity,
-                price=line.price_cents,
-            )
-            for line in lines
-        ],
-        notes=f"Back Market order {order.order_id}",
+        order_items=[item for line in lines for item in _order_items(line)],
+        notes=_order_notes(order, context.settings.backmarket_account_currency()),
     )
+
+
+def _order_items(line: OrderLineRecord) -> list[OrderItemCreate]:
+    """The line's WholeCell items at the unit price: one per distinct unit price, so that price x quantity
+    adds up to the line's price exactly (10.01 over 3 units: 2 at 3.34 and 1 at 3.33)."""
+    quantities: dict[int, int] = {}
+    for unit_price in line.unit_prices_cents or [line.price_cents]:
+        quantities[unit_price] = quantities.get(unit_price, 0) + 1
+    return [
+        OrderItemCreate(
+            product_variation_id=line.variation_ids[0] if line.variation_ids else None,
+            sku=line.sku,
+            description=line.product or line.sku,
+            quantity=quantity if line.unit_prices_cents else line.quantity,
+            price=unit_price,
+        )
+        for unit_price, quantity in quantities.items()
+    ]
+
+
+def _order_notes(order: BackMarketOrder, account_currency: str) -> str:
+    """The order's notes in WholeCell; they carry its currency (the adopted contract has no field for it)."""
+    currency = order.currency_code or "unknown currency"
+    market = f", market {order.country_code}" if order.country_code else ""
+    notes = f"Back Market order {order.order_id}; prices in {currency}{market}"
+    if order.currency_differs_from(account_currency):
+        notes += f"; NOT in the account currency {account_currency}: amounts are as Back Market gave them"
+    return notes
+
+
+def _copy_currency(record: OrderRecord, order: BackMarketOrder, account_currency: str) -> None:
+    record.currency = order.currency_code
+    record.market = order.country_code
+    record.currency_mismatch = order.currency_differs_from(account_currency)
 
 
 def _shipping_name(address: BackMarketAddress | None) -> str:
@@ -436,6 +472,7 @@ def _record_import(
         record.wholecell_status_seen = record.wholecell_status
         record.unknown_skus = unknown
         _copy_backmarket_view(record, order, status)
+        _copy_currency(record, order, context.settings.backmarket_account_currency())
         record.lines = lines
         record.add_history(now, record.import_status)
         return True
@@ -540,6 +577,7 @@ def _follow(context: _Run, order: BackMarketOrder, record: OrderRecord) -> None:
         if status_changed:
             stored.add_history(now, f"Back Market: {label_of(status, order.state)}")
         _copy_backmarket_view(stored, order, status)
+        _copy_currency(stored, order, settings.backmarket_account_currency())
         if updated_status is not None:
             stored.wholecell_status = updated_status
             stored.wholecell_status_seen = updated_status

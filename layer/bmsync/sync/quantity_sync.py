@@ -7,7 +7,8 @@ Decreases go first (to zero first, then the largest), then increases by size; in
 hourly SKU-update budget is down to the reserve kept for decreases, and stay recorded as ``deferred``
 until the next drift check sends them — never dropped. (The 10-second request window never defers:
 the client's limiter waits the seconds it takes.) A listing coming back from 0 is
-republished (``pub_state`` online).
+republished (``pub_state`` online). Sold out is any quantity <= 0: a double checkout leaves a listing at
+-1, and it comes back like one at 0.
 
 Idempotency: every decision is made from the stored state, never from the record alone, so a
 replayed or duplicated stream record finds nothing left to send. A push is claimed first with a
@@ -27,6 +28,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from bmsync import alerts, backmarket
+from bmsync.backmarket.models import sold_out
 from bmsync.backmarket.states import PublicationState
 from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
@@ -101,7 +103,10 @@ class QuantityDecision:
 
     @property
     def needs_push(self) -> bool:
-        return self.status == "pending" and self.target is not None and self.target != self.baseline
+        if self.status != "pending" or self.target is None or self.target == self.baseline:
+            return False
+        # 0 and -1 (a double checkout) are both sold out: sending 0 over -1 changes nothing for a buyer.
+        return not (self.target == 0 and sold_out(self.baseline))
 
 
 def decide_quantity(
@@ -354,7 +359,7 @@ def _push(push: _Push, decision: QuantityDecision) -> None:
                 _record_without_push(push, retry)
         return
     seq = listing.sync_seq + 1
-    republish = decision.baseline == 0 and target > 0
+    republish = sold_out(decision.baseline) and target > 0
     try:
         if push.halted is not None:
             raise push.halted

@@ -20,6 +20,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from bmsync import alerts, backmarket
+from bmsync.backmarket.shippers import known_shipper
 from bmsync.backmarket.states import CLOSED_LINE_STATES, LineState
 from bmsync.catalog import EXPORT_STATES_TO_SEND, OWN_WRITE_ATTRIBUTE, by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
@@ -240,6 +241,8 @@ def _due(record: OrderRecord, now: datetime) -> bool:
         return True
     if record.export_state == "failed_retrying":
         return record.export_next_attempt_at is None or parse_iso(record.export_next_attempt_at) <= now
+    if record.export_state == "held_unknown_carrier":
+        return True  # send_due_retries takes it only once the carrier maps to a shipper Back Market knows
     if record.export_state == "sending":
         # A crashed attempt: after its lease the Back Market order is re-read before anything is sent.
         return record.export_until is None or parse_iso(record.export_until) <= now
@@ -254,6 +257,14 @@ def _attempt(
     clock: Clock,
 ) -> _Attempt:
     order_number = record.order_number
+    unknown_carrier = unknown_carrier_of(settings, shipment)
+    if unknown_carrier is not None:
+        # Back Market refuses a shipper it does not know (400): sending would fail every time.
+        return _Attempt(
+            "held_unknown_carrier",
+            f"shipment held: the carrier {unknown_carrier!r} is not a shipper Back Market knows; map it "
+            "under Carriers (carrier_map) in the settings (it is sent by itself once it maps)",
+        )
     try:
         order = backmarket.get_order(order_number)
         verdict = _verdict(order, shipment, order_number)
@@ -274,6 +285,14 @@ def _attempt(
         ),
         retryable=True,
     )
+
+
+def unknown_carrier_of(settings: Settings, shipment: ShipmentRecord) -> str | None:
+    """The shipment's carrier when the shipper name it maps to is one Back Market would refuse."""
+    shipper = settings.shipper_for(shipment.carrier)
+    if shipper is None or known_shipper(shipper) is not None:
+        return None
+    return shipment.carrier or shipper
 
 
 def _verdict(order: BackMarketOrder, shipment: ShipmentRecord, order_number: int) -> _Attempt | None:
@@ -326,7 +345,7 @@ def _send(
     backmarket.ship_order(
         order.order_id,
         tracking_number=shipment.tracking_number,
-        shipper=settings.shipper_for(shipment.carrier),
+        shipper=known_shipper(settings.shipper_for(shipment.carrier)),  # Back Market's spelling
         tracking_url=shipment.tracking_url,
         date_shipping=parse_iso(shipment.shipped_at) if shipment.shipped_at else None,
         **unit_identifiers,
@@ -406,10 +425,16 @@ def _record_outcome(
         return True
 
     stored = orders_repo.update(claimed.connection_id, claimed.order_id, apply, writer=WRITER, now=now)
+    carrier = claimed.shipment.carrier if claimed.shipment is not None else None
     if outcome.state in ("rejected", "failed"):
         alerts.SHIPMENT_NOT_SENT.raise_on(state, order_id=claimed.order_id, reason=outcome.reason)
+    elif outcome.state == "held_unknown_carrier":
+        alerts.SHIPMENT_UNKNOWN_CARRIER.raise_on(
+            state, carrier_key=(carrier or "").strip().lower(), carrier=carrier, order_id=claimed.order_id
+        )
     elif outcome.state == "sent":
         alerts.SHIPMENT_NOT_SENT.clear_on(state, order_id=claimed.order_id)
+        alerts.SHIPMENT_UNKNOWN_CARRIER.clear_on(state, carrier_key=(carrier or "").strip().lower())
         if claimed.shipment is not None and claimed.shipment.shipped_at:
             shipped_at = parse_iso(claimed.shipment.shipped_at)
             record_latency("ShipmentExport", (now - shipped_at).total_seconds())
@@ -427,7 +452,8 @@ def send_due_retries(
     clock: Clock,
     run: RunRecord,
 ) -> None:
-    """Send the exports whose retry time has come, or whose attempt crashed (after its lease).
+    """Send the exports whose retry time has come, or whose attempt crashed (after its lease), and
+    those held for an unknown carrier once the settings map it to a shipper Back Market knows.
 
     The index read may lag: ``export_shipment`` re-reads each item and acts only when it is due.
     """
@@ -435,6 +461,11 @@ def send_due_retries(
     candidates = [
         *orders.list_by_export_state(settings.connection_id, "failed_retrying"),
         *orders.list_by_export_state(settings.connection_id, "sending"),
+        *(
+            held
+            for held in orders.list_by_export_state(settings.connection_id, "held_unknown_carrier")
+            if held.shipment is not None and unknown_carrier_of(settings, held.shipment) is None
+        ),
     ]
     for candidate in candidates:
         if not _due(candidate, now):

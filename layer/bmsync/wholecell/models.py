@@ -169,6 +169,8 @@ class SalesOrder(_Model):
     order_items: list[OrderItem] = Field(default_factory=list)
     inventories: list[CommittedUnit] = Field(default_factory=list)
     shipments: list[Shipment] = Field(default_factory=list)
+    #: Free text; bmsync writes the Back Market order's currency and market here (no currency field).
+    notes: str | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -203,4 +205,5 @@ class SalesOrderCreate(_Model):
     external_id: str = Field(min_length=1, max_length=100)
     shipping_address: WholeCellAddress | None = None
     order_items: list[OrderItemCreate] = Field(min_length=1)
+    #: The adopted contract has no currency field: the order's currency and market go here.
     notes: str | None = None

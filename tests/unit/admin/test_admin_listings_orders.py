@@ -228,3 +228,38 @@ def test_a_listing_can_have_its_own_buffer_or_be_paused(
         form={"csrf_token": signed_in.csrf, "buffer_override": "x"},
     )
     assert bad_form.status == 422 and "buffer_override" in bad_form.body
+
+
+def test_orders_show_their_currency_and_flag_another_than_the_accounts(
+    signed_in: AdminClient, aws: None, clock: ManualClock
+) -> None:
+    def euro(record: OrderRecord) -> bool:
+        record.import_state = "imported"
+        record.currency, record.market, record.currency_mismatch = "EUR", "de-de", True
+        record.lines = [
+            OrderLineRecord(
+                line_id=1, sku="MBA", state=2, quantity=2, price_cents=89400, unit_prices_cents=[44700, 44700]
+            )
+        ]
+        return True
+
+    OrdersRepository().update(CID, "9002", euro, writer="order_import", now=clock.now(), create=True)
+    listed = signed_in.request("GET", f"{PAGES}/orders").body
+    assert "894.00 EUR" in listed and "Other currency (de-de)" in listed
+    page = signed_in.request("GET", f"{PAGES}/orders/9002").body
+    assert "447.00 EUR + 447.00 EUR" in page and "Other currency (de-de)" in page
+    [summary] = signed_in.api("GET", f"{API}/orders").json()["orders"]
+    assert (summary["currency"], summary["currency_mismatch"]) == ("EUR", True)
+
+
+def test_the_listings_page_shows_what_each_import_scope_brings(
+    signed_in: AdminClient, catalogue: ListingsRepository, clock: ManualClock
+) -> None:
+    assert "offline because sold out" not in signed_in.request("GET", f"{PAGES}/listings").body
+    SyncStateRepository(CID, clock).put_document(
+        "listing_counts",
+        {"all": 828, "online": 1, "offline_sold_out": 827, "counted_at": "2026-01-05T08:00:00Z"},
+    )
+    body = signed_in.request("GET", f"{PAGES}/listings").body
+    assert "828 listings in all, 1 online, 827 offline because sold out" in body
+    assert "imports the online ones and the sold-out ones (so restocking brings them back): 828" in body

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bmsync.backmarket.errors import NotFound, RateLimited
+from bmsync.backmarket.models import ListingCounts
 
 
 @dataclass
@@ -155,8 +156,21 @@ class FakeBackMarket:
             [
                 listing
                 for listing in self.listings.values()
-                if publication_state is None or listing.publication_state == publication_state
+                if (publication_state is None or listing.publication_state == publication_state)
+                and (min_quantity is None or listing.quantity >= min_quantity)
+                and (max_quantity is None or listing.quantity <= max_quantity)
             ]
+        )
+
+    def listing_counts(self) -> ListingCounts:
+        return ListingCounts(
+            all=len(self.listings),
+            online=sum(1 for listing in self.listings.values() if listing.publication_state == 2),
+            offline_sold_out=sum(
+                1
+                for listing in self.listings.values()
+                if listing.publication_state == 3 and listing.quantity <= 0
+            ),
         )
 
     def update_listing(

@@ -11,7 +11,7 @@ def test_online_listings_are_imported_with_their_mapping_and_a_summary(inventory
     inventory.variation(2, "ip13-128-m-a")  # SKU uniqueness off: a second grade with the same SKU
     inventory.backmarket.add("L-1", "IP13-128-M-A", 4)
     inventory.backmarket.add("L-2", "BMTESTSKU1", 2)
-    inventory.backmarket.add("L-3", "IP13-128-M-C", 0, publication_state=3)  # offline
+    inventory.backmarket.add("L-3", "IP13-128-M-C", 5, publication_state=3)  # taken offline by hand
 
     run = inventory.import_listings()
 
@@ -25,6 +25,25 @@ def test_online_listings_are_imported_with_their_mapping_and_a_summary(inventory
     assert "SKU BMTESTSKU1 is not on any product variation in WholeCell" in unmapped.reason
     assert inventory.listings.get("L-3") is None
     assert "2 listings imported (online)" in run.progress
+
+
+def test_online_only_keeps_listings_that_went_offline_by_selling_out(inventory: Inventory) -> None:
+    # A real seller: nearly every listing is offline at 0 (or -1 after a double checkout).
+    inventory.backmarket.add("L-1", "SKU-1", 4)
+    inventory.backmarket.add("L-2", "SKU-2", 0, publication_state=3)
+    inventory.backmarket.add("L-3", "SKU-3", -1, publication_state=3)
+    inventory.backmarket.add("L-4", "SKU-4", 3, publication_state=3)  # offline with stock: by hand
+
+    run = inventory.import_listings()
+
+    assert run.counts["seen"] == 3 and "3 listings imported (online)" in run.progress
+    assert inventory.listing("L-2").bm_quantity == 0 and inventory.listing("L-3").bm_quantity == -1
+    assert inventory.listings.get("L-4") is None
+    # What each scope would bring, kept for the console (no Back Market call per page view).
+    counts = inventory.state.get_document("listing_counts")
+    assert counts is not None
+    assert (counts["all"], counts["online"], counts["offline_sold_out"]) == (4, 1, 2)
+    assert counts["counted_at"]
 
 
 def test_all_listings_scope_includes_offline_ones(inventory: Inventory) -> None:

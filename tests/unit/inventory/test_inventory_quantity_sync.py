@@ -12,7 +12,7 @@ from tests.unit.inventory.conftest import Inventory
 def connected_listing(inventory: Inventory, *, units: int, bm_quantity: int, sku: str = "SKU-1") -> None:
     variation = inventory.variation(1, sku)
     inventory.receive(variation, units)
-    inventory.backmarket.add("L-1", sku, bm_quantity, publication_state=2 if bm_quantity else 3)
+    inventory.backmarket.add("L-1", sku, bm_quantity, publication_state=2 if bm_quantity > 0 else 3)
     inventory.import_listings()
     inventory.watch()
 
@@ -47,6 +47,21 @@ def test_a_listing_back_in_stock_is_republished(inventory: Inventory) -> None:
     connected_listing(inventory, units=0, bm_quantity=0)
     inventory.cycle()
     assert inventory.backmarket.updates == []
+    inventory.receive(inventory.wholecell.variations[0], 2)
+    inventory.later(1)
+    inventory.watch()
+    inventory.cycle()
+    assert inventory.backmarket.updates == [("L-1", 2, 2)]
+    assert inventory.backmarket.listings["L-1"].publication_state == 2
+    assert "put the listing back online" in inventory.listing("L-1").reason
+
+
+def test_a_listing_at_minus_one_is_sold_out_left_alone_then_republished(inventory: Inventory) -> None:
+    # A double checkout: Back Market shows -1 on an offline listing.
+    connected_listing(inventory, units=0, bm_quantity=-1)
+    inventory.cycle()
+    inventory.drift_check()
+    assert inventory.backmarket.updates == []  # 0 over -1 would change nothing: both are sold out
     inventory.receive(inventory.wholecell.variations[0], 2)
     inventory.later(1)
     inventory.watch()

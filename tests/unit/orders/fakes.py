@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from bmsync.backmarket.models import Order, OrderLine
 from bmsync.errors import IntegrationError
 
 
@@ -60,6 +61,12 @@ class FakeLine:
     price: Decimal = Decimal("329.00")
     product: str | None = "iPhone 13 128GB - Midnight"
 
+    def unit_prices_cents(self) -> list[int]:
+        line = OrderLine(
+            id=self.id, state=self.state, listing=self.listing, quantity=self.quantity, price=self.price
+        )
+        return line.unit_prices_cents()
+
 
 @dataclass
 class FakeOrder:
@@ -70,6 +77,17 @@ class FakeOrder:
     date_modification: datetime | None = None
     shipping_address: FakeAddress | None = field(default_factory=FakeAddress)
     tracking_number: str | None = ""
+    currency: str | None = "GBP"
+    country_code: str | None = "en-gb"
+
+    @property
+    def currency_code(self) -> str | None:
+        return self.currency
+
+    def currency_differs_from(self, account_currency: str) -> bool:
+        return Order(
+            order_id=self.order_id, state=self.state, currency=self.currency, country_code=self.country_code
+        ).currency_differs_from(account_currency)
 
 
 class BackMarketError(IntegrationError):

@@ -24,8 +24,13 @@ def test_the_first_run_imports_every_open_order_and_nothing_finished(harness: Or
     request = created["1002"]
     assert request.channel == "Backmarket" and request.status == "Processing"
     assert created["1001"].status == "Pending"
-    [item] = request.order_items
-    assert (item.product_variation_id, item.sku, item.quantity, item.price) == (11, SKU, 2, 29999)
+    # 299.99 is the line's total for both units: 150.00 + 149.99, never 2 x 299.99.
+    assert [
+        (item.product_variation_id, item.sku, item.quantity, item.price) for item in request.order_items
+    ] == [
+        (11, SKU, 1, 15000),
+        (11, SKU, 1, 14999),
+    ]
     customer = harness.wholecell.customers["Alex Martin"]
     assert request.customer_id == customer.id
     assert request.shipping_address.name == "Alex Martin" and request.shipping_address.zip == "B94 4RE"
@@ -240,3 +245,63 @@ def test_the_item_is_booked_on_the_variation_whose_stock_is_reserved(harness: Or
     assert item.product_variation_id == 12
     assert harness.stock.reserved == [("12", 1)]
     assert harness.record(1005).lines[0].variation_ids == [12, 11]
+
+
+def test_a_line_of_several_units_is_booked_at_the_unit_price(harness: OrdersHarness) -> None:
+    # Two MacBook Air as Back Market really sends them: the line's price is both units together.
+    harness.order(1101, 1, FakeLine(11011, 1, SKU, quantity=2, price=Decimal("894.00")))
+    harness.order(
+        1102, 1, FakeLine(11021, 1, SKU, quantity=3, price=Decimal("10.01")), FakeLine(11022, 1, OTHER_SKU)
+    )
+
+    harness.run()
+
+    created = {request.external_id: request for request in harness.wholecell.created}
+    [item] = created["1101"].order_items
+    assert (item.quantity, item.price) == (2, 44700)
+    assert [(item.sku, item.quantity, item.price) for item in created["1102"].order_items] == [
+        (SKU, 2, 334),
+        (SKU, 1, 333),
+        (OTHER_SKU, 1, 32900),
+    ]
+    for order_id in (1101, 1102):
+        booked = sum(item.price * item.quantity for item in created[str(order_id)].order_items)
+        lines = harness.backmarket.orders[order_id].orderlines
+        assert booked == sum(int(line.price * 100) for line in lines)
+    record = harness.record(1101)
+    assert (record.lines[0].price_cents, record.lines[0].unit_prices_cents) == (89400, [44700, 44700])
+
+
+def test_an_order_in_another_currency_is_flagged_never_converted(harness: OrdersHarness) -> None:
+    harness.order(1201, 1)  # GBP from en-gb: the account's own currency
+    euro = harness.order(1202, 1, FakeLine(12021, 1, SKU, price=Decimal("349.00")))
+    euro.currency, euro.country_code = "EUR", "de-de"
+
+    run = harness.run()
+
+    assert run.counts["other_currency"] == 1
+    created = {request.external_id: request for request in harness.wholecell.created}
+    assert created["1202"].order_items[0].price == 34900  # euros as they are
+    assert "prices in EUR, market de-de" in created["1202"].notes
+    assert "NOT in the account currency GBP" in created["1202"].notes
+    assert "prices in GBP, market en-gb" in created["1201"].notes
+    assert "NOT" not in created["1201"].notes
+    euro_record, pound_record = harness.record(1202), harness.record(1201)
+    assert (euro_record.currency, euro_record.market, euro_record.currency_mismatch) == ("EUR", "de-de", True)
+    assert (pound_record.currency, pound_record.currency_mismatch) == ("GBP", False)
+    [alert] = [alert for alert in harness.state.alerts() if alert.alert_id == "order-currency-EUR"]
+    assert alert.severity == "warning"
+    assert "priced in EUR, not in the account currency GBP" in alert.message
+    assert "Account currency" in alert.action
+
+
+def test_the_account_currency_setting_decides_what_is_foreign(harness: OrdersHarness) -> None:
+    harness.settings = harness.settings.model_copy(update={"account_currency": "EUR"})
+    euro = harness.order(1301, 1)
+    euro.currency, euro.country_code = "EUR", "fr-fr"
+    harness.order(1302, 1)
+
+    harness.run()
+
+    assert harness.record(1301).currency_mismatch is False
+    assert harness.record(1302).currency_mismatch is True

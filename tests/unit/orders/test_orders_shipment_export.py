@@ -199,3 +199,37 @@ def test_a_crash_after_sending_is_confirmed_by_rereading_not_sent_again(harness:
     assert harness.record(1001).export_state == "sent"
     assert len(harness.backmarket.sent("ship")) == 1
     assert "(confirmed)" in harness.record(1001).export_reason
+
+
+def test_an_unknown_carrier_is_held_with_an_alert_until_the_carrier_map_names_a_shipper(
+    harness: OrdersHarness,
+) -> None:
+    harness.order(1001, 3)
+    harness.run()
+    _ship_in_wholecell(harness, 1001, carrier="Speedy Parcels")
+
+    assert harness.export(1001) == "held_unknown_carrier"
+
+    # Nothing was sent: Back Market would refuse the name (400) at every attempt.
+    assert harness.backmarket.sent("ship") == []
+    record = harness.record(1001)
+    assert "'Speedy Parcels' is not a shipper Back Market knows" in record.export_reason
+    assert "carrier_map" in record.export_reason
+    [alert] = [
+        alert for alert in harness.state.alerts() if alert.alert_id == "shipment-carrier-speedy parcels"
+    ]
+    assert "'Speedy Parcels'" in alert.message and "carrier_map" in alert.action
+    # The schedule leaves it alone while the carrier is still unknown...
+    assert harness.send_due_retries().counts.get("retried", 0) == 0
+    assert harness.backmarket.sent("ship") == []
+
+    # ...and sends it once the settings map the carrier, in Back Market's spelling.
+    harness.settings = harness.settings.model_copy(
+        update={"carrier_map": {**harness.settings.carrier_map, "Speedy Parcels": "dpd uk"}}
+    )
+    run = harness.send_due_retries()
+
+    assert run.counts["retried"] == 1 and harness.record(1001).export_state == "sent"
+    [(_, fields)] = harness.backmarket.sent("ship")
+    assert fields["shipper"] == "DPD UK"
+    assert not [alert for alert in harness.state.alerts() if alert.alert_id.startswith("shipment-carrier-")]
