@@ -90,7 +90,23 @@ def new_admin_secret(password: str, *, iterations: int = PBKDF2_ITERATIONS) -> A
 
 #: However many bad credentials arrive, a container fetches the secret again at most this often.
 MIN_FORCED_REFRESH = timedelta(seconds=30)
-_last_forced_refresh: float | None = None  # time.monotonic() of this process's last forced fetch
+
+
+class RefreshLimit:
+    """When this process last fetched the admin secret on demand (``time.monotonic``)."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+
+    def allows_one_now(self) -> bool:
+        now = time.monotonic()
+        if self.last is not None and now - self.last < MIN_FORCED_REFRESH.total_seconds():
+            return False
+        self.last = now
+        return True
+
+
+refresh_limit = RefreshLimit()
 
 
 def _parse(raw: str) -> AdminSecret:
@@ -104,12 +120,7 @@ def load_admin_secret(*, refresh: bool = False) -> AdminSecret | None:
     changed); it is honoured at most once per :data:`MIN_FORCED_REFRESH`, so a flood of bad
     credentials cannot turn into a flood of Secrets Manager calls.
     """
-    global _last_forced_refresh
-    force_fetch = False
-    if refresh:
-        now = time.monotonic()
-        if _last_forced_refresh is None or now - _last_forced_refresh >= MIN_FORCED_REFRESH.total_seconds():
-            _last_forced_refresh, force_fetch = now, True
+    force_fetch = refresh and refresh_limit.allows_one_now()
     try:
         return _parse(secrets.read_secret(ADMIN_SECRET_NAME, force_fetch=force_fetch))
     except secrets.SecretMissing:
