@@ -78,7 +78,9 @@ def authenticate(app: LambdaFunctionUrlResolver, next_middleware: NextMiddleware
     if admin_secret is None or session is None:
         if wants_json(path):
             return json_response(401, {"errors": [{"field": "authorization", "message": "sign in first"}]})
-        return signin_pages.signin_page(request, 401, next_path=same_site_path(path) if method in SAFE_METHODS else "/")
+        return signin_pages.signin_page(
+            request, 401, next_path=same_site_path(path) if method in SAFE_METHODS else "/"
+        )
     form = {}
     if method not in SAFE_METHODS:
         content_type = (event.headers.get("content-type") or "").lower()

@@ -24,7 +24,7 @@ from bmsync.store.admin_auth import AdminAuthStore, ApiTokenRecord
 
 PBKDF2_ITERATIONS = 600_000  # OWASP's 2023 figure for PBKDF2-HMAC-SHA256
 MIN_PASSWORD_LENGTH = 12
-LEGACY_TOKEN_LABEL = "created before tokens had labels"
+MIGRATED_LABEL = "created before tokens had labels"
 
 
 class WeakPassword(ValueError):
@@ -151,7 +151,7 @@ def migrate_legacy_api_tokens(store: AdminAuthStore) -> int:
         return 0
     for token_hash in existing.api_token_hashes:
         store.put_api_token(
-            ApiTokenRecord(token_id=api_token_id(token_hash), label=LEGACY_TOKEN_LABEL, token_hash=token_hash)
+            ApiTokenRecord(token_id=api_token_id(token_hash), label=MIGRATED_LABEL, token_hash=token_hash)
         )
     save_admin_secret(existing.model_copy(update={"api_token_hashes": []}))
     return len(existing.api_token_hashes)
@@ -177,7 +177,9 @@ def set_admin_password(
     return fresh
 
 
-def create_api_token(store: AdminAuthStore, clock: Clock, *, label: str, lifetime: timedelta) -> tuple[ApiTokenRecord, str]:
+def create_api_token(
+    store: AdminAuthStore, clock: Clock, *, label: str, lifetime: timedelta
+) -> tuple[ApiTokenRecord, str]:
     """A new bearer token for API clients and its record; the token is returned once (only its hash is
     stored)."""
     if _current_admin_secret() is None:

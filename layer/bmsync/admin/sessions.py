@@ -53,7 +53,9 @@ def _session_key(cookie_value: str) -> str:
 def issue_session(store: AdminAuthStore, clock: Clock) -> tuple[Session, str]:
     """A new session, recorded, and its cookie value (256 random bits)."""
     cookie_value = token_source.token_urlsafe(32)
-    session = Session(_session_key(cookie_value), token_source.token_urlsafe(32), clock.now() + SESSION_LIFETIME)
+    session = Session(
+        _session_key(cookie_value), token_source.token_urlsafe(32), clock.now() + SESSION_LIFETIME
+    )
     store.put_session(session.session_id, session.csrf, session.expires_at)
     return session, cookie_value
 

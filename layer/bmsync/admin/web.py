@@ -101,7 +101,9 @@ class AdminRequest:
     def json_body(self) -> dict[str, Any]:
         raw = self.event.decoded_body or ""
         if len(raw) > MAX_JSON_BODY:
-            raise BadRequest("body", f"too large: at most {MAX_JSON_BODY} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+            raise BadRequest(
+                "body", f"too large: at most {MAX_JSON_BODY} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            )
         try:
             body = json.loads(raw, parse_constant=_refuse_constant)
         except (ValueError, RecursionError):

@@ -25,9 +25,9 @@ from bmsync.admin.sessions import (
 )
 from bmsync.clock import ManualClock, utc_iso
 from bmsync.store.admin_auth import ADMIN_STATE_PARTITION, AdminAuthStore
+from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import SyncStateRepository
 from bmsync.store.tables import SYNC_STATE
-from bmsync.store.settings_repo import SettingsRepository
 from tests.unit.admin.conftest import PASSWORD, AdminClient
 
 PUBLIC = {("GET", "/signin"), ("POST", "/signin"), ("GET", "/static/admin.css"), ("GET", "/favicon.ico")}
@@ -172,7 +172,9 @@ def test_concurrent_wrong_passwords_from_one_address_are_checked_at_most_the_lim
 
     def attack(client: AdminClient, csrf: str) -> int:
         barrier.wait()
-        return client.request("POST", "/signin", form={"password": "wrong password!!", "csrf_token": csrf}).status
+        return client.request(
+            "POST", "/signin", form={"password": "wrong password!!", "csrf_token": csrf}
+        ).status
 
     with ThreadPoolExecutor(len(clients)) as pool:
         statuses = list(pool.map(attack, clients, forms))
@@ -271,7 +273,9 @@ def test_bearer_tokens_need_no_csrf_and_unknown_ones_are_refused(
     anonymous: AdminClient, clock: ManualClock
 ) -> None:
     store = AdminAuthStore(clock)
-    record, token = credentials.create_api_token(store, clock, label="shop script", lifetime=timedelta(days=30))
+    record, token = credentials.create_api_token(
+        store, clock, label="shop script", lifetime=timedelta(days=30)
+    )
     ok = anonymous.request(
         "PATCH",
         "/api/connections/default/settings",
@@ -287,13 +291,19 @@ def test_bearer_tokens_need_no_csrf_and_unknown_ones_are_refused(
     assert refused.status == 401
 
 
-def test_revoked_and_expired_api_tokens_are_refused_at_once(anonymous: AdminClient, clock: ManualClock) -> None:
+def test_revoked_and_expired_api_tokens_are_refused_at_once(
+    anonymous: AdminClient, clock: ManualClock
+) -> None:
     store = AdminAuthStore(clock)
-    revoked_record, revoked = credentials.create_api_token(store, clock, label="a", lifetime=timedelta(days=30))
+    revoked_record, revoked = credentials.create_api_token(
+        store, clock, label="a", lifetime=timedelta(days=30)
+    )
     _, expiring = credentials.create_api_token(store, clock, label="b", lifetime=timedelta(days=1))
 
     def status(token: str) -> int:
-        return anonymous.request("GET", "/api/connections", headers={"authorization": f"Bearer {token}"}).status
+        return anonymous.request(
+            "GET", "/api/connections", headers={"authorization": f"Bearer {token}"}
+        ).status
 
     assert status(revoked) == 200 and status(expiring) == 200
     assert store.delete_api_token(revoked_record.token_id)
@@ -423,3 +433,69 @@ def test_every_json_body_route_names_the_field_at_fault_and_changes_nothing(
     assert (
         signed_in.api("GET", "/api/connections/default/connection").json()["backmarket"]["token_set"] is False
     )
+
+
+def _deeply_nested(levels: int) -> str:
+    return '{"version": 0, "backmarket": ' + '{"a": ' * levels + "1" + "}" * levels + "}"
+
+
+#: Bodies no client should send; each must be a 4xx naming the field at fault, never a 5xx.
+ODD_BODIES: list[tuple[str, str]] = [
+    ("huge version", '{"version": 10000000000000000000000000000000000000000}'),
+    ("string version", '{"version": "0"}'),
+    ("boolean version", '{"version": true}'),
+    ("float version", '{"version": 0.5}'),
+    ("deep nesting", _deeply_nested(100_000)),
+    ("moderate nesting", _deeply_nested(50)),
+    ("NaN", '{"version": NaN}'),
+    ("huge buffer", '{"version": 0, "safety_buffer": 10000000000000000000000000000000000000000}'),
+    ("string buffer", '{"version": 0, "safety_buffer": "3"}'),
+    ("number as switch", '{"version": 0, "quantity_sync_enabled": 1}'),
+    ("string as switch", '{"version": 0, "quantity_sync_enabled": "true"}'),
+    ("true as number", '{"version": 0, "safety_buffer": true}'),
+    ("list as object", '{"version": 0, "backmarket": [1]}'),
+    ("huge buffer override", '{"buffer_override": 10000000000000000000000000000000000000000}'),
+    ("string buffer override", '{"buffer_override": "2"}'),
+    ("number as pause", '{"sync_paused": 1}'),
+    ("numbers as variation ids", '{"variation_ids": [2001]}'),
+    ("token as number", '{"token": 12345678901234567890}'),
+    ("app id as number", '{"app_id": 7, "app_secret": "wc-secret-value-0000"}'),
+    ("not json", "{'version': 0}"),
+    ("truncated", '{"version": 0'),
+]
+
+
+def test_odd_bodies_on_every_json_route_are_a_4xx_naming_the_field(
+    admin_app: Any, signed_in: AdminClient
+) -> None:
+    from bmsync.store.listings_repo import ListingItem, ListingsRepository
+
+    ListingsRepository("default").create(
+        ListingItem(connection_id="default", listing_id="default", sku="S", imported_at="t", seen_at="t")
+    )
+    takes_body = [
+        (method, path)
+        for method, path in _routes(admin_app)
+        if method in ("PUT", "PATCH") and path.startswith("/api/")
+    ]
+    assert len(takes_body) >= 5
+    failures = []
+    for method, path in takes_body:
+        for name, body in ODD_BODIES:
+            try:
+                reply = signed_in.request(
+                    method, path, raw_body=body, headers={"x-csrf-token": signed_in.csrf}
+                )
+            except Exception as error:  # in Lambda: a 502
+                failures.append((method, path, name, repr(error)[:120]))
+                continue
+            if not 400 <= reply.status < 500:
+                failures.append((method, path, name, reply.status))
+                continue
+            if reply.status == 202 or not reply.body:
+                continue
+            fields = [error.get("field") for error in reply.json().get("errors", [])]
+            if not fields or not all(fields):
+                failures.append((method, path, name, reply.status, reply.body[:200]))
+    assert failures == [], "\n".join(map(str, failures))
+    assert SettingsRepository().get("default") is None

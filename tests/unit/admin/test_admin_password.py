@@ -13,8 +13,8 @@ import pytest
 from bmsync.admin import credentials
 from bmsync.cli import main
 from bmsync.clock import SystemClock
-from bmsync.store.admin_auth import AdminAuthStore
 from bmsync.settings import ADMIN_SECRET_NAME
+from bmsync.store.admin_auth import AdminAuthStore
 from bmsync_sandbox.local_admin import seed_local_admin_password
 
 
@@ -126,9 +126,11 @@ def test_tokens_kept_in_the_admin_secret_are_migrated_and_keep_working(
     credentials.save_admin_secret(secret)
     assert main(["admin", "list-api-tokens"]) == 0
     listed = capsys.readouterr().out
-    assert credentials.LEGACY_TOKEN_LABEL in listed and "never" in listed
+    assert credentials.MIGRATED_LABEL in listed and "never" in listed
     assert _stored()["api_token_hashes"] == []
-    record = AdminAuthStore(SystemClock()).api_token(credentials.api_token_id(credentials.hash_api_token(legacy)))
+    record = AdminAuthStore(SystemClock()).api_token(
+        credentials.api_token_id(credentials.hash_api_token(legacy))
+    )
     assert record is not None and record.token_hash == credentials.hash_api_token(legacy)
 
 
