@@ -70,7 +70,7 @@ def authenticate(app: LambdaFunctionUrlResolver, next_middleware: NextMiddleware
     if authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
         if admin_secret is not None and bearer_valid(store, admin_secret, token, clock):
-            request.authenticated = Caller(admin_secret, None, {})
+            request.authenticated = Caller(None, {})
             return next_middleware(app)
         return error_response(path, 401, [{"field": "authorization", "message": "unknown bearer token"}])
     cookie = request.cookie(SESSION_COOKIE)
@@ -90,7 +90,7 @@ def authenticate(app: LambdaFunctionUrlResolver, next_middleware: NextMiddleware
         if not csrf_valid(session.csrf, presented):
             errors = [{"field": "csrf_token", "message": "missing or wrong: reload the page and try again"}]
             return error_response(path, 403, errors)
-    request.authenticated = Caller(admin_secret, session, form)
+    request.authenticated = Caller(session, form)
     return next_middleware(app)
 
 

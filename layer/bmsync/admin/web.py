@@ -22,7 +22,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
-from bmsync.admin.credentials import AdminSecret
 from bmsync.admin.html import csrf_field, esc, layout
 from bmsync.admin.services import AdminServices
 from bmsync.admin.sessions import Session
@@ -60,7 +59,6 @@ class Unprocessable(Exception):
 class Caller:
     """Who sent the request: a signed-in browser (with its session) or an API client (bearer)."""
 
-    admin_secret: AdminSecret
     session: Session | None
     form: dict[str, str]
 

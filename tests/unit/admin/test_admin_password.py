@@ -184,3 +184,38 @@ def test_cli_creates_an_api_token_shown_once_and_stored_hashed(
     assert record.label == "shop script"
     assert record.created_at and record.expires_at and record.last_used_at is None
     assert token not in record.model_dump_json()
+
+
+def test_cli_finds_the_stacks_sync_state_table_in_aws(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bmsync.store.tables import SYNC_STATE
+
+    key_schema = [
+        {"AttributeName": "connection_id", "KeyType": "HASH"},
+        {"AttributeName": "state_key", "KeyType": "RANGE"},
+    ]
+    attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("connection_id", "state_key")]
+    template = {
+        "Resources": {
+            # CDK's logical id of Tables/sync_state: the construct path and a hash.
+            "Tablessyncstate5B1E8A3C": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "KeySchema": key_schema,
+                    "AttributeDefinitions": attributes,
+                    "BillingMode": "PAY_PER_REQUEST",
+                },
+            }
+        }
+    }
+    boto3.client("cloudformation").create_stack(StackName="shop-stack", TemplateBody=json.dumps(template))
+    seed_local_admin_password("unused")
+    monkeypatch.delenv(SYNC_STATE.env_var)  # a shell with AWS credentials only
+    assert main(["admin", "create-api-token", "--stack", "shop-stack", "--label", "in the stack"]) == 0
+    capsys.readouterr()
+    assert main(["admin", "list-api-tokens", "--stack", "shop-stack"]) == 0
+    assert "in the stack" in capsys.readouterr().out
+    monkeypatch.delenv(SYNC_STATE.env_var)
+    assert main(["admin", "list-api-tokens", "--stack", "no-such-stack"]) == 2
+    assert "no-such-stack" in capsys.readouterr().err
