@@ -38,6 +38,11 @@ SECURITY_HEADERS = {
 }
 
 
+#: No admin body comes near these: anything beyond is refused before it is looked at.
+MAX_JSON_BODY = 64 * 1024
+MAX_JSON_DEPTH = 8
+
+
 class BadRequest(Exception):
     """A request the admin refuses with a 4xx that names the field at fault."""
 
@@ -112,11 +117,6 @@ class AdminRequest:
         if deepest > MAX_JSON_DEPTH:
             raise BadRequest("body", f"nested {deepest} levels deep: at most {MAX_JSON_DEPTH}")
         return body
-
-
-#: No admin body comes near these: anything beyond is refused before it is looked at.
-MAX_JSON_BODY = 64 * 1024
-MAX_JSON_DEPTH = 8
 
 
 def _refuse_constant(name: str) -> Any:
