@@ -59,7 +59,8 @@ TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "listing_links": ("Query", "PutItem", "DeleteItem"),
         "stock": _REPOSITORY_READS,
         "orders": ("GetItem", "BatchGetItem", "Query"),
-        "sync_state": ("GetItem", "PutItem", "Query", "UpdateItem"),
+        # Plus the sign-in counters' atomic ADD and API tokens' last use (bmsync.store.admin_auth).
+        "sync_state": _SYNC_STATE,
     },
 }
 

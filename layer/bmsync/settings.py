@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated, Any, Literal, get_origin
+from typing import Any, Literal, get_origin
 
 from pydantic import (
     BaseModel,
@@ -169,7 +169,10 @@ DEFAULT_CARRIER_MAP: dict[str, str] = {
     "Yamato": "Yamato",
 }
 
-NonNegativeInt = Annotated[int, Field(ge=0)]
+#: Far beyond any real use, well within what DynamoDB stores exactly (38 digits) and JSON clients
+#: read exactly (2**53).
+MAX_VERSION = 2**53 - 1
+MAX_SAFETY_BUFFER = 10_000
 
 # The settings page's sections.
 BACKMARKET_ACCOUNT = "Back Market account"
@@ -284,7 +287,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
     connection_id: str = Field(default="default", pattern=CONNECTION_ID_PATTERN)
-    version: NonNegativeInt = 0
+    version: int = Field(default=0, ge=0, le=MAX_VERSION)
     display_name: str = Field(
         default="Back Market",
         max_length=80,
@@ -430,8 +433,10 @@ class Settings(BaseModel):
         title="Warehouses that count (one per line; empty = all)",
         json_schema_extra={"section": QUANTITY_SYNC, "affects": "stock_mirror"},
     )
-    safety_buffer: NonNegativeInt = Field(
+    safety_buffer: int = Field(
         default=0,
+        ge=0,
+        le=MAX_SAFETY_BUFFER,
         title="Safety buffer (units held back per listing)",
         json_schema_extra={"section": QUANTITY_SYNC, "affects": "listing_quantity"},
     )

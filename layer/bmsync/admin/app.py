@@ -21,9 +21,9 @@ from bmsync.admin import (
     signin_pages,
     status_pages,
 )
-from bmsync.admin.credentials import AdminSecret, load_admin_secret
+from bmsync.admin.credentials import load_admin_secret
 from bmsync.admin.services import AdminServices
-from bmsync.admin.sessions import SESSION_COOKIE, Session, bearer_valid, csrf_valid, read_session
+from bmsync.admin.sessions import SESSION_COOKIE, bearer_valid, csrf_valid, read_session
 from bmsync.admin.web import (
     SECURITY_HEADERS,
     AdminRequest,
@@ -35,9 +35,9 @@ from bmsync.admin.web import (
     handling,
     json_response,
     parse_form,
+    same_site_path,
     wants_json,
 )
-from bmsync.clock import Clock
 
 PUBLIC_PATHS = {"/signin", "/static/admin.css", "/favicon.ico"}
 SAFE_METHODS = {"GET", "HEAD"}
@@ -53,56 +53,44 @@ PAGE_MODULES = (
 )
 
 
-def _credentials(
-    authorization: str, cookie: str | None, clock: Clock
-) -> tuple[AdminSecret | None, Session | None, bool]:
-    """The admin secret, the session the cookie proves and whether the bearer token is known.
-
-    The secret is cached for minutes; when a credential does not check out against the cached copy it
-    is checked once more against a fresh one (the password or tokens may just have changed).
-    """
-    bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
-    for force_fetch in (False, True):
-        admin_secret = load_admin_secret(force_fetch=force_fetch)
-        if admin_secret is None or not (bearer or cookie):
-            return admin_secret, None, False
-        session = read_session(admin_secret, cookie, clock) if cookie else None
-        bearer_ok = bool(bearer) and bearer_valid(admin_secret, bearer)
-        if bearer_ok or (session is not None and not bearer):
-            return admin_secret, session, bearer_ok
-    return admin_secret, None, False
-
-
 def authenticate(app: LambdaFunctionUrlResolver, next_middleware: NextMiddleware) -> Response:
-    """The guard: every path but the public ones needs a session (and a CSRF token to change
-    anything) or a known bearer token."""
+    """The guard: every path but the public ones needs a session (and its CSRF token to change
+    anything) or a live bearer token. Both are records in ``sync_state``: a sign-out, a password change
+    or a revoked token takes effect in every container at once, and a bad credential costs one read
+    (never a fresh copy of the admin secret)."""
     request = admin_request()
     event = request.event
     path, method = event.path, event.http_method.upper()
     if path in PUBLIC_PATHS:
         return next_middleware(app)
+    clock = request.services.clock()
+    store = request.services.auth_store()
     authorization = event.headers.get("authorization") or ""
-    cookie = request.cookie(SESSION_COOKIE)
-    admin_secret, session, bearer_ok = _credentials(authorization, cookie, request.services.clock())
+    admin_secret = load_admin_secret()
     if authorization.lower().startswith("bearer "):
-        if admin_secret is not None and bearer_ok:
-            request.authenticated = Caller(admin_secret, None, {})
+        token = authorization[7:].strip()
+        if admin_secret is not None and bearer_valid(store, admin_secret, token, clock):
+            request.authenticated = Caller(None, {})
             return next_middleware(app)
         return error_response(path, 401, [{"field": "authorization", "message": "unknown bearer token"}])
+    cookie = request.cookie(SESSION_COOKIE)
+    session = read_session(store, cookie, clock) if cookie and admin_secret is not None else None
     if admin_secret is None or session is None:
         if wants_json(path):
             return json_response(401, {"errors": [{"field": "authorization", "message": "sign in first"}]})
-        return signin_pages.signin_page(request, 401, next_path=path if method in SAFE_METHODS else "/")
+        return signin_pages.signin_page(
+            request, 401, next_path=same_site_path(path) if method in SAFE_METHODS else "/"
+        )
     form = {}
     if method not in SAFE_METHODS:
         content_type = (event.headers.get("content-type") or "").lower()
         if content_type.startswith("application/x-www-form-urlencoded"):
             form = parse_form(event.decoded_body)
         presented = event.headers.get("x-csrf-token") or form.get("csrf_token")
-        if not csrf_valid(admin_secret, session.session_id, presented):
+        if not csrf_valid(session.csrf, presented):
             errors = [{"field": "csrf_token", "message": "missing or wrong: reload the page and try again"}]
             return error_response(path, 403, errors)
-    request.authenticated = Caller(admin_secret, session, form)
+    request.authenticated = Caller(session, form)
     return next_middleware(app)
 
 

@@ -11,6 +11,7 @@ from bmsync.admin.ports import listing_import_starter
 from bmsync.admin.variations import VariationChoice, wholecell_order_statuses, wholecell_variations
 from bmsync.clock import Clock
 from bmsync.settings import Settings
+from bmsync.store.admin_auth import AdminAuthStore
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.run_aggregates import RunAggregatesRepository
@@ -32,6 +33,10 @@ class AdminServices:
     order_statuses: Callable[[Settings, Clock], list[str]] = wholecell_order_statuses
     #: Starts a listing import without waiting for it; None: the installed or configured one.
     start_listing_import: Callable[[str], None] | None = None
+
+    def auth_store(self) -> AdminAuthStore:
+        """The admin's sessions, API tokens and sign-in counters."""
+        return AdminAuthStore(self.clock())
 
     def state(self, connection_id: str) -> SyncStateRepository:
         return SyncStateRepository(connection_id, self.clock())

@@ -59,7 +59,7 @@ def api_update_settings(connection_id: str) -> Response[str]:
     request = admin_request()
     current = load_settings(request.services, connection_id)
     try:
-        saved = save_update(request.services, current, request.json_body())
+        saved = save_update(request.services, current, request.json_body(), strict=True)
     except StaleSettings as stale:
         return _stale(stale)
     return json_response(200, settings_document(saved))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -34,8 +35,11 @@ def settings_document(settings: Settings) -> dict[str, Any]:
     return {"settings": settings.model_dump(mode="json"), "secrets": secrets_state(settings)}
 
 
-def validated_update(current: Settings, changes: dict[str, Any]) -> Settings:
-    """``changes`` applied over ``current``; raises :class:`Unprocessable` naming every bad field."""
+def validated_update(current: Settings, changes: dict[str, Any], *, strict: bool = False) -> Settings:
+    """``changes`` applied over ``current``; raises :class:`Unprocessable` naming every bad field.
+
+    ``strict`` (API bodies): JSON types are taken as sent, so ``"3"``, ``true`` and ``1`` are not read as
+    a number, a switch and a switch; the settings form posts text and is read leniently."""
     errors: list[dict[str, str]] = []
     version = changes.get("version")
     if version is None:
@@ -44,7 +48,10 @@ def validated_update(current: Settings, changes: dict[str, Any]) -> Settings:
         errors.append({"field": "connection_id", "message": "cannot be changed"})
     merged = merge_changes(current, changes)
     try:
-        updated = Settings.model_validate(merged)
+        if strict:
+            updated = Settings.model_validate_json(json.dumps(merged), strict=True)
+        else:
+            updated = Settings.model_validate(merged)
     except ValidationError as error:
         errors.extend(error_fields(error))
         raise Unprocessable(errors) from None
@@ -60,9 +67,11 @@ def validated_update(current: Settings, changes: dict[str, Any]) -> Settings:
     return updated
 
 
-def save_update(services: AdminServices, current: Settings, changes: dict[str, Any]) -> Settings:
+def save_update(
+    services: AdminServices, current: Settings, changes: dict[str, Any], *, strict: bool = False
+) -> Settings:
     """Validate and save; raises :class:`Unprocessable` or ``StaleSettings`` (nothing written)."""
-    return services.settings().save(validated_update(current, changes))
+    return services.settings().save(validated_update(current, changes, strict=strict))
 
 
 def refresh_statuses(services: AdminServices, current: Settings) -> Settings:

@@ -8,20 +8,30 @@ from http import HTTPStatus
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
-from bmsync.admin.credentials import load_admin_secret, verify_password
+from bmsync.admin.credentials import AdminSecret, load_admin_secret, verify_password
 from bmsync.admin.html import csrf_field, esc, layout, notice
 from bmsync.admin.sessions import (
     ADMIN_STATE_PARTITION,
     SESSION_COOKIE,
     SIGNIN_COOKIE,
     SIGNIN_FORM_LIFETIME,
+    Attempt,
     SigninThrottle,
     csrf_token,
     csrf_valid,
+    end_session,
     issue_session,
     new_signin_nonce,
 )
-from bmsync.admin.web import AdminRequest, admin_request, html_response, parse_form, redirect, strict_cookie
+from bmsync.admin.web import (
+    AdminRequest,
+    admin_request,
+    html_response,
+    parse_form,
+    redirect,
+    same_site_path,
+    strict_cookie,
+)
 from bmsync.observability import logger
 
 NONCE_SHAPE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -56,7 +66,31 @@ def signin_page(request: AdminRequest, status: int, message: str = "", next_path
 @router.get("/signin")
 def signin_form() -> Response[str]:
     request = admin_request()
-    return signin_page(request, 200, next_path=request.query.get("next", "/"))
+    return signin_page(request, 200, next_path=same_site_path(request.query.get("next")))
+
+
+def _form_secret(nonce: str, presented: str | None) -> AdminSecret | None:
+    """The admin secret the sign-in form's token checks out against (a fresh copy when the cached one
+    disagrees: the key may just have changed), or None."""
+    if not NONCE_SHAPE.match(nonce):
+        return None
+    for refresh in (False, True):
+        admin_secret = load_admin_secret(refresh=refresh)
+        if admin_secret is not None and csrf_valid(csrf_token(admin_secret, "signin:" + nonce), presented):
+            return admin_secret
+    return None
+
+
+def _password_matches(admin_secret: AdminSecret, password: str) -> bool:
+    if verify_password(password, admin_secret.password_hash):
+        return True
+    # The password may have just changed: one more check against a fresh copy, when one is allowed.
+    fresh = load_admin_secret(refresh=True)
+    return (
+        fresh is not None
+        and fresh.password_hash != admin_secret.password_hash
+        and verify_password(password, fresh.password_hash)
+    )
 
 
 @router.post("/signin")
@@ -65,31 +99,26 @@ def signin() -> Response[str]:
     services = request.services
     source_ip = request.event.request_context.http.source_ip
     clock = services.clock()
-    throttle = SigninThrottle(services.state(ADMIN_STATE_PARTITION), clock)
+    store = services.auth_store()
     form = parse_form(request.event.decoded_body)
-    next_path = form.get("next", "/")
-    if not next_path.startswith("/") or next_path.startswith("//"):
-        next_path = "/"
-    wait = throttle.locked_for(source_ip)
-    if wait is not None:
-        minutes = max(1, int(wait.total_seconds() // 60))
-        response = signin_page(request, 429, f"Too many failed sign-ins: try again in {minutes} minute(s).")
-        response.headers["Retry-After"] = str(int(wait.total_seconds()) + 1)
-        return response
-    admin_secret = load_admin_secret(force_fetch=True)
-    nonce = request.cookie(SIGNIN_COOKIE) or ""
-    if (
-        admin_secret is None
-        or not nonce
-        or not csrf_valid(admin_secret, "signin:" + nonce, form.get("csrf_token"))
-    ):
+    next_path = same_site_path(form.get("next"))
+    admin_secret = _form_secret(request.cookie(SIGNIN_COOKIE) or "", form.get("csrf_token"))
+    if admin_secret is None:
         return signin_page(request, 403, "The sign-in form expired: sign in again.", next_path)
-    if not verify_password(form.get("password", ""), admin_secret.password_hash):
-        throttle.record_failure(source_ip)
+    # Counted before the (slow, on purpose) password check: a flood runs it at most the limit's times.
+    throttle = SigninThrottle(store, services.state(ADMIN_STATE_PARTITION), clock)
+    attempt = throttle.attempt(source_ip)
+    if not isinstance(attempt, Attempt):
+        minutes = max(1, int(attempt.total_seconds() // 60))
+        response = signin_page(request, 429, f"Too many failed sign-ins: try again in {minutes} minute(s).")
+        response.headers["Retry-After"] = str(int(attempt.total_seconds()) + 1)
+        return response
+    if not _password_matches(admin_secret, form.get("password", "")):
+        throttle.failed(attempt)
         logger.warning("admin sign-in failed", extra={"source_ip": source_ip})
         return signin_page(request, 401, "Wrong password.", next_path)
-    throttle.record_success(source_ip)
-    session, cookie_value = issue_session(admin_secret, clock)
+    throttle.succeeded(attempt)
+    session, cookie_value = issue_session(store, clock)
     return redirect(
         next_path,
         cookies=[
@@ -101,4 +130,8 @@ def signin() -> Response[str]:
 
 @router.post("/signout")
 def signout() -> Response[str]:
+    request = admin_request()
+    session = request.caller.session
+    if session is not None:
+        end_session(request.services.auth_store(), session)
     return redirect("/signin", cookies=[strict_cookie(SESSION_COOKIE, "", 0)])

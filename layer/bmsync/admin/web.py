@@ -22,10 +22,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
-from bmsync.admin.credentials import AdminSecret
 from bmsync.admin.html import csrf_field, esc, layout
 from bmsync.admin.services import AdminServices
-from bmsync.admin.sessions import Session, csrf_token
+from bmsync.admin.sessions import Session
 from bmsync.settings import CONNECTION_ID_PATTERN
 
 SECURITY_HEADERS = {
@@ -37,6 +36,11 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+
+
+#: No admin body comes near these: anything beyond is refused before it is looked at.
+MAX_JSON_BODY = 64 * 1024
+MAX_JSON_DEPTH = 8
 
 
 class BadRequest(Exception):
@@ -60,14 +64,13 @@ class Unprocessable(Exception):
 class Caller:
     """Who sent the request: a signed-in browser (with its session) or an API client (bearer)."""
 
-    admin_secret: AdminSecret
     session: Session | None
     form: dict[str, str]
 
     @property
     def csrf(self) -> str:
         # Bearer clients have no session and never post forms: they get an empty token.
-        return csrf_token(self.admin_secret, self.session.session_id) if self.session else ""
+        return self.session.csrf if self.session else ""
 
 
 @dataclass
@@ -99,13 +102,33 @@ class AdminRequest:
         return None
 
     def json_body(self) -> dict[str, Any]:
+        raw = self.event.decoded_body or ""
+        if len(raw) > MAX_JSON_BODY:
+            raise BadRequest(
+                "body", f"too large: at most {MAX_JSON_BODY} bytes", HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            )
         try:
-            body = json.loads(self.event.decoded_body or "")
-        except ValueError:
+            body = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
             raise BadRequest("body", "send a JSON object (Content-Type: application/json)") from None
         if not isinstance(body, dict):
             raise BadRequest("body", "send a JSON object")
+        deepest = _nesting(body)
+        if deepest > MAX_JSON_DEPTH:
+            raise BadRequest("body", f"nested {deepest} levels deep: at most {MAX_JSON_DEPTH}")
         return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _nesting(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_nesting(item) for item in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_nesting(item) for item in value), default=0)
+    return 0
 
 
 _current_request: ContextVar[AdminRequest] = ContextVar("admin_request")
@@ -127,6 +150,23 @@ def admin_request() -> AdminRequest:
 
 def wants_json(path: str) -> bool:
     return path.startswith("/api/")
+
+
+_UNSAFE_IN_NEXT = re.compile(r"[\\\x00-\x1f\x7f]|%[01][0-9a-f]|%7f|%5c", re.IGNORECASE)
+
+
+def same_site_path(candidate: str | None) -> str:
+    """``candidate`` when it is a plain path of this site, else ``/``: a redirect after sign-in never
+    leaves the site (``//host``, ``/\\host``) nor splits the response (encoded CR/LF)."""
+    if (
+        not candidate
+        or len(candidate) > 2000
+        or not candidate.startswith("/")
+        or candidate.startswith("//")
+        or _UNSAFE_IN_NEXT.search(candidate)
+    ):
+        return "/"
+    return candidate
 
 
 def parse_form(body: str | None) -> dict[str, str]:

@@ -152,7 +152,10 @@ class SyncStateRepository:
         severity: Severity = "error",
         action: str = "",
         subject: str = "",
+        expires_in: timedelta | None = None,
     ) -> Alert:
+        """Raise (or count again) an alert; ``expires_in``: the table's TTL removes it that long after
+        it was last raised (for alerts that are moot once old)."""
         existing = self._get(f"alert#{alert_id}")
         count = 1
         raised_at = utc_iso(self._clock.now())
@@ -169,7 +172,10 @@ class SyncStateRepository:
             raised_at=raised_at,
             count=count,
         )
-        self._table.put_item(Item={**self._key(f"alert#{alert_id}"), "document": alert.model_dump_json()})
+        item: dict[str, Any] = {**self._key(f"alert#{alert_id}"), "document": alert.model_dump_json()}
+        if expires_in is not None:
+            item["expires_at"] = int((self._clock.now() + expires_in).timestamp())
+        self._table.put_item(Item=item)
         if existing is None:
             RunAggregatesRepository(self.connection_id, self._table).add_alert(self._clock.now())
         return alert

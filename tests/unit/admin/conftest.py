@@ -124,6 +124,14 @@ class FakeConnectionTest:
         return self.report
 
 
+@pytest.fixture(autouse=True)
+def fresh_refresh_limit() -> Iterator[None]:
+    """Each test starts as a cold container: its first forced fetch of the admin secret is allowed."""
+    credentials.refresh_limit = credentials.RefreshLimit()
+    yield
+    credentials.refresh_limit = credentials.RefreshLimit()
+
+
 @pytest.fixture
 def admin_secret(aws: None) -> credentials.AdminSecret:
     # Few PBKDF2 rounds keep the tests fast; the hash format carries its round count.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
@@ -11,7 +12,9 @@ import pytest
 
 from bmsync.admin import credentials
 from bmsync.cli import main
+from bmsync.clock import SystemClock
 from bmsync.settings import ADMIN_SECRET_NAME
+from bmsync.store.admin_auth import AdminAuthStore
 from bmsync_sandbox.local_admin import seed_local_admin_password
 
 
@@ -47,19 +50,88 @@ def test_seed_local_admin_password_stores_only_a_hash(aws: None, tmp_path: Path)
     assert len(credentials.session_key_bytes(credentials.AdminSecret.model_validate(stored))) == 32
 
 
+def _token_from(out: str) -> str:
+    return out.strip().splitlines()[-1]
+
+
 def test_cli_sets_password_from_stdin_and_keeps_api_tokens(
     aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed_local_admin_password("unused")
-    token = credentials.add_api_token()
-    old_key = _stored()["session_key"]
+    assert main(["admin", "create-api-token", "--label", "warehouse script"]) == 0
+    token = _token_from(capsys.readouterr().out)
+    store = AdminAuthStore(SystemClock())
+    store.put_session("a-session", "csrf", SystemClock().now() + timedelta(hours=1))
     monkeypatch.setattr("sys.stdin", io.StringIO("a brand new passphrase\n"))
     assert main(["admin", "set-password", "--password-stdin"]) == 0
     stored = _stored()
     assert credentials.verify_password("a brand new passphrase", stored["password_hash"])
-    assert credentials.hash_api_token(token) in stored["api_token_hashes"]
-    assert stored["session_key"] != old_key  # every session signed out
-    assert "a brand new passphrase" not in capsys.readouterr().out
+    assert [record.token_hash for record in store.api_tokens()] == [credentials.hash_api_token(token)]
+    assert store.session("a-session") is None  # every session signed out
+    out = capsys.readouterr().out
+    assert "a brand new passphrase" not in out
+    assert "API tokens are kept" in out
+
+
+def test_cli_set_password_can_revoke_every_api_token(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_local_admin_password("unused")
+    for label in ("one", "two"):
+        assert main(["admin", "create-api-token", "--label", label]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a brand new passphrase\n"))
+    assert main(["admin", "set-password", "--password-stdin", "--revoke-api-tokens"]) == 0
+    assert "Every API token was revoked" in capsys.readouterr().out
+    assert AdminAuthStore(SystemClock()).api_tokens() == []
+
+
+def test_cli_set_password_asks_whether_to_revoke_api_tokens(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_local_admin_password("unused")
+    assert main(["admin", "create-api-token"]) == 0
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "an interactive passphrase")
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "y")
+    assert main(["admin", "set-password"]) == 0
+    assert asked and "revoke the 1 API token" in asked[0]
+    assert AdminAuthStore(SystemClock()).api_tokens() == []
+
+
+def test_cli_lists_and_revokes_api_tokens(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    seed_local_admin_password("unused")
+    assert main(["admin", "create-api-token", "--label", "warehouse script", "--days", "30"]) == 0
+    token = _token_from(capsys.readouterr().out)
+    token_id = credentials.api_token_id(credentials.hash_api_token(token))
+    assert main(["admin", "list-api-tokens"]) == 0
+    listed = capsys.readouterr().out
+    assert token_id in listed and "warehouse script" in listed
+    assert token not in listed
+    assert main(["admin", "revoke-api-token", token_id]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["admin", "revoke-api-token", token_id]) == 2
+    assert "no API token" in capsys.readouterr().err
+    assert main(["admin", "list-api-tokens"]) == 0
+    assert "No API tokens" in capsys.readouterr().out
+
+
+def test_tokens_kept_in_the_admin_secret_are_migrated_and_keep_working(
+    aws: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_local_admin_password("unused")
+    legacy = credentials.new_api_token()
+    secret = credentials.AdminSecret.model_validate(_stored())
+    secret.api_token_hashes = [credentials.hash_api_token(legacy)]
+    credentials.save_admin_secret(secret)
+    assert main(["admin", "list-api-tokens"]) == 0
+    listed = capsys.readouterr().out
+    assert credentials.MIGRATED_LABEL in listed and "never" in listed
+    assert _stored()["api_token_hashes"] == []
+    record = AdminAuthStore(SystemClock()).api_token(
+        credentials.api_token_id(credentials.hash_api_token(legacy))
+    )
+    assert record is not None and record.token_hash == credentials.hash_api_token(legacy)
 
 
 def test_cli_refuses_weak_password_and_changes_nothing(
@@ -101,9 +173,49 @@ def test_cli_creates_an_api_token_shown_once_and_stored_hashed(
     assert main(["admin", "create-api-token"]) == 2
     assert "set the admin password first" in capsys.readouterr().err
     seed_local_admin_password("unused")
-    assert main(["admin", "create-api-token"]) == 0
-    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["admin", "create-api-token", "--days", "0"]) == 2
+    assert "--days" in capsys.readouterr().err
+    assert main(["admin", "create-api-token", "--label", "shop script", "--days", "30"]) == 0
+    token = _token_from(capsys.readouterr().out)
     assert token.startswith("bmsync_")
-    stored = _stored()
-    assert token not in json.dumps(stored)
-    assert stored["api_token_hashes"] == [credentials.hash_api_token(token)]
+    assert token not in json.dumps(_stored())
+    (record,) = AdminAuthStore(SystemClock()).api_tokens()
+    assert record.token_hash == credentials.hash_api_token(token)
+    assert record.label == "shop script"
+    assert record.created_at and record.expires_at and record.last_used_at is None
+    assert token not in record.model_dump_json()
+
+
+def test_cli_finds_the_stacks_sync_state_table_in_aws(
+    aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bmsync.store.tables import SYNC_STATE
+
+    key_schema = [
+        {"AttributeName": "connection_id", "KeyType": "HASH"},
+        {"AttributeName": "state_key", "KeyType": "RANGE"},
+    ]
+    attributes = [{"AttributeName": name, "AttributeType": "S"} for name in ("connection_id", "state_key")]
+    template = {
+        "Resources": {
+            # CDK's logical id of Tables/sync_state: the construct path and a hash.
+            "Tablessyncstate5B1E8A3C": {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "KeySchema": key_schema,
+                    "AttributeDefinitions": attributes,
+                    "BillingMode": "PAY_PER_REQUEST",
+                },
+            }
+        }
+    }
+    boto3.client("cloudformation").create_stack(StackName="shop-stack", TemplateBody=json.dumps(template))
+    seed_local_admin_password("unused")
+    monkeypatch.delenv(SYNC_STATE.env_var)  # a shell with AWS credentials only
+    assert main(["admin", "create-api-token", "--stack", "shop-stack", "--label", "in the stack"]) == 0
+    capsys.readouterr()
+    assert main(["admin", "list-api-tokens", "--stack", "shop-stack"]) == 0
+    assert "in the stack" in capsys.readouterr().out
+    monkeypatch.delenv(SYNC_STATE.env_var)
+    assert main(["admin", "list-api-tokens", "--stack", "no-such-stack"]) == 2
+    assert "no-such-stack" in capsys.readouterr().err
