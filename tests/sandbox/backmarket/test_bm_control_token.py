@@ -1,4 +1,4 @@
-"""Resetting the Back Market emulator's token over its control API, as the Seller Portal's "Recover my token"."""
+"""The Back Market emulator's token reset over its control API (the Seller Portal's "Recover my token")."""
 
 from __future__ import annotations
 
