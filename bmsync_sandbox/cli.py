@@ -20,7 +20,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--wholecell-port", type=int, default=5502)
     up.add_argument("--admin-port", type=int, default=5503)
     up.add_argument("--state-dir", default=".bmsync", help="where local.json and the dead-letter file go")
-    up.add_argument("--no-demo", action="store_true", help="start with empty accounts")
+    up.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="start with empty accounts and no connection: add your own in the admin",
+    )
     up.set_defaults(run=_up)
 
     emulator = commands.add_parser("sandbox", help="run one API emulator on its own")

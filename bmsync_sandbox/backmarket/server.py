@@ -12,6 +12,7 @@ import contextlib
 import json
 import random
 import re
+import secrets
 import socket
 import threading
 import uuid
@@ -117,6 +118,9 @@ class _Response:
 
 
 Route = tuple[str, re.Pattern[str], str, Callable[..., _Response]]
+
+#: What the sandbox accepts as a token (the admin's rule for a pasted token).
+TOKEN_PATTERN = re.compile(r"\S{8,512}")
 
 
 class BackMarketSandbox:
@@ -287,6 +291,16 @@ class BackMarketSandbox:
                     setattr(self.budgets, name, value)
             self._budget = _RequestBudget()
             return asdict(self.budgets)
+
+    def set_token(self, token: str | None = None) -> str:
+        """Replace the account's token, as "Recover my token" in the Seller Portal does: the old one is
+        refused from now on. Without ``token`` a new random one is issued. Returns the token in force."""
+        new = token if token is not None else "sandbox-bm-" + secrets.token_urlsafe(24)
+        if not isinstance(new, str) or not TOKEN_PATTERN.fullmatch(new):
+            raise ApiError(400, "invalid-request", "token: 8 to 512 characters, no spaces")
+        with self._lock:
+            self.token = new
+        return new
 
     def configure(
         self,
@@ -627,6 +641,8 @@ class BackMarketSandbox:
             case "DELETE", ["calls"]:
                 self.clear_calls()
                 return _ok([])
+            case "POST", ["token"]:
+                return _ok({"token": self.set_token(payload.get("token"))})
             case "POST", ["reset"]:
                 self.reset(demo=bool(payload.get("demo", False)))
                 return _ok({"reset": True})

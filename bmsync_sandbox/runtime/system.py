@@ -2,7 +2,9 @@
 
 Starts moto's server (tables and secrets), the Back Market and WholeCell emulators, stores the demo
 connection's settings and credentials the way the admin would, then runs the scheduler, the stream
-pump, the admin's Function URL and the demo traffic until Ctrl-C or ``--duration``. Every address
+pump, the admin's Function URL and the demo traffic until Ctrl-C or ``--duration``. With ``--no-demo``
+both accounts start empty and no connection exists: the user creates theirs in the admin (two
+connections on the same accounts would import every order twice). Every address
 and the sandbox credentials go to ``<state-dir>/local.json`` for scripts; one line per event goes to
 the terminal.
 """
@@ -25,6 +27,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from bmsync import process, secrets
+from bmsync.admin import sandbox_hosts
+from bmsync.admin.sandbox_hosts import SandboxHosts
 from bmsync.catalog import FUNCTIONS_DIR
 from bmsync.clock import Clock, utc_iso
 from bmsync.observability import logger
@@ -172,11 +176,13 @@ class LocalSystem:
         backmarket = self.backmarket = BackMarketSandbox(clock=self.clock, demo=self.demo)
         self.addresses["backmarket"] = backmarket.start(self.ports.backmarket)
         self._stoppables.append(backmarket)
-        wholecell = self.wholecell = WholeCellSandbox(clock=self.clock, demo=self.demo)
+        wholecell = self.wholecell = WholeCellSandbox(clock=self.clock, demo=self.demo, catalogue=self.demo)
         self.addresses["wholecell"] = wholecell.start(self.ports.wholecell)
         self._stoppables.append(wholecell)
 
-        settings = self._store_demo_connection(backmarket, wholecell)
+        # The admin names these hosts "local sandbox" and offers them to a connection.
+        sandbox_hosts.installed = SandboxHosts(backmarket=backmarket.base_url, wholecell=wholecell.base_url)
+        settings = self._store_demo_connection(backmarket, wholecell) if self.demo else None
         invoker = Invoker(self.clock, functions_dir=self.functions_dir)
         ready = self._ready_functions(invoker)
         self.scheduler = Scheduler(invoker, start=self.clock.now(), functions=ready, on_event=self.console)
@@ -193,7 +199,7 @@ class LocalSystem:
         url_server = FunctionUrlServer(invoker, port=self.ports.admin, on_event=self.console)
         self.addresses["admin"] = url_server.start()
         self._stoppables.append(url_server)
-        if self.demo:
+        if settings is not None:
             self.traffic = _demo_traffic(backmarket, wholecell, settings, self.clock, self.traffic_every)
         self.admin_password = seed_local_admin_password(self.state_dir)
         self._write_local_json(settings, backmarket, wholecell)
@@ -205,6 +211,7 @@ class LocalSystem:
         while self._stoppables:
             self._stoppables.pop().stop()
         listing_import_starter.uninstall()
+        sandbox_hosts.installed = None
         while self._environment_set:
             os.environ.pop(self._environment_set.pop(), None)
 
@@ -239,24 +246,29 @@ class LocalSystem:
                 )
         return ready
 
-    def _write_local_json(self, settings: Settings, backmarket: Any, wholecell: Any) -> None:
+    def _write_local_json(self, settings: Settings | None, backmarket: Any, wholecell: Any) -> None:
         """Where everything listens and the sandbox credentials, for scripts (``bmsync admin
         set-password --local`` reads ``aws_endpoint_url`` and ``region``). The admin password is
-        printed, never written: only its hash exists, in the local Secrets Manager."""
-        names = settings.secret_names()
+        printed, never written: only its hash exists, in the local Secrets Manager. Without the demo
+        there is no connection: ``connection_id`` and ``secret_names`` are null."""
+        names = settings.secret_names() if settings is not None else None
         document = {
             "started_at": utc_iso(self.clock.now()),
             "pid": os.getpid(),
-            "connection_id": settings.connection_id,
+            "connection_id": settings.connection_id if settings is not None else None,
             "aws_endpoint_url": self.addresses["aws"],
             "region": self.aws.region,
             "aws_access_key_id": "sandbox",
             "aws_secret_access_key": "sandbox",
             "tables": {table.logical_name: table.physical_name for table in ALL_TABLES},
-            "secret_names": {
-                "backmarket_token": names.backmarket_token,
-                "wholecell_credentials": names.wholecell_credentials,
-            },
+            "secret_names": (
+                {
+                    "backmarket_token": names.backmarket_token,
+                    "wholecell_credentials": names.wholecell_credentials,
+                }
+                if names is not None
+                else None
+            ),
             "admin_url": self.addresses["admin"],
             "backmarket": {"url": self.addresses["backmarket"], "token": backmarket.token},
             "wholecell": {

@@ -339,8 +339,8 @@ class WholeCellAccount:
                 variation = matches[0]
             if not isinstance(count, int) or count <= 0:
                 raise _invalid("count", "must be greater than 0")
-            if esns is not None and len(esns) != count:
-                raise _invalid("esns", f"gives {len(esns)} ESNs for {count} units")
+            if esns is not None:
+                _check_new_esns(esns, count, {unit.esn for unit in self.units.values()})
             status = self._inventory_status(status)
             warehouse_place = (
                 self._place(self.warehouses, warehouse, "warehouse")
@@ -675,3 +675,15 @@ def _time_filter(value: str | None) -> datetime | None:
         return parse_iso(value)
     except ValueError as error:
         raise _invalid("updated_at_gt", f"{value!r} is not an ISO-8601 time") from error
+
+
+def _check_new_esns(esns: Sequence[str], count: int, taken: set[str]) -> None:
+    """One ESN (serial number or IMEI) per unit, each a non-empty string of up to 50, none already used."""
+    if len(esns) != count:
+        raise _invalid("esns", f"gives {len(esns)} ESNs for {count} units")
+    for esn in esns:
+        if not isinstance(esn, str) or not esn.strip() or len(esn) > 50 or esn != esn.strip():
+            raise _invalid("esns", f"{esn!r} is not a serial number or IMEI (1 to 50 characters, no spaces)")
+    repeated = sorted({esn for esn in esns if esn in taken or list(esns).count(esn) > 1})
+    if repeated:
+        raise _invalid("esns", f"already on another unit: {', '.join(repeated)}")

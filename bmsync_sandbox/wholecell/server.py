@@ -13,7 +13,7 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -175,7 +175,9 @@ class WholeCellSandbox:
         warehouse: str | None = None,
         location: str | None = None,
         price_paid: int = 0,
+        esns: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """``esns``: each unit's serial number or IMEI, in order (default: made-up IMEI-like numbers)."""
         with self.account.lock:
             units = self.account.receive_units(
                 sku_or_variation_id,
@@ -184,6 +186,7 @@ class WholeCellSandbox:
                 warehouse=warehouse,
                 location=location,
                 price_paid=price_paid,
+                esns=esns,
             )
             return [adopted.unit_json(self.account, unit) for unit in units]
 
@@ -518,6 +521,7 @@ class WholeCellSandbox:
             warehouse=body.get("warehouse"),
             location=body.get("location"),
             price_paid=body.get("price_paid", 0),
+            esns=_esns(body.get("esns")),
         )
         return 201, {"data": units}
 
@@ -610,6 +614,14 @@ class WholeCellSandbox:
         body = _object(body)
         self.set_credentials(str(body["app_id"]), str(body["app_secret"]))
         return 200, {"app_id": self.app_id}
+
+
+def _esns(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise SandboxValidationError({"esns": ["must be a list of serial numbers or IMEIs, one per unit"]})
+    return value
 
 
 def _object(body: Any) -> dict[str, Any]:

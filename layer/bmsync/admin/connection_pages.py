@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -16,9 +17,11 @@ from bmsync.admin.connection_service import (
     save_wholecell,
 )
 from bmsync.admin.html import definition_list, esc, notice
+from bmsync.admin.sandbox_hosts import use_sandbox_hosts
 from bmsync.admin.settings_service import load_settings
-from bmsync.admin.web import Unprocessable, admin_request, csrf_input, json_response, page
+from bmsync.admin.web import BadRequest, Unprocessable, admin_request, csrf_input, json_response, page
 from bmsync.settings import Settings
+from bmsync.store.settings_repo import StaleSettings
 
 router = LambdaFunctionUrlRouter()
 
@@ -45,6 +48,16 @@ def api_wholecell(connection_id: str) -> Response[str]:
     settings = load_settings(request.services, connection_id)
     save_wholecell(settings, request.json_body())
     return json_response(200, connection_summary(settings))
+
+
+@router.post("/api/connections/<connection_id>/connection/use-sandbox")
+def api_use_sandbox(connection_id: str) -> Response[str]:
+    services = admin_request().services
+    try:
+        saved = use_sandbox_hosts(services, load_settings(services, connection_id))
+    except StaleSettings as stale:
+        return json_response(HTTPStatus.CONFLICT, {"errors": [{"field": "version", "message": str(stale)}]})
+    return json_response(200, connection_summary(saved))
 
 
 @router.post("/api/connections/<connection_id>/connection/test")
@@ -84,6 +97,20 @@ def wholecell_form(connection_id: str) -> Response[str]:
     return _form_save(connection_id, save_wholecell, "WholeCell App ID and Secret")
 
 
+@router.post("/connections/<connection_id>/connection/use-sandbox")
+def use_sandbox_form(connection_id: str) -> Response[str]:
+    services = admin_request().services
+    settings = load_settings(services, connection_id)
+    try:
+        saved = use_sandbox_hosts(services, settings)
+    except (BadRequest, Unprocessable) as refused:
+        text = "; ".join(error["message"] for error in refused.errors)
+        return connection_view(settings, 422, f"Not changed: {text}", "error")
+    except StaleSettings as stale:
+        return connection_view(settings, 409, str(stale), "error")
+    return connection_view(saved, 200, "This connection now uses the local emulators.")
+
+
 @router.post("/connections/<connection_id>/connection/test")
 def test_form(connection_id: str) -> Response[str]:
     services = admin_request().services
@@ -108,6 +135,9 @@ def connection_view(
     def is_set(flag: bool) -> str:
         return '<span class="ok">set</span>' if flag else '<span class="bad">not set</span>'
 
+    def host(side: dict[str, Any]) -> str:
+        return f"{esc(side['base_url'])} ({esc(side['host_kind'])})"
+
     parts = [notice(message, kind) if message else ""]
     if report is not None:
         for side in (report.backmarket, report.wholecell):
@@ -117,13 +147,23 @@ def connection_view(
         definition_list(
             [
                 ("Back Market platform", esc(summary["backmarket"]["platform"])),
-                ("Back Market host", esc(summary["backmarket"]["base_url"])),
+                ("Back Market host", host(summary["backmarket"])),
                 ("Back Market token", is_set(summary["backmarket"]["token_set"])),
-                ("WholeCell API", esc(summary["wholecell"]["base_url"])),
+                ("WholeCell API", host(summary["wholecell"])),
                 ("WholeCell App ID and Secret", is_set(summary["wholecell"]["credentials_set"])),
             ]
         )
     )
+    sandbox = summary["sandbox"]
+    on_sandbox = summary["backmarket"]["host_kind"] == summary["wholecell"]["host_kind"] == "local sandbox"
+    if sandbox is not None and not on_sandbox:
+        parts.append(
+            f'<form method="post" action="{base}/use-sandbox">{token}'
+            f'<p class="help">This admin runs on the local system: its Back Market emulator is at '
+            f"{esc(sandbox['backmarket'])} and its WholeCell emulator at {esc(sandbox['wholecell'])} "
+            "(their tokens are in .bmsync/local.json).</p>"
+            '<button type="submit">Use the local emulators</button></form>'
+        )
     parts.append(
         f'<form method="post" action="{base}/test">{token}'
         '<button type="submit">Test connection</button></form>'

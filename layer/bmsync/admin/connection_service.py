@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 
 from bmsync import secrets
 from bmsync.admin.connection_check import ConnectionReport
+from bmsync.admin.duplicates import refuse_shared_token
+from bmsync.admin.sandbox_hosts import hosts_summary
 from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_service import secrets_state
 from bmsync.admin.web import Unprocessable
@@ -47,22 +49,27 @@ def _parse(model: type[BaseModel], data: dict[str, Any]) -> Any:
 
 def connection_summary(settings: Settings) -> dict[str, Any]:
     state = secrets_state(settings)
+    hosts = hosts_summary(settings)
     return {
         "backmarket": {
             "platform": settings.backmarket.platform.value,
             "base_url": settings.backmarket.base_url,
+            "host_kind": hosts["backmarket_host_kind"],
             "market": settings.backmarket.market,
             "token_set": state["backmarket_token_set"],
         },
         "wholecell": {
             "base_url": settings.wholecell.base_url,
+            "host_kind": hosts["wholecell_host_kind"],
             "credentials_set": state["wholecell_credentials_set"],
         },
+        "sandbox": hosts["sandbox"],
     }
 
 
 def save_backmarket_token(settings: Settings, data: dict[str, Any]) -> None:
     body: BackMarketTokenBody = _parse(BackMarketTokenBody, data)
+    refuse_shared_token(settings, body.token.get_secret_value())
     secrets.write_secret(settings.secret_names().backmarket_token, body.token.get_secret_value())
     logger.info("Back Market token saved", extra={"connection_id": settings.connection_id})
 

@@ -14,6 +14,7 @@ from bmsync.admin.sessions import ADMIN_STATE_PARTITION
 from bmsync.admin.settings_form import form_to_changes, merge_changes, render_form
 from bmsync.admin.settings_service import (
     load_settings,
+    load_stored_settings,
     refresh_statuses,
     save_update,
     settings_document,
@@ -51,7 +52,9 @@ def api_connections() -> Response[str]:
 
 @router.get("/api/connections/<connection_id>/settings")
 def api_get_settings(connection_id: str) -> Response[str]:
-    return json_response(200, settings_document(load_settings(admin_request().services, connection_id)))
+    return json_response(
+        200, settings_document(load_stored_settings(admin_request().services, connection_id))
+    )
 
 
 @router.route("/api/connections/<connection_id>/settings", method=["PATCH", "PUT"])

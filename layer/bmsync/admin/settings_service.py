@@ -22,6 +22,19 @@ def load_settings(services: AdminServices, connection_id: str) -> Settings:
     return services.settings().get_or_default(connection_id_from(connection_id))
 
 
+def load_stored_settings(services: AdminServices, connection_id: str) -> Settings:
+    """The connection's stored settings; a connection never saved is a 404 (a typo must not look like
+    real settings: ``PATCH`` with ``version: 0`` creates one)."""
+    stored = services.settings().get(connection_id_from(connection_id))
+    if stored is None:
+        raise BadRequest(
+            "connection_id",
+            f"no connection {connection_id!r}: send its settings with version 0 to create it",
+            HTTPStatus.NOT_FOUND,
+        )
+    return stored
+
+
 def secrets_state(settings: Settings) -> dict[str, bool]:
     """Whether each token is set: the only thing the admin ever says about a secret."""
     names = settings.secret_names()

@@ -45,6 +45,7 @@ from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync import duplicates
 from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import (
     BackMarketAddress,
@@ -693,6 +694,8 @@ def run_connection(wired: OrderImportWiring, *, catch_up: bool = False) -> RunRe
     """One connection's order_import run: :func:`import_orders` under the flow's lock."""
 
     def body(run: RunRecord) -> None:
+        if wired.settings.order_import_enabled:  # two connections on one account import twice
+            duplicates.guard_order_import(wired.settings, state=wired.state, clock=wired.clock)
         import_orders(
             settings=wired.settings,
             backmarket=wired.backmarket,

@@ -2,47 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
 import requests
 
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync_sandbox.runtime.system import DEMO_CONNECTION, LocalSystem
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-TIMEOUT = 10
-
-
-def _signed_in(local: LocalSystem) -> tuple[requests.Session, str]:
-    base = local.addresses["admin"]
-    session = requests.Session()
-    form = session.get(f"{base}/signin", timeout=TIMEOUT)
-    token = CSRF.search(form.text)
-    assert token
-    # The cookies are Secure: requests only sends them over https, so carry them by hand as a
-    # browser on 127.0.0.1 does (Chromium treats loopback as a secure context).
-    nonce = form.cookies.get("bmsync_signin")
-    reply = session.post(
-        f"{base}/signin",
-        data={"password": local.admin_password, "csrf_token": token.group(1), "next": "/"},
-        headers={"cookie": f"bmsync_signin={nonce}"},
-        allow_redirects=False,
-        timeout=TIMEOUT,
-    )
-    assert reply.status_code == 303, reply.text
-    cookie = reply.cookies.get("bmsync_session")
-    assert cookie
-    session.headers["cookie"] = f"bmsync_session={cookie}"
-    home = session.get(f"{base}/", timeout=TIMEOUT)
-    csrf = CSRF.search(home.text)
-    assert csrf
-    return session, csrf.group(1)
+from tests.integration.admin.conftest import TIMEOUT, sign_in
 
 
 def test_console_requires_sign_in_and_shows_the_demo_connection(local_system: LocalSystem) -> None:
     base = local_system.addresses["admin"]
     assert requests.get(f"{base}/api/connections", timeout=TIMEOUT).status_code == 401
-    session, _ = _signed_in(local_system)
+    session, _ = sign_in(local_system)
     connections = session.get(f"{base}/api/connections", timeout=TIMEOUT).json()["connections"]
     assert [item["connection_id"] for item in connections] == [DEMO_CONNECTION]
     assert "Demo refurbisher" in session.get(f"{base}/", timeout=TIMEOUT).text
@@ -50,7 +20,7 @@ def test_console_requires_sign_in_and_shows_the_demo_connection(local_system: Lo
 
 def test_test_connection_talks_to_both_emulators(local_system: LocalSystem) -> None:
     base = local_system.addresses["admin"]
-    session, csrf = _signed_in(local_system)
+    session, csrf = sign_in(local_system)
     report = session.post(
         f"{base}/api/connections/{DEMO_CONNECTION}/connection/test",
         headers={"x-csrf-token": csrf},
@@ -65,7 +35,7 @@ def test_test_connection_talks_to_both_emulators(local_system: LocalSystem) -> N
 
 def test_import_listings_from_the_console_fills_the_listings_tab(local_system: LocalSystem) -> None:
     base = local_system.addresses["admin"]
-    session, csrf = _signed_in(local_system)
+    session, csrf = sign_in(local_system)
     started = session.post(
         f"{base}/api/connections/{DEMO_CONNECTION}/listing-import", headers={"x-csrf-token": csrf}, timeout=60
     )
@@ -80,3 +50,14 @@ def test_import_listings_from_the_console_fills_the_listings_tab(local_system: L
     status = session.get(f"{base}/api/connections/{DEMO_CONNECTION}/status", timeout=TIMEOUT).json()
     runs = {flow["flow"]: flow["last_run"] for flow in status["flows"]}
     assert runs["listing_import"]["status"] == "succeeded"
+
+
+def test_the_connection_page_says_the_demo_uses_the_local_emulators(local_system: LocalSystem) -> None:
+    base = local_system.addresses["admin"]
+    session, _ = sign_in(local_system)
+    page = session.get(f"{base}/connections/{DEMO_CONNECTION}/connection", timeout=TIMEOUT).text
+    assert f"{local_system.backmarket.base_url} (local sandbox)" in page
+    assert f"{local_system.wholecell.base_url} (local sandbox)" in page
+    assert "Use the local emulators" not in page  # it already does
+    new = session.get(f"{base}/connections/new-shop/connection", timeout=TIMEOUT).text
+    assert "https://www.backmarket.fr (production)" in new and "Use the local emulators" in new

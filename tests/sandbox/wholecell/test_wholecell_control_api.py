@@ -107,3 +107,20 @@ def test_bmsync_sandbox_wholecell_serves_on_loopback():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_received_units_carry_the_serial_numbers_and_imeis_chosen(wholecell_sandbox, wholecell):
+    control = wholecell_sandbox.control_url
+    chosen = ["356789012345675", "F17XK0QJHG7F"]
+    received = requests.post(f"{control}/units", json={"sku": SKU, "count": 2, "esns": chosen}, timeout=5)
+    assert received.status_code == 201, received.text
+    assert [unit["esn"] for unit in received.json()["data"]] == chosen
+    # The product's client finds each unit by the serial number chosen.
+    assert [unit.esn for unit in wholecell.iter_inventories(esn="F17XK0QJHG7F")] == ["F17XK0QJHG7F"]
+
+    again = requests.post(f"{control}/units", json={"sku": SKU, "count": 1, "esns": [chosen[0]]}, timeout=5)
+    assert again.status_code == 422 and chosen[0] in again.json()["errors"]["esns"][0]
+    miscounted = requests.post(f"{control}/units", json={"sku": SKU, "count": 2, "esns": ["A1"]}, timeout=5)
+    assert miscounted.status_code == 422 and "2 units" in miscounted.json()["errors"]["esns"][0]
+    not_a_list = requests.post(f"{control}/units", json={"sku": SKU, "count": 1, "esns": "A1"}, timeout=5)
+    assert not_a_list.status_code == 422 and "esns" in not_a_list.json()["errors"]

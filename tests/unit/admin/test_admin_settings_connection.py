@@ -21,9 +21,10 @@ WC_SECRET = "wc-secret-fedcba9876543210"
 
 
 def test_settings_round_trip_and_version(signed_in: AdminClient) -> None:
-    first = signed_in.api("GET", SETTINGS).json()
-    assert first["settings"]["version"] == 0
-    assert first["secrets"] == {"backmarket_token_set": False, "wholecell_credentials_set": False}
+    missing = signed_in.api("GET", SETTINGS)
+    assert missing.status == 404, missing.body
+    assert "version 0" in missing.json()["errors"][0]["message"]
+    assert SettingsRepository().get("default") is None  # reading creates nothing
     saved = signed_in.api(
         "PATCH",
         SETTINGS,
@@ -31,6 +32,8 @@ def test_settings_round_trip_and_version(signed_in: AdminClient) -> None:
     )
     assert saved.status == 200, saved.body
     assert saved.json()["settings"]["version"] == 1
+    assert saved.json()["secrets"] == {"backmarket_token_set": False, "wholecell_credentials_set": False}
+    assert signed_in.api("GET", SETTINGS).json()["settings"]["version"] == 1
     stored = SettingsRepository().get("default")
     assert stored is not None and stored.quantity_sync_enabled
     assert stored.order_status_map[BackMarketOrderStatus.PAID] == "Processing"
@@ -130,6 +133,7 @@ def test_settings_form_saves_and_shows_errors_in_place(signed_in: AdminClient) -
 
 def test_tokens_are_written_to_secrets_manager_and_never_returned(signed_in: AdminClient) -> None:
     base = "/api/connections/default/connection"
+    assert signed_in.api("PATCH", SETTINGS, {"version": 0}).status == 200
     saved = signed_in.api("PUT", f"{base}/backmarket-token", {"token": BM_TOKEN})
     assert saved.status == 200 and saved.json()["backmarket"]["token_set"] is True
     wc = signed_in.api("PUT", f"{base}/wholecell", {"app_id": "app-1", "app_secret": WC_SECRET})
