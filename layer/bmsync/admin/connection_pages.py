@@ -16,6 +16,7 @@ from bmsync.admin.connection_service import (
     save_wholecell,
 )
 from bmsync.admin.html import definition_list, esc, notice
+from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_service import load_settings
 from bmsync.admin.web import Unprocessable, admin_request, csrf_input, json_response, page
 from bmsync.settings import Settings
@@ -35,7 +36,7 @@ def api_connection(connection_id: str) -> Response[str]:
 def api_backmarket_token(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    save_backmarket_token(settings, request.json_body())
+    save_backmarket_token(request.services, settings, request.json_body())
     return json_response(200, connection_summary(settings))
 
 
@@ -43,7 +44,7 @@ def api_backmarket_token(connection_id: str) -> Response[str]:
 def api_wholecell(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    save_wholecell(settings, request.json_body())
+    save_wholecell(request.services, settings, request.json_body())
     return json_response(200, connection_summary(settings))
 
 
@@ -62,12 +63,16 @@ def connection_page(connection_id: str) -> Response[str]:
 
 
 def _form_save(
-    connection_id: str, save: Callable[[Settings, dict[str, Any]], None], what: str
+    connection_id: str, save: Callable[[AdminServices, Settings, dict[str, Any]], None], what: str
 ) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
     try:
-        save(settings, {key: value for key, value in request.caller.form.items() if key != "csrf_token"})
+        save(
+            request.services,
+            settings,
+            {key: value for key, value in request.caller.form.items() if key != "csrf_token"},
+        )
     except Unprocessable as invalid:
         text = "; ".join(f"{error['field']}: {error['message']}" for error in invalid.errors)
         return connection_view(settings, 422, f"Not saved: {text}", "error")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
-from bmsync import secrets
+from bmsync import connection_secrets
 from bmsync.admin.connection_check import ConnectionReport
 from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_service import secrets_state
@@ -61,20 +61,23 @@ def connection_summary(settings: Settings) -> dict[str, Any]:
     }
 
 
-def save_backmarket_token(settings: Settings, data: dict[str, Any]) -> None:
+def save_backmarket_token(services: AdminServices, settings: Settings, data: dict[str, Any]) -> None:
     body: BackMarketTokenBody = _parse(BackMarketTokenBody, data)
-    secrets.write_secret(settings.secret_names().backmarket_token, body.token.get_secret_value())
+    connection_secrets.write_backmarket_token(settings.connection_id, body.token.get_secret_value())
+    # The new stamp makes every container's next run (and the next test) read the token again.
+    services.settings().stamp_secrets(settings.connection_id)
     logger.info("Back Market token saved", extra={"connection_id": settings.connection_id})
 
 
-def save_wholecell(settings: Settings, data: dict[str, Any]) -> None:
+def save_wholecell(services: AdminServices, settings: Settings, data: dict[str, Any]) -> None:
     body: WholeCellCredentialsBody = _parse(WholeCellCredentialsBody, data)
-    secrets.write_wholecell_credentials(
-        settings.secret_names().wholecell_credentials, body.app_id, body.app_secret.get_secret_value()
+    connection_secrets.write_wholecell_credentials(
+        settings.connection_id, body.app_id, body.app_secret.get_secret_value()
     )
+    services.settings().stamp_secrets(settings.connection_id)
     logger.info("WholeCell credentials saved", extra={"connection_id": settings.connection_id})
 
 
 def run_test(services: AdminServices, settings: Settings) -> ConnectionReport:
-    secrets.reset_cache()  # a token saved a moment ago must be the one tested
+    """Test with the tokens saved last: ``settings`` are read for this request, with their stamp."""
     return services.test_connection(settings, services.clock())
