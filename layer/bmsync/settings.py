@@ -22,6 +22,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_origin
 
@@ -615,6 +616,11 @@ class Settings(BaseModel):
 
     def wholecell_status_for(self, status: BackMarketOrderStatus) -> str | None:
         return self.order_status_map.get(status)
+
+    @property
+    def finished_order_retention(self) -> timedelta:
+        """How long the orders table keeps a finished order's item (its TTL)."""
+        return timedelta(days=self.finished_order_retention_days)
 
     def shipper_for(self, carrier: str | None) -> str | None:
         if not carrier:
