@@ -50,14 +50,15 @@ TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "shipment_export": {
         "settings": _SETTINGS_READ,
         "orders": ("GetItem", "Query", "PutItem"),
-        "sync_state": ("GetItem", "PutItem", "DeleteItem"),
+        "sync_state": ("GetItem", "PutItem", "DeleteItem", "Query"),
     },
+    # DeleteItem everywhere: deleting a connection removes its items one by one (ConnectionData).
     "admin": {
-        "settings": ("GetItem", "Scan", "PutItem"),
-        "listings": ("GetItem", "Query", "UpdateItem"),
+        "settings": ("GetItem", "Scan", "UpdateItem", "DeleteItem"),
+        "listings": ("GetItem", "Query", "UpdateItem", "DeleteItem"),
         "listing_links": ("Query", "PutItem", "DeleteItem"),
-        "stock": _REPOSITORY_READS,
-        "orders": ("GetItem", "BatchGetItem", "Query", "PutItem"),
+        "stock": ("GetItem", "Query", "DeleteItem"),
+        "orders": ("GetItem", "BatchGetItem", "Query", "DeleteItem"),
         "sync_state": _SYNC_STATE,
     },
 }

@@ -11,6 +11,7 @@ from bmsync.admin.ports import listing_import_starter
 from bmsync.admin.variations import VariationChoice, wholecell_order_statuses, wholecell_variations
 from bmsync.clock import Clock
 from bmsync.settings import Settings
+from bmsync.store.connection_data import ConnectionData
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.settings_repo import SettingsRepository
@@ -25,6 +26,7 @@ class AdminServices:
     listings: Callable[[str], ListingsRepository] = ListingsRepository
     stock: Callable[[str], StockRepository] = StockRepository
     orders: Callable[[], OrdersRepository] = OrdersRepository
+    connection_data: Callable[[], ConnectionData] = ConnectionData
     test_connection: Callable[[Settings, Clock], ConnectionReport] = check_connection
     variations: Callable[[Settings, Clock], list[VariationChoice]] = wholecell_variations
     order_statuses: Callable[[Settings, Clock], list[str]] = wholecell_order_statuses
