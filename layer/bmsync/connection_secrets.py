@@ -35,6 +35,11 @@ def secret_name(connection_id: str, kind: SecretKind) -> str:
     return f"bmsync/{connection_id}/{kind}"
 
 
+def name_pattern(kind: SecretKind) -> str:
+    """The IAM name pattern of every connection's ``kind`` secret (``*`` stands for the connection id)."""
+    return secret_name("connection", kind).replace("/connection/", "/*/", 1)
+
+
 def read_backmarket_token(
     connection_id: str, *, version: str = "", force_fetch: bool = False, cache: SecretCache | None = None
 ) -> str:

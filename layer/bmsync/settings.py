@@ -459,16 +459,15 @@ class Settings(BaseModel):
         title="Send IMEI / serial numbers with shipments",
         json_schema_extra={"section": ORDER_IMPORT},
     )
-    #: bmsync's copy of an order (the buyer's name, address and phone) is deleted this long after the
-    #: order is finished; WholeCell keeps its sales order and customer (docs/data.md).
+    #: bmsync's copy of an order (order and tracking numbers, lines, shipment) is deleted this long
+    #: after the order is finished; WholeCell keeps its sales order and customer (docs/data.md).
     finished_order_retention_days: int = Field(
         default=90,
         ge=1,
         le=3650,
         title="Keep finished orders in bmsync (days)",
         description="A finished order (shipped and sent to Back Market, cancelled or refunded) is deleted "
-        "from bmsync, with its buyer's name, address and phone, this many days after it finished. "
-        "WholeCell keeps its sales order and customer.",
+        "from bmsync this many days after it finished. WholeCell keeps its sales order and customer.",
         json_schema_extra={"section": ORDER_IMPORT},
     )
 

@@ -6,8 +6,8 @@ Three functions write the same item, so every write is a read-modify-write guard
 never overwrite the other's. Creating the WholeCell order is guarded separately by an import *claim*
 (a lease on the item), so exactly one WholeCell order exists per Back Market order.
 
-A finished order's item (it holds the buyer's name, address and phone) gets ``expires_at`` when the
-write that finishes it is saved, and DynamoDB's TTL deletes it after the connection's
+A finished order's item (its order and tracking numbers lead to the buyer) gets ``expires_at`` when
+the write that finishes it is saved, and DynamoDB's TTL deletes it after the connection's
 ``finished_order_retention_days`` (docs/data.md). order_import looks a finished order it has no item
 for up in WholeCell before creating it, so an expired order read again is never imported twice.
 """
