@@ -77,7 +77,6 @@ class SettingsRepository:
         expected = settings.version
         saved = settings.model_copy(update={"version": expected + 1})
         document = json.dumps(saved.model_dump(mode="json"), sort_keys=True)
-        condition: dict[str, Any]
         # An item holding only a secrets stamp has no version yet: it is "not stored yet" too.
         condition = "attribute_not_exists(#version)" if expected == 0 else "#version = :expected"
         values: dict[str, Any] = {":version": saved.version, ":document": document}
