@@ -53,12 +53,13 @@ TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "orders": ("GetItem", "Query", "PutItem"),
         "sync_state": _SYNC_STATE,
     },
+    # DeleteItem everywhere: deleting a connection removes its items one by one (ConnectionData).
     "admin": {
-        "settings": ("GetItem", "Scan", "PutItem"),
-        "listings": ("GetItem", "Query", "UpdateItem"),
+        "settings": ("GetItem", "Scan", "UpdateItem", "DeleteItem"),
+        "listings": ("GetItem", "Query", "UpdateItem", "DeleteItem"),
         "listing_links": ("Query", "PutItem", "DeleteItem"),
-        "stock": _REPOSITORY_READS,
-        "orders": ("GetItem", "BatchGetItem", "Query"),
+        "stock": ("GetItem", "Query", "DeleteItem"),
+        "orders": ("GetItem", "BatchGetItem", "Query", "DeleteItem"),
         # Plus the sign-in counters' atomic ADD and API tokens' last use (bmsync.store.admin_auth).
         "sync_state": _SYNC_STATE,
     },

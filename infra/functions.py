@@ -17,14 +17,27 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from bmsync import connection_secrets
 from bmsync.admin.ports import LISTING_IMPORT_FUNCTION_ENV
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.observability import SERVICE
+from bmsync.settings import ADMIN_SECRET_NAME
 from infra.access import check_against_the_catalogue, table_actions
 from infra.config import LOG_RETENTION, DeployConfig
 from infra.nag import acknowledge
 from infra.secrets import Secrets, nag_resource
 from infra.tables import Tables
+
+#: What the admin does with a connection's secrets: save, say whether set, test, delete.
+ADMIN_CONNECTION_SECRET_ACTIONS = (
+    "CreateSecret",
+    "DescribeSecret",
+    "GetSecretValue",
+    "PutSecretValue",
+    "DeleteSecret",
+)
+#: What the admin does with its own secret (password hash, session key, API tokens); never delete.
+ADMIN_OWN_SECRET_ACTIONS = ("CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue")
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.X86_64
@@ -183,33 +196,36 @@ class Functions(Construct):
         self.specs[spec.name] = spec
 
     def _grant_secrets(self, spec: FunctionSpec, role: iam.Role, secrets: Secrets) -> None:
+        """Each role reaches only the secrets its code names (``bmsync.connection_secrets`` builds the
+        connections' names): the sync functions read their connections' tokens; the admin manages
+        those and its own secret, which no other role can reach."""
+        backmarket = connection_secrets.name_pattern("backmarket-token")
+        wholecell = connection_secrets.name_pattern("wholecell")
+        grants: list[tuple[tuple[str, ...], list[str]]] = []
         if spec.function_url:
-            # The admin stores tokens for connections added after deployment too, so it may create,
-            # describe and write any bmsync secret, and read them to test a connection.
-            actions = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue"]
-            patterns = ["bmsync/*"]
+            # Tokens of connections added after deployment too: saved, tested, deleted with them.
+            grants.append((ADMIN_CONNECTION_SECRET_ACTIONS, [backmarket, wholecell]))
+            grants.append((ADMIN_OWN_SECRET_ACTIONS, [ADMIN_SECRET_NAME]))
         else:
-            actions = ["GetSecretValue"]
-            patterns = []
-            if spec.calls_backmarket:
-                patterns.append("bmsync/*/backmarket-token")
-            if spec.calls_wholecell:
-                patterns.append("bmsync/*/wholecell")
-        if not patterns:
-            return
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[f"secretsmanager:{action}" for action in actions],
-                resources=[secrets.arn_pattern(pattern) for pattern in patterns],
+            readable = [backmarket] if spec.calls_backmarket else []
+            readable += [wholecell] if spec.calls_wholecell else []
+            if readable:
+                grants.append((("GetSecretValue",), readable))
+        for actions, patterns in grants:
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=[f"secretsmanager:{action}" for action in actions],
+                    resources=[secrets.arn_pattern(pattern) for pattern in patterns],
+                )
             )
-        )
-        for pattern in patterns:
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[{nag_resource(pattern)}]",
-                "Secrets are named bmsync/<connection>/...: connections added in the admin after "
-                "deployment need no redeploy, and Secrets Manager appends a random 6-character suffix.",
-            )
+            for pattern in patterns:
+                if "*" in pattern:
+                    acknowledge(
+                        role,
+                        f"AwsSolutions-IAM5[{nag_resource(pattern)}]",
+                        "Secrets are named bmsync/<connection>/...: connections added in the admin "
+                        "after deployment need no redeploy.",
+                    )
 
     def _let_admin_start_listing_import(self) -> None:
         """The console's "Import listings" invokes listing_import asynchronously (``bmsync.admin.ports``)."""

@@ -1,8 +1,9 @@
 """The secrets, created without a value: the seller types tokens into the admin, never into a template.
 
-One Back Market token and one WholeCell App ID + Secret per connection (``bmsync.settings``
-names them), and the admin's own secret (password hash and session key). A secret without a value
-makes the functions report "secret ... is not set: set it in the admin console".
+One Back Market token and one WholeCell App ID + Secret per connection (``bmsync.connection_secrets``
+names them from the connection id), and the admin's own secret (password hash and session key). A
+secret without a value makes the functions report "secret ... is not set: set it in the admin
+console".
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from aws_cdk import ArnFormat, RemovalPolicy, Stack
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from bmsync.settings import ADMIN_SECRET_NAME, default_secret_name
+from bmsync.connection_secrets import SECRET_KINDS, secret_name
+from bmsync.settings import ADMIN_SECRET_NAME
 from infra.nag import acknowledge
 
 _NO_ROTATION = (
@@ -26,8 +28,7 @@ class Secrets(Construct):
         super().__init__(scope, construct_id)
         self.names: list[str] = [ADMIN_SECRET_NAME]
         for connection in connections:
-            self.names.append(default_secret_name(connection, "backmarket-token"))
-            self.names.append(default_secret_name(connection, "wholecell"))
+            self.names.extend(secret_name(connection, kind) for kind in SECRET_KINDS)
         for name in self.names:
             secret = secretsmanager.CfnSecret(
                 self,

@@ -24,6 +24,8 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "bmsync")
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.pop("AWS_ENDPOINT_URL", None)
+# The tests run the emulators on 127.0.0.1, as the local runtime does (bmsync.settings.local_sandbox_hosts).
+os.environ["BMSYNC_LOCAL_SANDBOX_HOSTS"] = "127.0.0.1,localhost"
 # The table names CDK gives the functions in AWS; here the sandbox's names (bmsync-<name>).
 for _variable, _table_name in local_table_environment().items():
     os.environ.setdefault(_variable, _table_name)

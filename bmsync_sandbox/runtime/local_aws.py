@@ -12,6 +12,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from bmsync import secrets
+from bmsync.settings import LOCAL_SANDBOX_HOSTS_ENV
 from bmsync.store.dynamo import reset_connections
 from bmsync.store.tables import ALL_TABLES, local_table_environment
 
@@ -57,6 +58,8 @@ class LocalAws:
             "AWS_DEFAULT_REGION": self.region,
             # The table names CDK gives the functions in AWS.
             **local_table_environment(),
+            # Only here may a connection use the emulators' http://127.0.0.1 hosts (never set in AWS).
+            LOCAL_SANDBOX_HOSTS_ENV: "127.0.0.1,localhost",
         }
         for name in (*wanted, *_ALSO_CLEARED):
             self._saved_environment.setdefault(name, os.environ.get(name))

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from bmsync import process, secrets
+from bmsync import connection_secrets, process
 from bmsync.admin import sandbox_hosts
 from bmsync.admin.sandbox_hosts import SandboxHosts
 from bmsync.catalog import FUNCTIONS_DIR
@@ -227,10 +227,9 @@ class LocalSystem:
             # Validate new demo orders that stock covers, so the demo's shipments keep flowing both ways.
             auto_validation=AutoValidation.WHEN_STOCK_COVERS,
         )
-        names = settings.secret_names()
-        secrets.write_secret(names.backmarket_token, backmarket.token, description="Back Market token (demo)")
-        secrets.write_wholecell_credentials(
-            names.wholecell_credentials, wholecell.app_id, wholecell.app_secret
+        connection_secrets.write_backmarket_token(settings.connection_id, backmarket.token)
+        connection_secrets.write_wholecell_credentials(
+            settings.connection_id, wholecell.app_id, wholecell.app_secret
         )
         return SettingsRepository().save(settings)
 
@@ -251,7 +250,6 @@ class LocalSystem:
         set-password --local`` reads ``aws_endpoint_url`` and ``region``). The admin password is
         printed, never written: only its hash exists, in the local Secrets Manager. Without the demo
         there is no connection: ``connection_id`` and ``secret_names`` are null."""
-        names = settings.secret_names() if settings is not None else None
         document = {
             "started_at": utc_iso(self.clock.now()),
             "pid": os.getpid(),
@@ -263,10 +261,14 @@ class LocalSystem:
             "tables": {table.logical_name: table.physical_name for table in ALL_TABLES},
             "secret_names": (
                 {
-                    "backmarket_token": names.backmarket_token,
-                    "wholecell_credentials": names.wholecell_credentials,
+                    "backmarket_token": connection_secrets.secret_name(
+                        settings.connection_id, "backmarket-token"
+                    ),
+                    "wholecell_credentials": connection_secrets.secret_name(
+                        settings.connection_id, "wholecell"
+                    ),
                 }
-                if names is not None
+                if settings is not None
                 else None
             ),
             "admin_url": self.addresses["admin"],

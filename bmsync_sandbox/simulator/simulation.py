@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bmsync import process, secrets
+from bmsync import connection_secrets, process, secrets
 from bmsync.backmarket import BackMarketClient
 from bmsync.backmarket.errors import BackMarketError
 from bmsync.catalog import FUNCTIONS, FunctionSpec
@@ -375,10 +375,10 @@ class Simulation:
             listing_import_scope=ListingImportScope.ALL,
             safety_buffer=self.config.safety_buffer,
         )
-        self.secret_names = settings.secret_names()
-        secrets.write_secret(self.secret_names.backmarket_token, self.backmarket.token)
-        secrets.write_wholecell_credentials(
-            self.secret_names.wholecell_credentials, self.wholecell.app_id, self.wholecell.app_secret
+        self.connection_id = settings.connection_id
+        connection_secrets.write_backmarket_token(self.connection_id, self.backmarket.token)
+        connection_secrets.write_wholecell_credentials(
+            self.connection_id, self.wholecell.app_id, self.wholecell.app_secret
         )
         return SettingsRepository().save(settings)
 
@@ -426,7 +426,7 @@ class Simulation:
 
     def _replace_token(self) -> None:
         """...and saves it in the admin (Secrets Manager), a few minutes later."""
-        secrets.write_secret(self.secret_names.backmarket_token, self.backmarket.token)
+        connection_secrets.write_backmarket_token(self.connection_id, self.backmarket.token)
 
     def _loop(self) -> dict[str, Any]:
         config = self.config
@@ -486,7 +486,7 @@ class Simulation:
             self._replace_token()  # a rotation left half-done at the end is finished by the admin
 
     def _stored_token(self) -> str:
-        return secrets.read_backmarket_token(self.secret_names.backmarket_token, force_fetch=True)
+        return connection_secrets.read_backmarket_token(self.connection_id, force_fetch=True)
 
     def _step(self, target: datetime) -> None:
         self.traffic.run_due(target, self.clock)

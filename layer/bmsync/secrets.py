@@ -1,18 +1,20 @@
-"""Secrets Manager: tokens are read through Powertools Parameters (cached) and written only by the admin.
+"""Secrets Manager: values read through Powertools Parameters (cached) and written only by the admin.
 
-A 401 from Back Market or WholeCell means the cached value may be stale (the seller reset the token
-and saved the new one in the admin): callers then read again with ``force_fetch``.
+This module takes secret names: only :mod:`bmsync.connection_secrets` (a connection's tokens, named
+after its id) and the admin's credentials call it. A read may carry a *version*, the stamp the admin
+writes next to the settings when it saves a token: a read with another version than the cached
+value's fetches again, so a token saved in the admin is used at the next run in every container.
+A 401 from Back Market or WholeCell means the cached value may be stale anyway (the token was
+changed in Secrets Manager directly): callers then read again with ``force_fetch``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, SecretStr, ValidationError
 
 from bmsync.observability import register_secret
 
@@ -23,50 +25,46 @@ class SecretMissing(Exception):
     """The secret does not exist or holds no value yet: the admin must set it."""
 
 
-class WholeCellCredentials(BaseModel):
-    app_id: str
-    app_secret: SecretStr
+class SecretCache:
+    """One container's cache: Powertools' provider, and the version each cached value was read at."""
+
+    def __init__(self) -> None:
+        self._provider = parameters.SecretsProvider()
+        self._versions: dict[str, str] = {}
+
+    def read(self, name: str, *, version: str = "", force_fetch: bool = False) -> str:
+        stale = self._versions.get(name, version) != version
+        try:
+            value = self._provider.get(name, max_age=CACHE_SECONDS, force_fetch=force_fetch or stale)
+        except parameters.exceptions.GetParameterError as error:
+            raise SecretMissing(f"secret {name!r} is not set: set it in the admin console") from error
+        self._versions[name] = version
+        if not isinstance(value, str) or not value.strip():
+            raise SecretMissing(f"secret {name!r} is empty: set it in the admin console")
+        register_secret(value)
+        return value
 
 
-# Powertools' cache lives in the provider: one per process (reset when the sandbox moves the endpoint).
-_cached_provider: parameters.SecretsProvider | None = None
+# One cache per process, like Lambda's container (reset when the sandbox moves the endpoint).
+_process_cache: SecretCache | None = None
 
 
-def _provider() -> parameters.SecretsProvider:
-    global _cached_provider
-    if _cached_provider is None:
-        _cached_provider = parameters.SecretsProvider()
-    return _cached_provider
+def process_cache() -> SecretCache:
+    global _process_cache
+    if _process_cache is None:
+        _process_cache = SecretCache()
+    return _process_cache
 
 
 def reset_cache() -> None:
-    global _cached_provider
-    _cached_provider = None
+    global _process_cache
+    _process_cache = None
 
 
-def read_secret(name: str, *, force_fetch: bool = False) -> str:
-    try:
-        value = _provider().get(name, max_age=CACHE_SECONDS, force_fetch=force_fetch)
-    except parameters.exceptions.GetParameterError as error:
-        raise SecretMissing(f"secret {name!r} is not set: set it in the admin console") from error
-    if not isinstance(value, str) or not value.strip():
-        raise SecretMissing(f"secret {name!r} is empty: set it in the admin console")
-    register_secret(value)
-    return value
-
-
-def read_backmarket_token(name: str, *, force_fetch: bool = False) -> str:
-    return read_secret(name, force_fetch=force_fetch).strip()
-
-
-def read_wholecell_credentials(name: str, *, force_fetch: bool = False) -> WholeCellCredentials:
-    raw = read_secret(name, force_fetch=force_fetch)
-    try:
-        credentials = WholeCellCredentials.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as error:
-        raise SecretMissing(f"secret {name!r} does not hold a WholeCell App ID and App Secret") from error
-    register_secret(credentials.app_secret.get_secret_value())
-    return credentials
+def read_secret(
+    name: str, *, version: str = "", force_fetch: bool = False, cache: SecretCache | None = None
+) -> str:
+    return (cache or process_cache()).read(name, version=version, force_fetch=force_fetch)
 
 
 def _client() -> Any:
@@ -85,8 +83,15 @@ def write_secret(name: str, value: str, *, description: str = "") -> None:
     register_secret(value)
 
 
-def write_wholecell_credentials(name: str, app_id: str, app_secret: str) -> None:
-    write_secret(name, json.dumps({"app_id": app_id, "app_secret": app_secret}))
+def delete_secret(name: str) -> bool:
+    """Delete a secret at once (no recovery window); False when there was none."""
+    try:
+        _client().delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            return False
+        raise
+    return True
 
 
 def secret_is_set(name: str) -> bool:

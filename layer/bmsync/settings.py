@@ -1,7 +1,9 @@
 """The integration settings of one connection: every option of the seed, validated and described.
 
-A *connection* pairs one WholeCell account with one Back Market platform account. Settings hold the
-*names* of the secrets (Secrets Manager) that carry the tokens, never their values.
+A *connection* pairs one WholeCell account with one Back Market platform account. Settings hold no
+secret, nor any secret's name: a connection's secrets are named after its id (``bmsync.connection_secrets``).
+Hosts are on an allow-list (:func:`check_backmarket_host`, :func:`check_wholecell_url`): a token
+is only ever sent to Back Market or WholeCell (or, on the local system only, to its emulators).
 
 Each setting is described where it is declared, so a new setting is one edit:
 
@@ -17,8 +19,10 @@ Each setting is described where it is declared, so a new setting is one edit:
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Literal, get_origin
 
@@ -90,6 +94,59 @@ PLATFORMS: dict[Platform, PlatformInfo] = {
 }
 
 ALL_MARKETS = tuple(market for info in PLATFORMS.values() for market in info.markets)
+
+WHOLECELL_API_HOST = "api.wholecell.io"
+
+#: Set by the local runtime only (``bmsync up``, the simulator, the tests), never by CDK: the loopback
+#: host names whose ``http://`` emulators a connection may use. Only loopback names count, so even
+#: set by mistake in AWS it cannot send a token off the machine nor reach the instance metadata.
+LOCAL_SANDBOX_HOSTS_ENV = "BMSYNC_LOCAL_SANDBOX_HOSTS"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+_ORIGIN = re.compile(
+    r"^(?P<scheme>https?)://(?P<host>[a-z0-9.-]+|\[::1\])(?::(?P<port>\d{1,5}))?(?P<path>/\S*)?$"
+)
+
+
+def local_sandbox_hosts() -> frozenset[str]:
+    """The loopback hosts the local runtime allows (empty in AWS)."""
+    listed = {name.strip().lower() for name in os.environ.get(LOCAL_SANDBOX_HOSTS_ENV, "").split(",")}
+    return frozenset(listed & LOOPBACK_HOSTS)
+
+
+def backmarket_hosts(platform: Platform) -> tuple[str, ...]:
+    """The hosts a connection on ``platform`` may use: the platform's production and preprod ones."""
+    info = PLATFORMS[platform]
+    return (info.production_host, info.preprod_host)
+
+
+def _is_local_sandbox(match: re.Match[str]) -> bool:
+    return match["scheme"] == "http" and match["host"] in local_sandbox_hosts()
+
+
+def check_backmarket_host(host: str, platform: Platform) -> str:
+    """``host`` if a token of ``platform`` may be sent there; else ``ValueError`` saying what is allowed."""
+    host = host.rstrip("/")
+    match = _ORIGIN.match(host.lower())
+    if match and not match["path"] and (host in backmarket_hosts(platform) or _is_local_sandbox(match)):
+        return host
+    raise ValueError(
+        f"not a Back Market {platform.value} host: use {' or '.join(backmarket_hosts(platform))}, "
+        "or leave it empty"
+    )
+
+
+def check_wholecell_url(url: str) -> str:
+    """``url`` if WholeCell credentials may be sent there; else ``ValueError`` saying what is allowed."""
+    url = url.rstrip("/")
+    match = _ORIGIN.match(url.lower())
+    allowed = match is not None and (
+        (match["scheme"] == "https" and match["host"] == WHOLECELL_API_HOST and not match["port"])
+        or _is_local_sandbox(match)
+    )
+    if not allowed:
+        raise ValueError(f"not WholeCell's API: use https://{WHOLECELL_API_HOST}/api/v1")
+    return url
 
 
 class BackMarketOrderStatus(StrEnum):
@@ -186,8 +243,25 @@ LISTING_IMPORT = "Listing Import"
 #: What a setting's change makes wholecell_watch re-announce (see :func:`settings_fingerprint`).
 Affects = Literal["stock_mirror", "listing_quantity"]
 
-#: Settings that no longer exist: dropped when a stored item still holds them (they did nothing).
+#: Settings that no longer exist: dropped when a stored item still holds them (they did nothing, or
+#: are no longer an input: secret names follow from the connection id).
 RETIRED_SETTINGS = frozenset({"drift_check_minutes"})
+#: Secret names were an input once: a stored item still holding them loads (they are ignored), an
+#: admin sending them is refused (unknown field).
+RETIRED_BACKMARKET_SETTINGS = frozenset({"token_secret_name"})
+RETIRED_WHOLECELL_SETTINGS = frozenset({"credentials_secret_name"})
+#: The validation context of a stored item (``bmsync.store.settings_repo``).
+STORED_ITEM: dict[str, Any] = {"stored_item": True}
+
+
+def _loading_stored(info: ValidationInfo) -> bool:
+    return isinstance(info.context, dict) and bool(info.context.get("stored_item"))
+
+
+def _without(data: Any, retired: frozenset[str]) -> Any:
+    if isinstance(data, dict) and retired & data.keys():
+        return {key: value for key, value in data.items() if key not in retired}
+    return data
 
 
 class BackMarketConnection(BaseModel):
@@ -207,17 +281,15 @@ class BackMarketConnection(BaseModel):
         description="The market whose language and currency Back Market answers in.",
         json_schema_extra={"section": BACKMARKET_ACCOUNT, "widget": "select", "choices": list(ALL_MARKETS)},
     )
-    #: Overrides the platform's production host (e.g. ``https://www.backmarket.co.uk``, preprod, or
-    #: the local sandbox).
+    #: Overrides the platform's production host: its preprod host, or on the local system the emulator.
     host: str | None = Field(
         default=None,
-        pattern=r"^https?://[^\s/]+(:\d+)?$",
+        max_length=200,
         title="Host override",
-        description="Leave empty for the platform's production host.",
+        description="Leave empty for the platform's production host; the platform's preprod host is "
+        "the only other choice.",
         json_schema_extra={"section": BACKMARKET_ACCOUNT},
     )
-    #: The name of the Secrets Manager secret that holds the token (never the token).
-    token_secret_name: str = Field(default="", max_length=512)
     company: str = Field(
         default="Seller",
         min_length=1,
@@ -242,6 +314,19 @@ class BackMarketConnection(BaseModel):
         json_schema_extra={"section": BACKMARKET_ACCOUNT},
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any, info: ValidationInfo) -> Any:
+        return _without(data, RETIRED_BACKMARKET_SETTINGS) if _loading_stored(info) else data
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_the_platforms(cls, host: str | None, info: ValidationInfo) -> str | None:
+        platform = info.data.get("platform")
+        if host is None or platform is None:  # no platform: its own error is reported
+            return host
+        return check_backmarket_host(host, platform)
+
     @model_validator(mode="after")
     def _market_belongs_to_platform(self) -> BackMarketConnection:
         markets = PLATFORMS[self.platform].markets
@@ -265,13 +350,11 @@ class WholeCellConnection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_url: str = Field(
-        default="https://api.wholecell.io/api/v1",
-        pattern=r"^https?://\S+$",
+        default=f"https://{WHOLECELL_API_HOST}/api/v1",
+        max_length=200,
         title="WholeCell API URL",
         json_schema_extra={"section": WHOLECELL_ACCOUNT},
     )
-    #: The name of the Secrets Manager secret holding ``{"app_id": ..., "app_secret": ...}``.
-    credentials_secret_name: str = Field(default="", max_length=512)
     requests_per_second: float = Field(
         default=2.0,
         gt=0,
@@ -279,6 +362,16 @@ class WholeCellConnection(BaseModel):
         title="Requests per second",
         json_schema_extra={"section": WHOLECELL_ACCOUNT},
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired(cls, data: Any, info: ValidationInfo) -> Any:
+        return _without(data, RETIRED_WHOLECELL_SETTINGS) if _loading_stored(info) else data
+
+    @field_validator("base_url")
+    @classmethod
+    def _url_is_wholecells(cls, url: str) -> str:
+        return check_wholecell_url(url)
 
 
 class Settings(BaseModel):
@@ -288,6 +381,9 @@ class Settings(BaseModel):
 
     connection_id: str = Field(default="default", pattern=CONNECTION_ID_PATTERN)
     version: int = Field(default=0, ge=0, le=MAX_VERSION)
+    #: Stamped by the admin each time it saves one of the connection's tokens (kept beside the
+    #: document, not in it): a secret cached at another stamp is read again (``bmsync.secrets``).
+    secrets_version: str = Field(default="", max_length=64, exclude=True)
     display_name: str = Field(
         default="Back Market",
         max_length=80,
@@ -364,6 +460,17 @@ class Settings(BaseModel):
     export_imei: bool = Field(
         default=True,
         title="Send IMEI / serial numbers with shipments",
+        json_schema_extra={"section": ORDER_IMPORT},
+    )
+    #: bmsync's copy of an order (order and tracking numbers, lines, shipment) is deleted this long
+    #: after the order is finished; WholeCell keeps its sales order and customer (docs/data.md).
+    finished_order_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        title="Keep finished orders in bmsync (days)",
+        description="A finished order (shipped and sent to Back Market, cancelled or refunded) is deleted "
+        "from bmsync this many days after it finished. WholeCell keeps its sales order and customer.",
         json_schema_extra={"section": ORDER_IMPORT},
     )
 
@@ -464,9 +571,7 @@ class Settings(BaseModel):
     @classmethod
     def _drop_retired(cls, data: Any) -> Any:
         # A stored item written before a setting was retired still loads (everything else is checked).
-        if isinstance(data, dict) and RETIRED_SETTINGS & data.keys():
-            return {key: value for key, value in data.items() if key not in RETIRED_SETTINGS}
-        return data
+        return _without(data, RETIRED_SETTINGS)
 
     @field_validator("available_statuses", "available_warehouses", "wholecell_order_statuses")
     @classmethod
@@ -516,6 +621,11 @@ class Settings(BaseModel):
     def wholecell_status_for(self, status: BackMarketOrderStatus) -> str | None:
         return self.order_status_map.get(status)
 
+    @property
+    def finished_order_retention(self) -> timedelta:
+        """How long the orders table keeps a finished order's item (its TTL)."""
+        return timedelta(days=self.finished_order_retention_days)
+
     def shipper_for(self, carrier: str | None) -> str | None:
         if not carrier:
             return None
@@ -524,27 +634,6 @@ class Settings(BaseModel):
             if name.lower() == wanted:
                 return shipper
         return carrier.strip()[:200]
-
-    def secret_names(self) -> SecretNames:
-        return SecretNames.for_connection(self)
-
-
-def default_secret_name(connection_id: str, what: Literal["backmarket-token", "wholecell"]) -> str:
-    return f"bmsync/{connection_id}/{what}"
-
-
-class SecretNames(BaseModel):
-    backmarket_token: str
-    wholecell_credentials: str
-
-    @classmethod
-    def for_connection(cls, settings: Settings) -> SecretNames:
-        return cls(
-            backmarket_token=settings.backmarket.token_secret_name
-            or default_secret_name(settings.connection_id, "backmarket-token"),
-            wholecell_credentials=settings.wholecell.credentials_secret_name
-            or default_secret_name(settings.connection_id, "wholecell"),
-        )
 
 
 ADMIN_SECRET_NAME = "bmsync/admin"  # noqa: S105 (a name, not a value)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bmsync import backmarket, secrets
+from bmsync import backmarket, connection_secrets
 from bmsync.backmarket import BackMarketClient
 from bmsync.catalog import by_name
 from bmsync.clock import ManualClock, SystemClock
@@ -56,10 +56,9 @@ class OrdersSystem:
             order_import_enabled=True,
             **settings,
         )
-        names = self.settings.secret_names()
-        secrets.write_secret(names.backmarket_token, self.backmarket.token)
-        secrets.write_wholecell_credentials(
-            names.wholecell_credentials, self.wholecell.app_id, self.wholecell.app_secret
+        connection_secrets.write_backmarket_token(self.settings.connection_id, self.backmarket.token)
+        connection_secrets.write_wholecell_credentials(
+            self.settings.connection_id, self.wholecell.app_id, self.wholecell.app_secret
         )
         self.settings = SettingsRepository().save(self.settings)
         self.invoker = Invoker(self.clock, specs=tuple(by_name(name) for name in FUNCTIONS))

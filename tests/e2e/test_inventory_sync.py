@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from bmsync import secrets
+from bmsync import connection_secrets, secrets
 from bmsync.backmarket.limiter import Budgets, reset_shared_limiters, shared_limiter
 from bmsync.clock import ManualClock
 from bmsync.settings import (
@@ -64,10 +64,9 @@ class Runtime:
             order_import_enabled=True,
             quantity_sync_enabled=True,
         )
-        names = self.settings.secret_names()
-        secrets.write_secret(names.backmarket_token, self.backmarket.token)
-        secrets.write_wholecell_credentials(
-            names.wholecell_credentials, self.wholecell.app_id, self.wholecell.app_secret
+        connection_secrets.write_backmarket_token(self.settings.connection_id, self.backmarket.token)
+        connection_secrets.write_wholecell_credentials(
+            self.settings.connection_id, self.wholecell.app_id, self.wholecell.app_secret
         )
         self.settings = SettingsRepository().save(self.settings)
         self.invoker = Invoker(self.clock)

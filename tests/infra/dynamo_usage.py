@@ -5,8 +5,9 @@ definitions of that name in the modules it imports (a method only once its class
 an over-approximation of what can run, never an under-one. In the reached code of ``bmsync.store``
 (the only package that touches DynamoDB) each boto3 table call is attributed to its table: through the
 ``self._x = table(TABLE)`` of the repository's ``__init__``, or through the argument a helper such as
-``paginate(self._x.query, ...)`` receives. Powertools' idempotency layer makes its own calls: those are
-read from the installed Powertools source and attributed to the table it is given. A call the
+``query_all(self._x, ...)`` receives; a method handed over rather than called
+(``paginate(self._table.query, ...)``) counts as called. Powertools' idempotency layer makes its own
+calls: those are read from the installed Powertools source and attributed to the table it is given. A call the
 analysis cannot attribute fails it, so nothing escapes by being written differently.
 """
 
@@ -213,6 +214,13 @@ def _calls(node: ast.AST) -> Iterator[ast.Call]:
     yield from (child for child in ast.walk(node) if isinstance(child, ast.Call))
 
 
+def _table_methods(node: ast.AST) -> Iterator[ast.Attribute]:
+    """Every boto3 table method named, called or handed over (``paginate(self._table.query, ...)``)."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Attribute) and (child.attr in OPERATIONS or child.attr in UNSUPPORTED):
+            yield child
+
+
 def _parameters(definition: Definition) -> list[str]:
     arguments = definition.node.args
     return [a.arg for a in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)]
@@ -253,26 +261,11 @@ def needed_access(function: str) -> Access:
                 for n in ast.walk(definition.node)
             )
         ]
-        # A bound table method handed to a helper (``paginate(self._x.query, ...)``) needs its action too.
-        for node in ast.walk(definition.node):
-            if (
-                isinstance(node, ast.Attribute)
-                and node.attr in OPERATIONS
-                and isinstance(node.value, ast.Attribute)
-                and isinstance(node.value.value, ast.Name)
-                and node.value.value.id == "self"
-                and node.value.attr in attributes
-            ):
-                access.setdefault(attributes[node.value.attr], set()).add(OPERATIONS[node.attr])
-        for call in _calls(definition.node):
-            if not isinstance(call.func, ast.Attribute):
-                continue
-            operation = call.func.attr
+        for method in _table_methods(definition.node):
+            operation = method.attr
             if operation in UNSUPPORTED:
                 raise UnattributedCall(f"{definition.where}: {operation} is not understood by this analysis")
-            if operation not in OPERATIONS:
-                continue
-            receiver = call.func.value
+            receiver = method.value
             action = OPERATIONS[operation]
             if (
                 isinstance(receiver, ast.Attribute)
@@ -287,9 +280,7 @@ def needed_access(function: str) -> Access:
                 for parameter in table_parameters:
                     on_parameter.setdefault((definition.node.name, parameter), set()).add(action)
             else:
-                raise UnattributedCall(
-                    f"{definition.where}: cannot tell the table of {ast.unparse(call.func)}"
-                )
+                raise UnattributedCall(f"{definition.where}: cannot tell the table of {ast.unparse(method)}")
     helpers = {d.node.name: d for d in store if any(key[0] == d.node.name for key in on_parameter)}
     for definition in store:
         attributes = (

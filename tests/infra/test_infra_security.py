@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from bmsync import connection_secrets
 from bmsync.catalog import FUNCTIONS, by_name
-from bmsync.settings import ADMIN_SECRET_NAME
+from bmsync.settings import ADMIN_SECRET_NAME, LOCAL_SANDBOX_HOSTS_ENV
 
+#: The connections' secret ARNs' name patterns (Secrets Manager appends ``-`` and 6 characters).
+CONNECTION_PATTERNS = {
+    kind: f"{connection_secrets.name_pattern(kind)}-??????" for kind in connection_secrets.SECRET_KINDS
+}
 #: Actions AWS offers no resource-level permission for: the only ones allowed on Resource "*".
 UNSCOPABLE_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:ListStreams"}
 
@@ -85,13 +91,38 @@ def test_each_function_role_reaches_only_its_own_tables_and_secrets(deployed: An
     assert reached == {deployed.logical_id(tables[name]) for name in spec.tables}
 
     readable = _secret_patterns(statements, "secretsmanager:GetSecretValue")
+    connections = {CONNECTION_PATTERNS["backmarket-token"], CONNECTION_PATTERNS["wholecell"]}
     if spec.function_url:
-        assert readable == {"bmsync/*-??????"}
-        assert _secret_patterns(statements, "secretsmanager:PutSecretValue") == {"bmsync/*-??????"}
+        admin = f"{ADMIN_SECRET_NAME}-??????"
+        assert readable == connections | {admin}
+        assert _secret_patterns(statements, "secretsmanager:PutSecretValue") == connections | {admin}
+        # A connection's secrets go with it; the admin's own secret can never be deleted by it.
+        assert _secret_patterns(statements, "secretsmanager:DeleteSecret") == connections
         return
-    assert ("bmsync/*/backmarket-token-??????" in readable) is spec.calls_backmarket
-    assert ("bmsync/*/wholecell-??????" in readable) is spec.calls_wholecell
-    assert _secret_patterns(statements, "secretsmanager:PutSecretValue") == set()
+    expected = {CONNECTION_PATTERNS["backmarket-token"]} if spec.calls_backmarket else set()
+    expected |= {CONNECTION_PATTERNS["wholecell"]} if spec.calls_wholecell else set()
+    assert readable == expected
+    for action in ("PutSecretValue", "CreateSecret", "DeleteSecret", "DescribeSecret"):
+        assert _secret_patterns(statements, f"secretsmanager:{action}") == set(), action
+    # The code that reads connection tokens cannot reach the admin's secret (issue 18.1).
+    assert not any(fnmatch.fnmatchcase(f"{ADMIN_SECRET_NAME}-AbC123", pattern) for pattern in readable)
+
+
+def test_the_patterns_match_exactly_the_names_the_code_builds() -> None:
+    for kind, pattern in CONNECTION_PATTERNS.items():
+        for connection in ("shop", "eu-2", "admin"):
+            assert fnmatch.fnmatchcase(f"{connection_secrets.secret_name(connection, kind)}-AbC123", pattern)
+        assert not fnmatch.fnmatchcase(f"{ADMIN_SECRET_NAME}-AbC123", pattern)
+        assert not fnmatch.fnmatchcase("bmsync/demo/other-AbC123", pattern)
+
+
+def test_no_function_may_reach_the_local_emulators(deployed: Any) -> None:
+    """Only the local runtime lists emulator hosts a connection may use; never a deployed function."""
+    functions = deployed.resources("AWS::Lambda::Function")
+    assert functions
+    for resource in functions.values():
+        assert LOCAL_SANDBOX_HOSTS_ENV not in resource["Properties"]["Environment"]["Variables"]
+    assert LOCAL_SANDBOX_HOSTS_ENV not in json.dumps(deployed.raw)
 
 
 def test_only_the_admin_may_start_a_listing_import(deployed: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bmsync import secrets
+from bmsync import connection_secrets, secrets
 from bmsync.errors import IntegrationError
 from bmsync.observability import REDACTED, logger, redact
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
@@ -52,8 +52,8 @@ class FakeContext:
 
 
 def test_a_run_logs_no_token_header_cookie_or_personal_data(aws: None, clock, captured_logs) -> None:
-    secrets.write_secret("bmsync/uk/backmarket-token", BACKMARKET_TOKEN)
-    secrets.write_wholecell_credentials("bmsync/uk/wholecell", "app-1", WHOLECELL_APP_SECRET)
+    connection_secrets.write_backmarket_token("uk", BACKMARKET_TOKEN)
+    connection_secrets.write_wholecell_credentials("uk", "app-1", WHOLECELL_APP_SECRET)
     secrets.reset_cache()
     order = _sample_order()
     buyer = order["shipping_address"]
@@ -71,8 +71,8 @@ def test_a_run_logs_no_token_header_cookie_or_personal_data(aws: None, clock, ca
 
     @logger.inject_lambda_context(log_event=True)
     def handler(event: dict[str, Any], context: object) -> None:
-        token = secrets.read_backmarket_token("bmsync/uk/backmarket-token")
-        credentials = secrets.read_wholecell_credentials("bmsync/uk/wholecell")
+        token = connection_secrets.read_backmarket_token("uk")
+        credentials = connection_secrets.read_wholecell_credentials("uk")
         state = SyncStateRepository("uk", clock)
 
         def body(run: RunRecord) -> None:

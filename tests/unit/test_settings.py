@@ -4,6 +4,8 @@ import pytest
 from pydantic import Field, ValidationError
 
 from bmsync.settings import (
+    LOCAL_SANDBOX_HOSTS_ENV,
+    STORED_ITEM,
     BackMarketOrderStatus,
     Platform,
     ProductVariationMode,
@@ -76,11 +78,80 @@ def test_bad_values_are_rejected_with_the_field_named(data: dict[str, object], f
     assert field in [entry["field"] for entry in error_fields(caught.value)]
 
 
-def test_secret_names_are_names_not_values() -> None:
-    names = Settings(connection_id="uk").secret_names()
-    assert names.backmarket_token == "bmsync/uk/backmarket-token"
-    assert names.wholecell_credentials == "bmsync/uk/wholecell"
-    assert "token" not in Settings.model_fields  # only the secret's *name* is a setting
+def test_no_secret_nor_secret_name_is_a_setting_and_stored_names_still_load() -> None:
+    names = {name for name, _ in setting_fields(Settings)}
+    assert not [name for name in names if "secret" in name and name != "secrets_version"]
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"backmarket": {"token_secret_name": "bmsync/admin"}})
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"wholecell": {"credentials_secret_name": "bmsync/demo/wholecell"}})
+    stored = {
+        "connection_id": "uk",
+        "backmarket": {"token_secret_name": "bmsync/other/backmarket-token"},
+        "wholecell": {"credentials_secret_name": "arn:aws:secretsmanager:eu-west-1:1:secret:bmsync/admin"},
+    }
+    assert Settings.model_validate(stored, context=STORED_ITEM).connection_id == "uk"
+
+
+@pytest.mark.parametrize(
+    ("platform", "host", "allowed"),
+    [
+        ("EU", "https://www.backmarket.fr", True),
+        ("EU", "https://preprod.backmarket.fr/", True),
+        ("EU", "https://www.backmarket.com", False),  # another platform's host
+        ("US", "https://www.backmarket.com", True),
+        ("EU", "http://www.backmarket.fr", False),
+        ("EU", "https://www.backmarket.fr.attacker.example", False),
+        ("EU", "https://attacker.example", False),
+        ("EU", "http://169.254.169.254", False),
+        ("EU", "http://127.0.0.1:5501", True),  # the local emulator, only on the local system
+    ],
+)
+def test_backmarket_hosts_are_the_platforms_own(platform: str, host: str, allowed: bool) -> None:
+    document = {
+        "backmarket": {"platform": platform, "market": "en-us" if platform == "US" else "fr-fr", "host": host}
+    }
+    if allowed:
+        Settings.model_validate(document)
+    else:
+        with pytest.raises(ValidationError) as caught:
+            Settings.model_validate(document)
+        assert "backmarket.host" in [entry["field"] for entry in error_fields(caught.value)]
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://api.wholecell.io/api/v1", True),
+        ("http://api.wholecell.io/api/v1", False),
+        ("https://api.wholecell.io:8443/api/v1", False),
+        ("http://169.254.169.254/latest/meta-data/", False),
+        ("https://169.254.169.254/latest/meta-data/", False),
+        ("https://user@attacker.example/api/v1", False),
+        ("http://127.0.0.1:5502/api/v1", True),
+    ],
+)
+def test_the_wholecell_url_is_wholecells_api(url: str, allowed: bool) -> None:
+    if allowed:
+        Settings.model_validate({"wholecell": {"base_url": url}})
+    else:
+        with pytest.raises(ValidationError) as caught:
+            Settings.model_validate({"wholecell": {"base_url": url}})
+        assert "wholecell.base_url" in [entry["field"] for entry in error_fields(caught.value)]
+
+
+def test_loopback_hosts_are_refused_where_the_local_runtime_did_not_allow_them(monkeypatch) -> None:
+    monkeypatch.delenv(LOCAL_SANDBOX_HOSTS_ENV)
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"backmarket": {"host": "http://127.0.0.1:5501"}})
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"wholecell": {"base_url": "http://127.0.0.1:5502/api/v1"}})
+    # Even set by mistake, the variable only ever allows loopback hosts.
+    monkeypatch.setenv(LOCAL_SANDBOX_HOSTS_ENV, "169.254.169.254,attacker.example")
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"wholecell": {"base_url": "http://169.254.169.254/latest"}})
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"backmarket": {"host": "http://attacker.example"}})
 
 
 def test_carrier_map_matches_case_insensitively_and_passes_unknown_carriers_through() -> None:
@@ -158,9 +229,4 @@ def test_every_setting_on_the_page_is_described_by_the_model() -> None:
         assert info.title or widget_of(info) == "status_map", name
     # Fields that are not settings of the page have no section: the ids and secret names.
     hidden = {name for name, info in setting_fields(Settings) if not field_metadata(info).get("section")}
-    assert hidden == {
-        "connection_id",
-        "version",
-        "backmarket.token_secret_name",
-        "wholecell.credentials_secret_name",
-    }
+    assert hidden == {"connection_id", "version", "secrets_version"}

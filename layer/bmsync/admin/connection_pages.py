@@ -1,4 +1,5 @@
-"""Connection: the tokens' page and API (write-only; whether each is set) and the connection test."""
+"""Connection: the tokens' page and API (write-only; whether each is set), the connection test, and
+deleting the connection with everything bmsync holds for it."""
 
 from __future__ import annotations
 
@@ -12,14 +13,25 @@ from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 from bmsync.admin.connection_check import ConnectionReport
 from bmsync.admin.connection_service import (
     connection_summary,
+    delete_connection,
     run_test,
     save_backmarket_token,
     save_wholecell,
+    who,
 )
 from bmsync.admin.html import definition_list, esc, notice
 from bmsync.admin.sandbox_hosts import use_sandbox_hosts
+from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_service import load_settings
-from bmsync.admin.web import BadRequest, Unprocessable, admin_request, csrf_input, json_response, page
+from bmsync.admin.web import (
+    BadRequest,
+    Unprocessable,
+    admin_request,
+    connection_id_from,
+    csrf_input,
+    json_response,
+    page,
+)
 from bmsync.settings import Settings
 from bmsync.store.settings_repo import StaleSettings
 
@@ -38,7 +50,7 @@ def api_connection(connection_id: str) -> Response[str]:
 def api_backmarket_token(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    save_backmarket_token(settings, request.json_body())
+    save_backmarket_token(request.services, settings, request.json_body())
     return json_response(200, connection_summary(settings))
 
 
@@ -46,7 +58,7 @@ def api_backmarket_token(connection_id: str) -> Response[str]:
 def api_wholecell(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    save_wholecell(settings, request.json_body())
+    save_wholecell(request.services, settings, request.json_body())
     return json_response(200, connection_summary(settings))
 
 
@@ -66,6 +78,15 @@ def api_test(connection_id: str) -> Response[str]:
     return json_response(200, run_test(services, load_settings(services, connection_id)).model_dump())
 
 
+@router.delete("/api/connections/<connection_id>")
+def api_delete_connection(connection_id: str) -> Response[str]:
+    request = admin_request()
+    deleted = delete_connection(
+        request.services, connection_id_from(connection_id), request.json_body(), by=who(request.caller)
+    )
+    return json_response(200, {"deleted": deleted.model_dump()})
+
+
 # --- the pages
 
 
@@ -75,12 +96,16 @@ def connection_page(connection_id: str) -> Response[str]:
 
 
 def _form_save(
-    connection_id: str, save: Callable[[Settings, dict[str, Any]], None], what: str
+    connection_id: str, save: Callable[[AdminServices, Settings, dict[str, Any]], None], what: str
 ) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
     try:
-        save(settings, {key: value for key, value in request.caller.form.items() if key != "csrf_token"})
+        save(
+            request.services,
+            settings,
+            {key: value for key, value in request.caller.form.items() if key != "csrf_token"},
+        )
     except Unprocessable as invalid:
         text = "; ".join(f"{error['field']}: {error['message']}" for error in invalid.errors)
         return connection_view(settings, 422, f"Not saved: {text}", "error")
@@ -116,6 +141,30 @@ def test_form(connection_id: str) -> Response[str]:
     services = admin_request().services
     settings = load_settings(services, connection_id)
     return connection_view(settings, report=run_test(services, settings))
+
+
+@router.post("/connections/<connection_id>/delete")
+def delete_form(connection_id: str) -> Response[str]:
+    request = admin_request()
+    connection_id = connection_id_from(connection_id)
+    try:
+        deleted = delete_connection(
+            request.services,
+            connection_id,
+            {"confirm": request.caller.form.get("confirm", "")},
+            by=who(request.caller),
+        )
+    except BadRequest as refused:
+        if refused.status != HTTPStatus.BAD_REQUEST:
+            raise
+        settings = load_settings(request.services, connection_id)
+        return connection_view(settings, 400, f"Not deleted: {refused.errors[0]['message']}", "error")
+    secrets = ", ".join(deleted.secrets) or "none"
+    items = sum(deleted.items.values())
+    body = notice(
+        f"Connection {deleted.connection_id} deleted: {items} items and its secrets ({secrets}).", "info"
+    )
+    return page("Connection deleted", body + '<p><a href="/">Connections</a></p>')
 
 
 # --- the view
@@ -180,5 +229,13 @@ def connection_view(
         '<label for="app_secret">App Secret</label>'
         '<input type="password" id="app_secret" name="app_secret" autocomplete="off">'
         '<button type="submit">Save App ID and Secret</button></form>'
+        "<h2>Delete this connection</h2>"
+        '<p class="help">Deletes its settings, its tokens in Secrets Manager and everything bmsync holds '
+        "for it: listings, stock mirror, orders (with buyers' names and addresses), runs and alerts. "
+        "Back Market and WholeCell keep their own data. This cannot be undone.</p>"
+        f'<form method="post" action="/connections/{esc(settings.connection_id)}/delete">{token}'
+        f'<label for="confirm">Type the connection id ({esc(settings.connection_id)}) to confirm</label>'
+        '<input type="text" id="confirm" name="confirm" autocomplete="off" required>'
+        '<button type="submit">Delete this connection</button></form>'
     )
     return page("Connection", "".join(parts), connection_id=settings.connection_id, status=status)

@@ -1,19 +1,22 @@
-"""Connection operations: save the Back Market token and WholeCell App ID/Secret (write-only), test them."""
+"""Connection operations: save the Back Market token and WholeCell App ID/Secret (write-only), test
+them, delete the connection with everything bmsync holds for it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from bmsync import secrets
+from bmsync import connection_secrets
 from bmsync.admin.connection_check import ConnectionReport
 from bmsync.admin.duplicates import refuse_shared_token
 from bmsync.admin.sandbox_hosts import hosts_summary
 from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_service import secrets_state
-from bmsync.admin.web import Unprocessable
+from bmsync.admin.web import BadRequest, Caller, Unprocessable
 from bmsync.observability import logger
 from bmsync.settings import Settings, error_fields
 
@@ -67,21 +70,79 @@ def connection_summary(settings: Settings) -> dict[str, Any]:
     }
 
 
-def save_backmarket_token(settings: Settings, data: dict[str, Any]) -> None:
+def save_backmarket_token(services: AdminServices, settings: Settings, data: dict[str, Any]) -> None:
     body: BackMarketTokenBody = _parse(BackMarketTokenBody, data)
     refuse_shared_token(settings, body.token.get_secret_value())
-    secrets.write_secret(settings.secret_names().backmarket_token, body.token.get_secret_value())
+    connection_secrets.write_backmarket_token(settings.connection_id, body.token.get_secret_value())
+    # The new stamp makes every container's next run (and the next test) read the token again.
+    services.settings().stamp_secrets(settings.connection_id)
     logger.info("Back Market token saved", extra={"connection_id": settings.connection_id})
 
 
-def save_wholecell(settings: Settings, data: dict[str, Any]) -> None:
+def save_wholecell(services: AdminServices, settings: Settings, data: dict[str, Any]) -> None:
     body: WholeCellCredentialsBody = _parse(WholeCellCredentialsBody, data)
-    secrets.write_wholecell_credentials(
-        settings.secret_names().wholecell_credentials, body.app_id, body.app_secret.get_secret_value()
+    connection_secrets.write_wholecell_credentials(
+        settings.connection_id, body.app_id, body.app_secret.get_secret_value()
     )
+    services.settings().stamp_secrets(settings.connection_id)
     logger.info("WholeCell credentials saved", extra={"connection_id": settings.connection_id})
 
 
 def run_test(services: AdminServices, settings: Settings) -> ConnectionReport:
-    secrets.reset_cache()  # a token saved a moment ago must be the one tested
+    """Test with the tokens saved last: ``settings`` are read for this request, with their stamp."""
     return services.test_connection(settings, services.clock())
+
+
+class DeleteConnectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: str = Field(max_length=64)
+
+
+class DeletedConnection(BaseModel):
+    connection_id: str
+    #: How many items each table held (the settings item counts under ``settings``).
+    items: dict[str, int]
+    #: The names of the secrets deleted (never their values).
+    secrets: list[str]
+
+
+def who(caller: Caller) -> str:
+    """The caller as the audit log names it: a session by a digest of its id, never a credential."""
+    if caller.session is None:
+        return "api token"
+    return "session " + hashlib.sha256(caller.session.session_id.encode()).hexdigest()[:12]
+
+
+def delete_connection(
+    services: AdminServices, connection_id: str, data: dict[str, Any], *, by: str
+) -> DeletedConnection:
+    """Delete the connection: its settings, its secrets and its items in every table.
+
+    ``data["confirm"]`` must repeat the connection id. The settings go first, so no new run starts
+    for the connection; a connection only partly deleted (an error mid-way) can be deleted again.
+    """
+    try:
+        body = DeleteConnectionBody.model_validate(data)
+    except ValidationError:
+        raise BadRequest("confirm", f"type the connection id {connection_id!r} to confirm") from None
+    if body.confirm != connection_id:
+        raise BadRequest("confirm", f"type the connection id {connection_id!r} to confirm")
+    settings_repo, connection_data = services.settings(), services.connection_data()
+    known = (
+        settings_repo.get(connection_id) is not None
+        or any(connection_secrets.secrets_set(connection_id).values())
+        or connection_data.holds_any(connection_id)
+    )
+    if not known:
+        raise BadRequest("connection_id", f"no connection {connection_id!r}", HTTPStatus.NOT_FOUND)
+    logger.info("deleting connection", extra={"connection_id": connection_id, "by": by})
+    settings_deleted = settings_repo.delete(connection_id)
+    secret_names = connection_secrets.delete_connection_secrets(connection_id)
+    items = {"settings": int(settings_deleted), **connection_data.delete(connection_id)}
+    deleted = DeletedConnection(connection_id=connection_id, items=items, secrets=secret_names)
+    logger.info(
+        "connection deleted",
+        extra={"connection_id": connection_id, "by": by, "items": items},
+    )
+    return deleted

@@ -12,6 +12,7 @@ from bmsync.admin.variations import VariationChoice, wholecell_order_statuses, w
 from bmsync.clock import Clock
 from bmsync.settings import Settings
 from bmsync.store.admin_auth import AdminAuthStore
+from bmsync.store.connection_data import ConnectionData
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.run_aggregates import RunAggregatesRepository
@@ -28,6 +29,7 @@ class AdminServices:
     stock: Callable[[str], StockRepository] = StockRepository
     orders: Callable[[], OrdersRepository] = OrdersRepository
     aggregates: Callable[[str], RunAggregatesRepository] = RunAggregatesRepository
+    connection_data: Callable[[], ConnectionData] = ConnectionData
     test_connection: Callable[[Settings, Clock], ConnectionReport] = check_connection
     variations: Callable[[Settings, Clock], list[VariationChoice]] = wholecell_variations
     order_statuses: Callable[[Settings, Clock], list[str]] = wholecell_order_statuses

@@ -8,13 +8,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bmsync import secrets
+from bmsync import connection_secrets
 from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_form import merge_changes
 from bmsync.admin.web import BadRequest, Unprocessable, connection_id_from
 from bmsync.errors import IntegrationError
 from bmsync.secrets import SecretMissing
-from bmsync.settings import ADMIN_SECRET_NAME, Settings, error_fields
+from bmsync.settings import Settings, error_fields
 
 
 def load_settings(services: AdminServices, connection_id: str) -> Settings:
@@ -37,10 +37,10 @@ def load_stored_settings(services: AdminServices, connection_id: str) -> Setting
 
 def secrets_state(settings: Settings) -> dict[str, bool]:
     """Whether each token is set: the only thing the admin ever says about a secret."""
-    names = settings.secret_names()
+    state = connection_secrets.secrets_set(settings.connection_id)
     return {
-        "backmarket_token_set": secrets.secret_is_set(names.backmarket_token),
-        "wholecell_credentials_set": secrets.secret_is_set(names.wholecell_credentials),
+        "backmarket_token_set": state["backmarket-token"],
+        "wholecell_credentials_set": state["wholecell"],
     }
 
 
@@ -59,6 +59,8 @@ def validated_update(current: Settings, changes: dict[str, Any], *, strict: bool
         errors.append({"field": "version", "message": "required: send the version you read"})
     if changes.get("connection_id", current.connection_id) != current.connection_id:
         errors.append({"field": "connection_id", "message": "cannot be changed"})
+    if "secrets_version" in changes:
+        errors.append({"field": "secrets_version", "message": "set by saving a token, not here"})
     merged = merge_changes(current, changes)
     try:
         if strict:
@@ -68,13 +70,6 @@ def validated_update(current: Settings, changes: dict[str, Any], *, strict: bool
     except ValidationError as error:
         errors.extend(error_fields(error))
         raise Unprocessable(errors) from None
-    names = updated.secret_names()
-    for field, name in (
-        ("backmarket.token_secret_name", names.backmarket_token),
-        ("wholecell.credentials_secret_name", names.wholecell_credentials),
-    ):
-        if name == ADMIN_SECRET_NAME:
-            errors.append({"field": field, "message": "this secret name is reserved for the admin"})
     if errors:
         raise Unprocessable(errors)
     return updated

@@ -50,8 +50,9 @@ from bmsync.backmarket.models import (
     Task,
 )
 from bmsync.clock import Clock, utc_iso
+from bmsync.connection_secrets import read_backmarket_token
 from bmsync.observability import logger, redact_text, register_secret
-from bmsync.secrets import SecretMissing, read_backmarket_token
+from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
 
 PAGE_SIZE = 50
@@ -682,11 +683,13 @@ class BackMarketClient:
 
 
 def client_for(settings: Settings, clock: Clock) -> BackMarketClient:
-    """The client of a connection, its token read from Secrets Manager (re-read after a 401)."""
-    secret_name = settings.secret_names().backmarket_token
+    """The client of a connection, its token read from Secrets Manager (re-read after a 401, and when
+    the admin saved another since it was cached)."""
 
     def token(force_refresh: bool) -> str:
-        return read_backmarket_token(secret_name, force_fetch=force_refresh)
+        return read_backmarket_token(
+            settings.connection_id, version=settings.secrets_version, force_fetch=force_refresh
+        )
 
     return BackMarketClient(
         base_url=settings.backmarket.base_url,

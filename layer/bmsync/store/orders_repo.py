@@ -5,12 +5,17 @@ Three functions write the same item, so every write is a read-modify-write guard
 ``revision`` (optimistic locking): a concurrent writer makes the loser re-read and re-apply its change,
 never overwrite the other's. Creating the WholeCell order is guarded separately by an import *claim*
 (a lease on the item), so exactly one WholeCell order exists per Back Market order.
+
+A finished order's item (its order and tracking numbers lead to the buyer) gets ``expires_at`` when
+the write that finishes it is saved, and DynamoDB's TTL deletes it after the connection's
+``finished_order_retention_days`` (docs/data.md). order_import looks a finished order it has no item
+for up in WholeCell before creating it, so an expired order read again is never imported twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -133,6 +138,8 @@ class OrderRecord(BaseModel):
     history: list[HistoryEvent] = Field(default_factory=list)
     last_writer: str = ""
     updated_at: str | None = None
+    #: Epoch seconds after which DynamoDB's TTL deletes the item: set once the order is finished.
+    expires_at: int | None = None
 
     def add_history(self, at: datetime, event: str) -> None:
         self.history.append(HistoryEvent(at=utc_iso(at), event=event))
@@ -141,6 +148,22 @@ class OrderRecord(BaseModel):
     @property
     def order_number(self) -> int:
         return int(self.order_id)
+
+
+#: Back Market outcomes after which nothing more happens to an order (with its export settled).
+_FINISHED_STATUSES = {"cancelled", "refunded"}
+#: A shipped order's export states that leave nothing to do: sent, or never needed (shipped on Back
+#: Market directly). A rejected or failing export waits for a person and is kept.
+_SETTLED_EXPORT_STATES = {"sent", "none"}
+
+
+def is_finished(record: OrderRecord) -> bool:
+    """Cancelled, refunded, or shipped with its export settled; never while an import is under way."""
+    if record.import_state == "creating":
+        return False
+    if record.bm_status in _FINISHED_STATUSES:
+        return True
+    return record.bm_status == "shipped" and record.export_state in _SETTLED_EXPORT_STATES
 
 
 class ConcurrentUpdate(Exception):
@@ -188,8 +211,18 @@ def apply_wholecell_view(
 
 
 class OrdersRepository:
-    def __init__(self, dynamo_table: Any | None = None) -> None:
+    """The orders of every connection.
+
+    ``finished_retention`` (the flows pass their connection's ``finished_order_retention_days``) is
+    how long a finished order's item is kept; without it (readers such as the doctor) no write sets
+    or clears an expiry.
+    """
+
+    def __init__(
+        self, dynamo_table: Any | None = None, *, finished_retention: timedelta | None = None
+    ) -> None:
         self._table = dynamo_table if dynamo_table is not None else table(ORDERS)
+        self._finished_retention = finished_retention
 
     def get(self, connection_id: str, order_id: str | int) -> OrderRecord | None:
         item = self._table.get_item(
@@ -256,6 +289,13 @@ class OrdersRepository:
         record.revision = expected_revision + 1
         record.last_writer = writer
         record.updated_at = utc_iso(now)
+        if self._finished_retention is not None:
+            # Counted from the write that finished the order; an order that opens again (a new
+            # shipment to send) is kept until it finishes again.
+            if not is_finished(record):
+                record.expires_at = None
+            elif record.expires_at is None:
+                record.expires_at = int((now + self._finished_retention).timestamp())
         condition: dict[str, Any]
         if expected_revision == 0:
             condition = {"ConditionExpression": "attribute_not_exists(order_id)"}

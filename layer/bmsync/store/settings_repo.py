@@ -1,13 +1,18 @@
-"""Settings of each connection, with optimistic locking on ``version``."""
+"""Settings of each connection, with optimistic locking on ``version``.
+
+The item holds the settings ``document`` and, beside it, ``secrets_version``: the stamp the admin
+writes when it saves a token (a save of the settings never overwrites it).
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bmsync.settings import Settings
+from bmsync.settings import STORED_ITEM, Settings
 from bmsync.store.dynamo import paginate, table
 from bmsync.store.tables import SETTINGS
 
@@ -28,23 +33,41 @@ class SettingsRepository:
     def __init__(self, dynamo_table: Any | None = None) -> None:
         self._table = dynamo_table if dynamo_table is not None else table(SETTINGS)
 
-    def get(self, connection_id: str) -> Settings | None:
+    def _item(self, connection_id: str) -> dict[str, Any]:
         item = self._table.get_item(Key={"connection_id": connection_id}, ConsistentRead=True).get("Item")
-        if not item:
-            return None
-        return Settings.model_validate_json(str(item["document"]))
+        return item or {}
+
+    def get(self, connection_id: str) -> Settings | None:
+        """The stored settings (None before the first save, even when a token was saved)."""
+        return _settings(self._item(connection_id))
 
     def get_or_default(self, connection_id: str) -> Settings:
-        return self.get(connection_id) or Settings(connection_id=connection_id)
+        item = self._item(connection_id)
+        return _settings(item) or Settings(
+            connection_id=connection_id, secrets_version=str(item.get("secrets_version", ""))
+        )
 
     def list(self) -> list[Settings]:
+        stored = (_settings(item) for item in paginate(self._table.scan, ConsistentRead=True))
         return sorted(
-            (
-                Settings.model_validate_json(str(item["document"]))
-                for item in paginate(self._table.scan, ConsistentRead=True)
-            ),
+            (settings for settings in stored if settings is not None),
             key=lambda settings: settings.connection_id,
         )
+
+    def stamp_secrets(self, connection_id: str) -> str:
+        """Record that one of the connection's secrets changed: every container reads it again."""
+        stamp = uuid.uuid4().hex
+        self._table.update_item(
+            Key={"connection_id": connection_id},
+            UpdateExpression="SET secrets_version = :stamp",
+            ExpressionAttributeValues={":stamp": stamp},
+        )
+        return stamp
+
+    def delete(self, connection_id: str) -> bool:
+        """Delete the connection's settings item; False when there was none."""
+        old = self._table.delete_item(Key={"connection_id": connection_id}, ReturnValues="ALL_OLD")
+        return bool(old.get("Attributes"))
 
     def save(self, settings: Settings) -> Settings:
         """Store ``settings`` if the stored version is still ``settings.version``; return the new one.
@@ -54,21 +77,29 @@ class SettingsRepository:
         expected = settings.version
         saved = settings.model_copy(update={"version": expected + 1})
         document = json.dumps(saved.model_dump(mode="json"), sort_keys=True)
-        condition: dict[str, Any]
-        if expected == 0:
-            condition = {"ConditionExpression": "attribute_not_exists(connection_id)"}
-        else:
-            condition = {
-                "ConditionExpression": "version = :expected",
-                "ExpressionAttributeValues": {":expected": expected},
-            }
+        # An item holding only a secrets stamp has no version yet: it is "not stored yet" too.
+        condition = "attribute_not_exists(#version)" if expected == 0 else "#version = :expected"
+        values: dict[str, Any] = {":version": saved.version, ":document": document}
+        if expected:
+            values[":expected"] = expected
         try:
-            self._table.put_item(
-                Item={"connection_id": saved.connection_id, "version": saved.version, "document": document},
-                **condition,
+            # An update, not a put: the secrets stamp beside the document is kept.
+            self._table.update_item(
+                Key={"connection_id": saved.connection_id},
+                UpdateExpression="SET #version = :version, #document = :document",
+                ExpressionAttributeNames={"#version": "version", "#document": "document"},
+                ExpressionAttributeValues=values,
+                ConditionExpression=condition,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise StaleSettings(settings.connection_id, expected) from None
             raise
         return saved
+
+
+def _settings(item: dict[str, Any]) -> Settings | None:
+    if "document" not in item:
+        return None
+    stored = Settings.model_validate_json(str(item["document"]), context=STORED_ITEM)
+    return stored.model_copy(update={"secrets_version": str(item.get("secrets_version", ""))})

@@ -131,7 +131,7 @@ ORDERS = TableDef(
     Key("order_id"),  # Back Market order id, as a string
     indexes=(Index("by_export_state", CONNECTION, Key("export_state")),),
     stream="NEW_AND_OLD_IMAGES",
-    # A finished order's item (buyer's name, address, phone) is deleted once this epoch second passes.
+    # A finished order's item is deleted once this epoch second passes (docs/data.md).
     ttl_attribute="expires_at",
     description="One item per Back Market order: WholeCell order, states, shipment and its export.",
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from bmsync import alerts, secrets
+from bmsync import alerts, connection_secrets, secrets
 from bmsync.clock import Clock
 from bmsync.errors import IntegrationError
 from bmsync.settings import Settings
@@ -93,7 +93,9 @@ def saved_token(settings: Settings) -> str | None:
     """The connection's saved Back Market token, or None when none is saved (the run then stops on
     Back Market's 401 as before, with its own alert)."""
     try:
-        return secrets.read_backmarket_token(settings.secret_names().backmarket_token)
+        return connection_secrets.read_backmarket_token(
+            settings.connection_id, version=settings.secrets_version
+        )
     except secrets.SecretMissing:
         return None
 

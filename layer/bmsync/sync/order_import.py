@@ -233,7 +233,11 @@ def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) ->
             ):
                 context.count("skipped_finished_before_first_import")
                 return
-            imported = _import(context, order)
+            # A finished order with no item may be one whose item expired after it finished
+            # (finished_order_retention_days): it was imported then.
+            imported = _import(
+                context, order, maybe_expired=record is None and order.state == OrderState.FINISHED
+            )
             if imported is None:
                 return
             record = imported
@@ -251,8 +255,12 @@ def _created_before(order: BackMarketOrder, moment: datetime) -> bool:
 # --- import
 
 
-def _import(context: _Run, order: BackMarketOrder) -> OrderRecord | None:
-    """Create the order in WholeCell (exactly once); None when it is not (or not yet) to be imported."""
+def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = False) -> OrderRecord | None:
+    """Create the order in WholeCell (exactly once); None when it is not (or not yet) to be imported.
+
+    ``maybe_expired``: the order may have been imported before its item expired; it is looked up in
+    WholeCell first, and one found there is recorded again (its stock was reserved back then).
+    """
     settings, now = context.settings, context.clock.now()
     status = backmarket_status(order)
     wholecell_status = settings.wholecell_status_for(status) if status else None
@@ -270,13 +278,16 @@ def _import(context: _Run, order: BackMarketOrder) -> OrderRecord | None:
         return None
     lines = _resolve_lines(context, order)
     sales_order: WholeCellSalesOrder | None = None
-    if claimed.import_interrupted:
-        # An earlier run claimed this order and did not finish: it may have created it already.
+    after_expiry = False
+    if claimed.import_interrupted or maybe_expired:
+        # An earlier run claimed this order and did not finish, or imported it before its item
+        # expired: the WholeCell order may exist already.
         sales_order = context.wholecell.find_sales_order_by_external_id(
             str(order.order_id), channel=SALES_CHANNEL
         )
         if sales_order is not None:
             context.count("recovered")
+            after_expiry = maybe_expired and not claimed.import_interrupted
     if sales_order is None:
         sales_order = context.wholecell.create_sales_order(
             _sales_order_request(context, order, lines, wholecell_status)
@@ -284,7 +295,9 @@ def _import(context: _Run, order: BackMarketOrder) -> OrderRecord | None:
         context.count("imported")
         if order.date_creation is not None:
             record_latency("OrderImport", (context.clock.now() - order.date_creation).total_seconds())
-    stored = _record_import(context, order, owner, sales_order, lines, status, wholecell_status)
+    stored = _record_import(
+        context, order, owner, sales_order, lines, status, wholecell_status, after_expiry=after_expiry
+    )
     _raise_unknown_sku_alerts(context, order, lines)
     if stored.currency_mismatch:
         context.count("other_currency")
@@ -454,6 +467,8 @@ def _record_import(
     lines: list[OrderLineRecord],
     status: BackMarketOrderStatus | None,
     wholecell_status: str,
+    *,
+    after_expiry: bool = False,
 ) -> OrderRecord:
     now = context.clock.now()
     unknown = [line.sku for line in lines if line.unknown_sku]
@@ -474,6 +489,11 @@ def _record_import(
         record.unknown_skus = unknown
         _copy_backmarket_view(record, order, status)
         _copy_currency(record, order, context.settings.backmarket_account_currency())
+        if after_expiry:
+            # Imported before the item expired: its stock was reserved then, and the WholeCell
+            # order may show an older status, which _follow compares afresh.
+            record.stock_reserved = True
+            record.bm_status = None
         record.lines = lines
         record.add_history(now, record.import_status)
         return True
@@ -682,7 +702,7 @@ def wire(settings: Settings, clock: Clock) -> OrderImportWiring:
         settings=settings,
         backmarket=backmarket.client_for(settings, clock),
         wholecell=wholecell.client_for(settings, clock),
-        orders=OrdersRepository(),
+        orders=OrdersRepository(finished_retention=settings.finished_order_retention),
         stock=StockRepository(settings.connection_id),
         listings=ListingsRepository(settings.connection_id),
         state=SyncStateRepository(settings.connection_id, clock),

@@ -558,7 +558,7 @@ def wire(settings: Settings, clock: Clock) -> ShipmentExportWiring:
     return ShipmentExportWiring(
         settings=settings,
         backmarket=backmarket.client_for(settings, clock),
-        orders=OrdersRepository(),
+        orders=OrdersRepository(finished_retention=settings.finished_order_retention),
         state=SyncStateRepository(settings.connection_id, clock),
         clock=clock,
     )

@@ -390,7 +390,7 @@ def wire(settings: Settings, clock: Clock) -> WholeCellWatchWiring:
         settings=settings,
         wholecell=wholecell.client_for(settings, clock),
         stock=StockRepository(settings.connection_id),
-        orders=OrdersRepository(),
+        orders=OrdersRepository(finished_retention=settings.finished_order_retention),
         listings=ListingsRepository(settings.connection_id),
         state=SyncStateRepository(settings.connection_id, clock),
         clock=clock,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bmsync.clock import Clock
-from bmsync.secrets import SecretMissing, WholeCellCredentials, read_wholecell_credentials
+from bmsync.connection_secrets import WholeCellCredentials, read_wholecell_credentials
+from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
 from bmsync.wholecell.client import WholeCellClient
 from bmsync.wholecell.errors import Unauthorized
@@ -13,11 +14,12 @@ __all__ = ["WholeCellClient", "client_for"]
 
 def client_for(settings: Settings, clock: Clock) -> WholeCellClient:
     """A client for the connection, reading the App ID/Secret from Secrets Manager (cached)."""
-    secret_name = settings.secret_names().wholecell_credentials
 
     def credentials(force_refresh: bool) -> WholeCellCredentials:
         try:
-            return read_wholecell_credentials(secret_name, force_fetch=force_refresh)
+            return read_wholecell_credentials(
+                settings.connection_id, version=settings.secrets_version, force_fetch=force_refresh
+            )
         except SecretMissing as error:
             raise Unauthorized(
                 "the WholeCell App ID/Secret are not set",

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ValidationError
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from bmsync.clock import Clock
+from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.observability import logger
-from bmsync.secrets import WholeCellCredentials
 from bmsync.wholecell import adopted
 from bmsync.wholecell.errors import (
     NotFound,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from bmsync import secrets
+from bmsync import connection_secrets
 from bmsync.clock import ManualClock, SystemClock
 from bmsync.settings import Settings
 from bmsync.store.settings_repo import SettingsRepository
@@ -113,9 +113,9 @@ def test_one_user_connection_imports_each_order_once_and_a_second_on_the_account
     # The same token written to Secrets Manager by hand: order_import stops that connection and says why.
     copy_settings = SettingsRepository().get("shop-copy")
     assert isinstance(copy_settings, Settings)
-    secrets.write_secret(copy_settings.secret_names().backmarket_token, token)
-    secrets.write_wholecell_credentials(
-        copy_settings.secret_names().wholecell_credentials, local.wholecell.app_id, local.wholecell.app_secret
+    connection_secrets.write_backmarket_token(copy_settings.connection_id, token)
+    connection_secrets.write_wholecell_credentials(
+        copy_settings.connection_id, local.wholecell.app_id, local.wholecell.app_secret
     )
     second = local.backmarket.create_buyer_order(SKU)
     local.clock.advance(60)

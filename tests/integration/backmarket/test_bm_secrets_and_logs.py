@@ -10,7 +10,7 @@ import requests
 
 from bmsync.backmarket import client_for
 from bmsync.backmarket.errors import BackMarketError, Unauthorized
-from bmsync.secrets import write_secret
+from bmsync.connection_secrets import write_backmarket_token
 from bmsync.settings import BackMarketConnection, Settings
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
 
@@ -32,7 +32,7 @@ def test_client_for_reads_the_secret_and_follows_a_rotation(
 ) -> None:
     settings = _settings(bm_sandbox)
     bm_sandbox.token = LIVE_TOKEN
-    write_secret(settings.secret_names().backmarket_token, LIVE_TOKEN)
+    write_backmarket_token(settings.connection_id, LIVE_TOKEN)
     client = client_for(settings, bm_clock)
     assert client.get_order(bm_sandbox.orders()[0]["order_id"])
     assert bm_sandbox.calls()[-1]["user_agent"] == "BM-Acme-bmsync;ops@acme.example"
@@ -40,7 +40,7 @@ def test_client_for_reads_the_secret_and_follows_a_rotation(
 
     # The seller resets the token on Back Market and saves the new one in the admin.
     bm_sandbox.token = NEW_TOKEN
-    write_secret(settings.secret_names().backmarket_token, NEW_TOKEN)
+    write_backmarket_token(settings.connection_id, NEW_TOKEN)
     assert [listing.sku for listing in client.iter_listings()]  # 401, fresh read, retried once
 
     # Reset again but not saved: Unauthorized for the admin, never retried in a loop.

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bmsync.clock import ManualClock
-from bmsync.secrets import WholeCellCredentials
+from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.wholecell import WholeCellClient
 from bmsync_sandbox.wholecell.server import WholeCellSandbox
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.observability import logger
-from bmsync.secrets import WholeCellCredentials
 from bmsync.wholecell.errors import OutcomeUnknown, RateLimited, ServerError, Unauthorized
 from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate
 from bmsync_sandbox.demo_catalogue import variations as demo_variations

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bmsync.clock import ManualClock
-from bmsync.secrets import write_wholecell_credentials
+from bmsync.connection_secrets import write_wholecell_credentials
 from bmsync.settings import Settings, WholeCellConnection
 from bmsync.wholecell import client_for
 from bmsync.wholecell.errors import NotFound, Unauthorized, ValidationFailed
@@ -260,7 +260,5 @@ def test_client_for_reads_the_credentials_from_secrets_manager(aws, wholecell_sa
         client.list_sales_order_statuses()
     assert not_set.value.needs_attention and "save" in not_set.value.action
 
-    write_wholecell_credentials(
-        settings.secret_names().wholecell_credentials, "sandbox-app", "sandbox-secret"
-    )
+    write_wholecell_credentials(settings.connection_id, "sandbox-app", "sandbox-secret")
     assert {s.title for s in client_for(settings, ManualClock()).list_sales_order_statuses()} >= {"Pending"}

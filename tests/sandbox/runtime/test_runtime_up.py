@@ -16,7 +16,7 @@ import boto3
 import pytest
 import requests
 
-from bmsync import secrets
+from bmsync import connection_secrets
 from bmsync.clock import ManualClock, SystemClock
 from bmsync.settings import ProductVariationMode
 from bmsync.store.settings_repo import SettingsRepository
@@ -88,9 +88,8 @@ def test_up_stores_the_demo_connection_like_the_admin_would(
     assert settings.product_variations is ProductVariationMode.MATCH_VIA_SKU
     assert settings.backmarket.base_url == document["backmarket"]["url"]
     assert settings.wholecell.base_url == document["wholecell"]["url"]
-    names = settings.secret_names()
-    assert secrets.read_backmarket_token(names.backmarket_token) == document["backmarket"]["token"]
-    credentials = secrets.read_wholecell_credentials(names.wholecell_credentials)
+    assert connection_secrets.read_backmarket_token(settings.connection_id) == document["backmarket"]["token"]
+    credentials = connection_secrets.read_wholecell_credentials(settings.connection_id)
     assert credentials.app_id == document["wholecell"]["app_id"]
     assert credentials.app_secret.get_secret_value() == document["wholecell"]["app_secret"]
     assert local.admin_password

@@ -10,7 +10,8 @@ from bmsync.admin.app import build_app
 from bmsync.admin.connection_check import ConnectionReport, SideReport
 from bmsync.admin.services import AdminServices
 from bmsync.clock import ManualClock
-from bmsync.settings import ADMIN_SECRET_NAME, BackMarketOrderStatus, default_secret_name
+from bmsync.connection_secrets import secret_name
+from bmsync.settings import ADMIN_SECRET_NAME, BackMarketOrderStatus
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import SyncStateRepository
 from tests.unit.admin.conftest import AdminClient, FakeConnectionTest
@@ -139,10 +140,10 @@ def test_tokens_are_written_to_secrets_manager_and_never_returned(signed_in: Adm
     wc = signed_in.api("PUT", f"{base}/wholecell", {"app_id": "app-1", "app_secret": WC_SECRET})
     assert wc.status == 200 and wc.json()["wholecell"]["credentials_set"] is True
     client = boto3.client("secretsmanager")
-    stored_token = client.get_secret_value(SecretId=default_secret_name("default", "backmarket-token"))
+    stored_token = client.get_secret_value(SecretId=secret_name("default", "backmarket-token"))
     assert stored_token["SecretString"] == BM_TOKEN
     stored_wc = json.loads(
-        client.get_secret_value(SecretId=default_secret_name("default", "wholecell"))["SecretString"]
+        client.get_secret_value(SecretId=secret_name("default", "wholecell"))["SecretString"]
     )
     assert stored_wc == {"app_id": "app-1", "app_secret": WC_SECRET}
     replies = [

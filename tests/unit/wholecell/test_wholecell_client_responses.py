@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bmsync.clock import ManualClock
-from bmsync.secrets import WholeCellCredentials
+from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.wholecell import WholeCellClient
 from bmsync.wholecell.errors import ServerError, Unauthorized, UnexpectedResponse
 
