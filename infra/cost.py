@@ -54,6 +54,7 @@ class Volume:
         ("quantity_sync:drift_check", 10.0),
         ("quantity_sync", 0.5),
         ("shipment_export", 1.0),
+        ("shipment_export:send_due_retries", 0.5),  # one query of the due retries, most minutes none
         ("admin", 0.3),
     )
     #: DynamoDB requests per scheduled run (lock, run record, cursor, settings) and per record/request.
