@@ -6,6 +6,7 @@ import pytest
 
 from bmsync.settings import BackMarketOrderStatus, OrganizationType, Settings, settings_fingerprint
 from bmsync.store.orders_repo import OrdersRepository
+from bmsync.sync import doctor
 from tests.unit.orders.conftest import OrdersHarness
 from tests.unit.orders.fakes import ServerError
 
@@ -177,3 +178,26 @@ def test_only_not_imported_orders_are_in_the_waiting_index(aws: None, clock) -> 
     assert repo.get("uk", 1).not_imported_since == since  # type: ignore[union-attr]
     repo.update("uk", 1, imported, writer="order_import", now=clock.now())
     assert repo.list_not_imported("uk") == ["2"]
+
+
+def test_the_doctor_says_a_newly_mapped_order_comes_in_at_the_next_run(harness: OrdersHarness) -> None:
+    _waiting_unmapped_order(harness)
+
+    def findings() -> dict[str, doctor.Finding]:
+        diagnosis = doctor.diagnose_order(harness.settings, "1001", orders=harness.orders)
+        return {finding.question: finding for finding in diagnosis.findings}
+
+    before = findings()
+    assert not before["Is the order status mapped?"].ok
+    assert before["Is the order status mapped?"].action.startswith("Map it under Order Statuses")
+
+    _map_paid(harness)
+    after = findings()
+    mapped = after["Is the order status mapped?"]
+    assert mapped.ok and "maps to 'Pending'" in mapped.answer
+    assert "will be imported at the next order import run" in mapped.answer
+    assert "Map it" not in after["Is the order in WholeCell?"].action
+
+    harness.clock.advance(60)
+    harness.run()
+    assert doctor.diagnose_order(harness.settings, "1001", orders=harness.orders).healthy
