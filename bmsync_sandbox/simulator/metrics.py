@@ -137,6 +137,8 @@ class Invariants:
     duplicate_orders: list[str] = field(default_factory=list)
     missing_orders: list[str] = field(default_factory=list)
     lost_shipments: list[str] = field(default_factory=list)
+    #: Orders waiting on an unmapped status not in WholeCell soon after the seller mapped it.
+    orders_late_after_mapping: list[str] = field(default_factory=list)
     quantity_mismatches: list[str] = field(default_factory=list)
     unhandled_exceptions: list[str] = field(default_factory=list)
     dead_letters_without_reason: list[str] = field(default_factory=list)
@@ -150,6 +152,7 @@ class Invariants:
             "duplicate_orders": self.duplicate_orders,
             "missing_orders": self.missing_orders,
             "lost_shipments": self.lost_shipments,
+            "orders_late_after_mapping": self.orders_late_after_mapping,
             "quantity_mismatches": self.quantity_mismatches,
             "unhandled_exceptions": self.unhandled_exceptions,
             "dead_letters_without_reason": self.dead_letters_without_reason,

@@ -27,7 +27,13 @@ from bmsync.backmarket.errors import BackMarketError
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.clock import ManualClock, utc_iso
 from bmsync.observability import logger
-from bmsync.settings import BackMarketConnection, ListingImportScope, Settings, WholeCellConnection
+from bmsync.settings import (
+    BackMarketConnection,
+    BackMarketOrderStatus,
+    ListingImportScope,
+    Settings,
+    WholeCellConnection,
+)
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync_sandbox.runtime.collaborators import use_clock, use_jitter
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
@@ -63,6 +69,10 @@ STREAM_ENDPOINT = "https://streams.dynamodb.{region}.amazonaws.com"
 REGION = "eu-west-1"
 SIMULATION_START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday morning
 STACK_LINES = 30  # of each unhandled exception's traceback, in the report
+#: How soon the orders waiting on `paid` must be in WholeCell once the seller maps it: the next
+#: order_import run reads them again (room left for a Back Market token being replaced meanwhile);
+#: periodic-15m adds its period. Without that re-read they would wait for their validation.
+MAPPED_ORDERS_DEADLINE = timedelta(minutes=45)
 
 
 @dataclass(frozen=True)
@@ -260,6 +270,10 @@ class Simulation:
         self.shipments_done: set[str] = set()
         self.expected_orders: list[int] = []
         self.unimported: dict[int, tuple[str, int]] = {}
+        #: The orders waiting on `paid` when the seller mapped it, and those not imported in time.
+        self.mapped_at: datetime | None = None
+        self.waiting_on_mapping: set[int] = set()
+        self.late_after_mapping: list[str] = []
         self.unsyncable_units_ordered = 0
         #: A list to keep bmsync's Back Market calls in (the benchmark counts them), or None.
         self.kept_calls: list[dict[str, Any]] | None = None
@@ -371,6 +385,7 @@ class Simulation:
             backmarket=BackMarketConnection(host=self.backmarket.base_url, market="en-gb", company="Sim"),
             wholecell=WholeCellConnection(base_url=self.wholecell.base_url, requests_per_second=10),
             order_import_enabled=True,
+            order_status_map=self._late_mapped(Settings().order_status_map),
             quantity_sync_enabled=True,
             listing_import_scope=ListingImportScope.ALL,
             safety_buffer=self.config.safety_buffer,
@@ -381,6 +396,37 @@ class Simulation:
             self.connection_id, self.wholecell.app_id, self.wholecell.app_secret
         )
         return SettingsRepository().save(settings)
+
+    def _late_mapped(self, status_map: dict[BackMarketOrderStatus, str]) -> dict[BackMarketOrderStatus, str]:
+        """The status map the connection starts with: `paid` left out for a seller who maps it late."""
+        if self.config.rates.late_mapping_hours is None:
+            return status_map
+        return {status: title for status, title in status_map.items() if status != BackMarketOrderStatus.PAID}
+
+    def _map_paid(self) -> None:
+        """The seller maps `paid` in the admin, hours after orders started waiting on it."""
+        repo = SettingsRepository()
+        settings = repo.get_or_default(CONNECTION)
+        status_map = settings.order_status_map | {BackMarketOrderStatus.PAID: "Pending"}
+        repo.save(settings.model_copy(update={"order_status_map": status_map}))
+        imported = self.stock.backmarket_external_ids()
+        self.mapped_at = self.clock.now()
+        self.waiting_on_mapping = {
+            int(order["order_id"])
+            for order in self.backmarket.orders()
+            if order["state"] == 1 and str(order["order_id"]) not in imported
+        }
+
+    def _check_mapped_orders(self, now: datetime, imported: set[str]) -> None:
+        if self.mapped_at is None or not self.waiting_on_mapping:
+            return
+        self.waiting_on_mapping = {
+            order_id for order_id in self.waiting_on_mapping if str(order_id) not in imported
+        }
+        deadline = MAPPED_ORDERS_DEADLINE + (PERIOD if self.scheduler is None else timedelta(0))
+        if self.waiting_on_mapping and now - self.mapped_at > deadline:
+            self.late_after_mapping.extend(str(order_id) for order_id in sorted(self.waiting_on_mapping))
+            self.waiting_on_mapping = set()
 
     def _wire(self, dynamodb: Any, streams: Any, settings: Settings) -> None:
         fault_rng = random.Random(self.config.seed * 7919 + 1)
@@ -416,6 +462,7 @@ class Simulation:
             rates=rates,
             rotate_token=self._rotate_token,
             replace_token=self._replace_token,
+            map_paid=self._map_paid,
         )
         self.token_rotations = 0
 
@@ -538,6 +585,7 @@ class Simulation:
         offered = {listing["sku"]: int(listing["quantity"]) for listing in self.backmarket.listings()}
         expected = self.stock.expected_all(self.listed, self.config.safety_buffer)
         imported = self.stock.backmarket_external_ids()
+        self._check_mapped_orders(now, imported)
         for order_id in [order_id for order_id in self.unimported if str(order_id) in imported]:
             del self.unimported[order_id]
             self.order_latency.finish(order_id, now)
@@ -589,6 +637,7 @@ class Simulation:
             for order in self.backmarket.orders()
         }
         invariants.lost_shipments = check_shipments(shipped, backmarket_orders)
+        invariants.orders_late_after_mapping = self.late_after_mapping
         offered = {listing["sku"]: int(listing["quantity"]) for listing in self.backmarket.listings()}
         invariants.quantity_mismatches = check_quantities(
             offered, self.stock.expected_all(self.listed, self.config.safety_buffer)

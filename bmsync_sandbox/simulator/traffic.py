@@ -42,6 +42,10 @@ class TrafficRates:
     grading_minutes: tuple[float, float] = (10.0, 90.0)
     token_rotations_per_day: float = 0.0
     token_replacement_minutes: tuple[float, float] = (5.0, 30.0)
+    #: A seller who maps `paid` late: the connection starts with it unmapped (orders wait, recorded
+    #: as not imported) and the seller maps it this many hours into the traffic (uniform; at the
+    #: latest when the traffic stops). None: mapped from the start.
+    late_mapping_hours: tuple[float, float] | None = (2.0, 6.0)
 
 
 class Observer(Protocol):
@@ -81,6 +85,7 @@ class Traffic:
         rates: TrafficRates,
         rotate_token: Callable[[], None] | None = None,
         replace_token: Callable[[], None] | None = None,
+        map_paid: Callable[[], None] | None = None,
     ) -> None:
         self.backmarket = backmarket
         self.wholecell = wholecell
@@ -94,15 +99,19 @@ class Traffic:
         self.rates = rates
         self._rotate_token = rotate_token
         self._replace_token = replace_token
+        self._map_paid = map_paid
         self._queue: list[_Event] = []
         self._sequence = 0
         self.burst_until = start
         self.counts: dict[str, int] = {}
         self.last_action_at = start  # when the traffic last changed something (the settle counts from it)
+        self.reached = start  # the latest moment run_due was asked for
         self.active = True
         for kind, rate in self._processes().items():
             if rate > 0:
                 self._schedule(start + self._gap(rate), kind)
+        if map_paid is not None and rates.late_mapping_hours is not None:
+            self._schedule(start + timedelta(hours=self.rng.uniform(*rates.late_mapping_hours)), "map_paid")
 
     # -- the timeline
     def _processes(self) -> dict[str, float]:
@@ -148,6 +157,7 @@ class Traffic:
                 self.counts[event.kind] = self.counts.get(event.kind, 0) + 1
                 self.last_action_at = event.at
                 done += 1
+        self.reached = max(self.reached, now)
         return done
 
     def pending_people_actions(self) -> bool:
@@ -156,8 +166,13 @@ class Traffic:
 
     def stop(self) -> None:
         """No new buyers, units or shipments; what people already started (validations, grading,
-        token replacement) still happens."""
+        token replacement) still happens. A seller who has not mapped `paid` yet maps it now, so
+        every order can be imported by the end."""
         self.active = False
+        for event in self._queue:
+            if event.kind == "map_paid":
+                event.at = min(event.at, self.reached)
+        heapq.heapify(self._queue)
 
     # -- buyers
     def _do_buyer_order(self, at: datetime, payload: Any) -> bool:
@@ -290,6 +305,12 @@ class Traffic:
         self.wholecell.set_order_status(
             order["id"], "Processing" if order["status"] == "Pending" else "Pending"
         )
+        return True
+
+    # -- the seller's settings
+    def _do_map_paid(self, at: datetime, payload: Any) -> bool:
+        assert self._map_paid is not None
+        self._map_paid()
         return True
 
     # -- credentials

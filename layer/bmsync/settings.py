@@ -11,9 +11,11 @@ Each setting is described where it is declared, so a new setting is one edit:
 - ``json_schema_extra={"section": ...}``: the page's section (sections and fields appear in the order
   they are declared; a field without a section is not on the page); ``"widget"`` only where the
   type does not say it (see :func:`widget_of`), ``"choices"`` for a select's labels;
-- ``json_schema_extra={"affects": ...}``: what wholecell_watch re-announces when the field changes
-  (:func:`settings_fingerprint`): ``"stock_mirror"`` (the mirror is rebuilt) or
-  ``"listing_quantity"`` (every listing's quantity is re-evaluated).
+- ``json_schema_extra={"affects": ...}`` (one name or a list): what a change of the field sets going
+  (:func:`settings_fingerprint`): ``"stock_mirror"`` (wholecell_watch rebuilds the mirror),
+  ``"listing_quantity"`` (every listing's quantity is re-evaluated) or ``"order_import"`` (the next
+  order_import run looks again at every order recorded as not imported: the change may make it
+  importable).
 """
 
 from __future__ import annotations
@@ -240,8 +242,8 @@ PRODUCT_VARIATIONS = "Product Variations"
 QUANTITY_SYNC = "Inventory Quantity Sync"
 LISTING_IMPORT = "Listing Import"
 
-#: What a setting's change makes wholecell_watch re-announce (see :func:`settings_fingerprint`).
-Affects = Literal["stock_mirror", "listing_quantity"]
+#: What a setting's change sets going (see :func:`settings_fingerprint`).
+Affects = Literal["stock_mirror", "listing_quantity", "order_import"]
 
 #: Settings that no longer exist: dropped when a stored item still holds them (they did nothing, or
 #: are no longer an input: secret names follow from the connection id).
@@ -411,7 +413,7 @@ class Settings(BaseModel):
         description="Enabling Order Import will automatically import any open orders from your Back Market "
         "account. This may take a few minutes to complete. After the first import, new Back Market "
         "orders are imported automatically.",
-        json_schema_extra={"section": ORDER_IMPORT},
+        json_schema_extra={"section": ORDER_IMPORT, "affects": "order_import"},
     )
     organization_type: OrganizationType = Field(
         default=OrganizationType.SHIPPING_NAME,
@@ -421,6 +423,7 @@ class Settings(BaseModel):
         "orders by the Back Market transaction number.",
         json_schema_extra={
             "section": ORDER_IMPORT,
+            "affects": "order_import",  # the customer of a WholeCell order it refused may be the cause
             "choices": {
                 OrganizationType.SHIPPING_NAME: "Shipping Name",
                 OrganizationType.CHANNEL_NAME: "Channel Name",
@@ -495,6 +498,7 @@ class Settings(BaseModel):
             "section": ORDER_STATUSES,
             "widget": "status_map",
             "help_at": BackMarketOrderStatus.PAID,
+            "affects": "order_import",
         },
     )
     carrier_map: dict[str, str] = Field(
@@ -512,7 +516,8 @@ class Settings(BaseModel):
         "Variations links each listing by hand (\u201c\u26a0 Product not set!\u201d).",
         json_schema_extra={
             "section": PRODUCT_VARIATIONS,
-            "affects": "listing_quantity",
+            # order_import: the variations of a WholeCell order it refused may be the cause
+            "affects": ["listing_quantity", "order_import"],
             "choices": {
                 ProductVariationMode.MATCH_VIA_SKU: "Match via SKU",
                 ProductVariationMode.CHOOSE_SPECIFIC: "Choose Specific Product Variations",

@@ -116,6 +116,9 @@ class OrderRecord(BaseModel):
     claim_until: str | None = None
     #: The current claim took over one that did not finish: look the order up before creating it.
     import_interrupted: bool = False
+    #: When the order was first recorded as not imported (set and cleared on every save from
+    #: ``import_state``): the key of the sparse ``by_not_imported`` index.
+    not_imported_since: str | None = None
     wholecell_order_id: int | None = None
     #: The status bmsync last set in WholeCell, and the one WholeCell last showed.
     wholecell_status: str | None = None
@@ -248,6 +251,16 @@ class OrdersRepository:
         }
         return [OrderRecord.model_validate(item) for item in paginate(self._table.query, **kwargs)]
 
+    def list_not_imported(self, connection_id: str) -> list[str]:
+        """The ids of the orders recorded as not imported, longest waiting first (from the sparse
+        ``by_not_imported`` index, eventually consistent: order_import re-reads each one)."""
+        kwargs: dict[str, Any] = {
+            "IndexName": "by_not_imported",
+            "KeyConditionExpression": "connection_id = :c",
+            "ExpressionAttributeValues": {":c": connection_id},
+        }
+        return [str(item["order_id"]) for item in paginate(self._table.query, **kwargs)]
+
     def list(self, connection_id: str) -> list[OrderRecord]:
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": "connection_id = :c",
@@ -287,6 +300,10 @@ class OrdersRepository:
 
     def _save(self, record: OrderRecord, *, expected_revision: int, writer: str, now: datetime) -> bool:
         record.revision = expected_revision + 1
+        if record.import_state != "not_imported":
+            record.not_imported_since = None
+        elif record.not_imported_since is None:
+            record.not_imported_since = utc_iso(now)
         record.last_writer = writer
         record.updated_at = utc_iso(now)
         if self._finished_retention is not None:

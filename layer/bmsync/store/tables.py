@@ -129,7 +129,12 @@ ORDERS = TableDef(
     "orders",
     CONNECTION,
     Key("order_id"),  # Back Market order id, as a string
-    indexes=(Index("by_export_state", CONNECTION, Key("export_state")),),
+    indexes=(
+        Index("by_export_state", CONNECTION, Key("export_state")),
+        # Sparse: only orders recorded as not imported carry `not_imported_since`. order_import looks
+        # them up again after a settings change (a newly mapped status) without scanning the table.
+        Index("by_not_imported", CONNECTION, Key("not_imported_since"), projection="KEYS_ONLY"),
+    ),
     stream="NEW_AND_OLD_IMAGES",
     # A finished order's item is deleted once this epoch second passes (docs/data.md).
     ttl_attribute="expires_at",

@@ -19,6 +19,7 @@ from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import SyncStateRepository
 from bmsync.sync import quantity_sync
 from bmsync.sync.listing_import import FLOW as LISTING_IMPORT
+from bmsync.sync.order_import import not_mapped_reason
 from bmsync.sync.quantity_sync import QuantityDecision, decide_quantity, mapped_levels, not_imported_reason
 
 
@@ -224,22 +225,36 @@ def _order_findings(settings: Settings, record: OrderRecord) -> list[Finding]:
     findings: list[Finding] = []
     label = _status_label(record)
     status = BackMarketOrderStatus(record.bm_status) if record.bm_status else None
-    if status is not None and settings.wholecell_status_for(status) is None:
+    target = settings.wholecell_status_for(status) if status is not None else None
+    imported = record.import_state == "imported"
+    # Recorded as unmapped, mapped since: order_import sees the settings change and reads it again.
+    mapped_since = not imported and target is not None and record.import_status == not_mapped_reason(label)
+    if status is not None and target is None:
         findings.append(
             Finding(
                 question="Is the order status mapped?",
                 ok=False,
                 answer=f"No: {label} is not mapped to a WholeCell status.",
-                action="Map it under Order Statuses in the settings.",
+                action="Map it under Order Statuses in the settings: the next order import (within a "
+                "minute) then looks again at every order waiting on it.",
             )
         )
-    imported = record.import_state == "imported"
+    elif mapped_since:
+        findings.append(
+            Finding(
+                question="Is the order status mapped?",
+                ok=True,
+                answer=f"Yes, now: {label} maps to {target!r}. It was not mapped when order import "
+                f"recorded the order ({_recorded_at(record)}); the mapping was saved since: the order "
+                "will be imported at the next order import run, within a minute.",
+            )
+        )
     findings.append(
         Finding(
             question="Is the order in WholeCell?",
             ok=imported,
             answer=record.import_status or f"Import state: {record.import_state}.",
-            action="" if imported else "See the answer; the next order import tries again by itself.",
+            action=_import_action(record, mapped_since=mapped_since),
         )
     )
     if record.unknown_skus:
@@ -303,6 +318,27 @@ def _order_findings(settings: Settings, record: OrderRecord) -> list[Finding]:
             )
         )
     return findings
+
+
+def _recorded_at(record: OrderRecord) -> str:
+    recorded = next(
+        (event.at for event in reversed(record.history) if event.event == record.import_status), None
+    )
+    return recorded or record.updated_at or "earlier"
+
+
+def _import_action(record: OrderRecord, *, mapped_since: bool) -> str:
+    if record.import_state == "imported":
+        return ""
+    if mapped_since:
+        return "Nothing to do: it comes in at the next order import run."
+    if record.import_state == "not_imported" and not record.import_status.startswith("not imported yet"):
+        return (
+            "Fix the cause named in the answer. A change of the order statuses, organization type or "
+            "product variations settings makes the next order import try it again; so does a change "
+            "of the order on Back Market, or the daily catch-up."
+        )
+    return "Nothing to do: the next order import tries again by itself."
 
 
 def diagnose_connection(

@@ -9,6 +9,10 @@
   the order up in WholeCell by external id before creating anything.
 - WholeCell's status follows Back Market's changes through the status map; WholeCell's own changes
   are never sent back.
+- A settings change that can make a not-imported order importable (a newly mapped status, order
+  import switched on: the fields marked ``affects: "order_import"``) makes the next run read every
+  order recorded as not imported again from Back Market, whatever the overlap window: nothing changed
+  on Back Market's side, so the incremental read would not see them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from bmsync.settings import (
     OrganizationType,
     ProductVariationMode,
     Settings,
+    settings_fingerprint,
 )
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
@@ -68,6 +73,10 @@ NO_CURSOR = ""
 IMPORT_DOCUMENT = "order_import"
 #: How long one run takes new orders (the function's timeout is 120 s; the rest is for the last one).
 TIME_BUDGET = timedelta(seconds=90)
+#: The import document's keys: the import-relevant settings the waiting orders were last looked at
+#: with, and when.
+SETTINGS_FINGERPRINT = "settings_fingerprint"
+RECHECKED_AT = "waiting_orders_rechecked_at"
 
 
 class StockLevel(Protocol):
@@ -196,6 +205,11 @@ def import_orders(
         to_read = backmarket.iter_orders(date_modification=since)
     first_import_at = parse_iso(document.get("first_import_at") or utc_iso(started))
     seen: set[int] = set()
+    rechecked = _recheck_waiting_orders(
+        context, document, first_import_at, seen, first_run=not cursor, deadline=started + time_budget
+    )
+    if rechecked:
+        mode += f", and {rechecked} orders waiting on the settings looked at again"
     out_of_time = False
     for order in to_read:
         if order.order_id in seen:
@@ -215,6 +229,55 @@ def import_orders(
     else:
         state.set_cursor(FLOW, utc_iso(started))
         run.progress = f"{mode}: {len(seen)} orders read"
+
+
+def _recheck_waiting_orders(
+    context: _Run,
+    document: dict[str, Any],
+    first_import_at: datetime,
+    seen: set[int],
+    *,
+    first_run: bool,
+    deadline: datetime,
+) -> int:
+    """After a settings change (or on a first import): every order recorded as not imported, read
+    again by id from Back Market and handled as a new read. Returns how many were looked at.
+
+    The settings are compared with the fingerprint stored after the last complete re-check, so a
+    change made anywhere (admin, API, a direct edit of the table) is noticed. The fingerprint is
+    stored only once every waiting order was handled; otherwise the next run looks again.
+    """
+    fingerprint = settings_fingerprint(context.settings, "order_import")
+    if not first_run and document.get(SETTINGS_FINGERPRINT) == fingerprint:
+        return 0
+    looked_at = 0
+    for order_id in context.orders.list_not_imported(context.connection_id):
+        if int(order_id) in seen:
+            continue
+        if context.clock.now() >= deadline:
+            context.retry_later = True
+            return looked_at
+        try:
+            order = context.backmarket.get_order(int(order_id))
+        except IntegrationError as error:
+            if error.needs_attention:
+                raise
+            # Gone from Back Market (404) or not answering: looked at again at the next change.
+            context.retry_later = context.retry_later or error.retryable
+            logger.warning(
+                "waiting order not read again",
+                extra={"order_id": order_id, "error_type": type(error).__name__},
+            )
+            continue
+        seen.add(order.order_id)
+        looked_at += 1
+        context.count("rechecked")
+        _handle(context, order, first_import_at)
+    if not context.retry_later:
+        document[SETTINGS_FINGERPRINT] = fingerprint
+        document[RECHECKED_AT] = utc_iso(context.clock.now())
+        context.state.put_document(IMPORT_DOCUMENT, document)
+    return looked_at
 
 
 def _open_orders(backmarket: BackMarketOrders) -> Iterator[BackMarketOrder]:
@@ -311,12 +374,17 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
     return stored
 
 
-def _record_not_mapped(context: _Run, order: BackMarketOrder, status: BackMarketOrderStatus | None) -> None:
-    label = label_of(status, order.state)
-    reason = (
+def not_mapped_reason(label: str) -> str:
+    """What an order whose status is not mapped is recorded with (the doctor recognises it)."""
+    return (
         f"not imported: {label} is not mapped to a WholeCell status; map it under Order statuses in "
         "the settings to import such orders"
     )
+
+
+def _record_not_mapped(context: _Run, order: BackMarketOrder, status: BackMarketOrderStatus | None) -> None:
+    label = label_of(status, order.state)
+    reason = not_mapped_reason(label)
 
     newly_recorded = False
 
