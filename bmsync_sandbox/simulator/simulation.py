@@ -28,6 +28,7 @@ from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.clock import ManualClock, utc_iso
 from bmsync.observability import logger
 from bmsync.settings import (
+    LOCAL_SANDBOX_HOSTS_ENV,
     BackMarketConnection,
     BackMarketOrderStatus,
     ListingImportScope,
@@ -201,10 +202,16 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     from bmsync.store.tables import ALL_TABLES, local_table_environment
 
     tables = local_table_environment()
-    saved = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *tables)}
+    # The emulators listen on http://127.0.0.1: only a local run may let a connection use them.
+    local_hosts = {LOCAL_SANDBOX_HOSTS_ENV: "127.0.0.1,localhost"}
+    saved = {
+        name: os.environ.get(name)
+        for name in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *tables, *local_hosts)
+    }
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ["AWS_DEFAULT_REGION"] = REGION
     os.environ.update(tables)
+    os.environ.update(local_hosts)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "simulation")
     # Thousands of runs: their EMF metric lines would flood the report's output.

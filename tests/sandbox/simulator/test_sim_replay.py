@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bmsync.settings import LOCAL_SANDBOX_HOSTS_ENV
 from bmsync_sandbox.simulator.report import render
 from bmsync_sandbox.simulator.simulation import SimulationConfig, simulate
 from bmsync_sandbox.simulator.traffic import TrafficRates
@@ -25,10 +27,15 @@ def _run(tmp_path: Path, name: str, seed: int) -> dict[str, Any]:
     return report
 
 
-def test_the_same_seed_replays_the_same_run_to_the_second(tmp_path: Path) -> None:
+def test_the_same_seed_replays_the_same_run_to_the_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `bmsync simulate` runs from a shell: nothing allows the emulators' hosts but the simulator.
+    monkeypatch.delenv(LOCAL_SANDBOX_HOSTS_ENV)
     first = _run(tmp_path, "first", 11)
     again = _run(tmp_path, "again", 11)
     assert first == again
+    assert LOCAL_SANDBOX_HOSTS_ENV not in os.environ  # the simulator put the environment back
     faults = first["faults"]
     assert faults["wholecell_faults"] > 0 and first["backmarket_api"]["injected_fault_responses"] > 0
     assert first["latency"]["order_to_wholecell"]["count"] > 0
