@@ -121,4 +121,7 @@ def test_shipment_filter_follows_the_export_states_shipment_export_acts_on() -> 
         for state in typing.get_args(ExportState)
         if _due(OrderRecord(connection_id="c", order_id="1", export_state=state), later)
     }
-    assert acted_on == set(EXPORT_STATES_TO_SEND)
+    # A shipment held for an unknown carrier is released by a change of carrier_map (a setting, not a
+    # write to the order): the every-minute send_due_retries task takes it, never the stream.
+    assert "held_unknown_carrier" in acted_on
+    assert acted_on - {"held_unknown_carrier"} == set(EXPORT_STATES_TO_SEND)

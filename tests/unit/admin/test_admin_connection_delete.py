@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from bmsync import connection_secrets, secrets
 from bmsync.admin import credentials
 from bmsync.settings import Settings
+from bmsync.store.admin_auth import AdminAuthStore
 from bmsync.store.dynamo import table
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.tables import LISTING_LINKS, LISTINGS, ORDERS, SETTINGS, STOCK, SYNC_STATE, TableDef
@@ -123,7 +125,9 @@ def test_a_partly_deleted_connection_can_be_deleted_again(
 def test_an_api_token_may_delete_and_is_named_in_the_audit(
     anonymous: AdminClient, two_connections: None, captured_logs: io.StringIO
 ) -> None:
-    token = credentials.add_api_token()
+    _, token = credentials.create_api_token(
+        AdminAuthStore(anonymous.clock), anonymous.clock, label="cleanup", lifetime=timedelta(days=1)
+    )
     reply = anonymous.request(
         "DELETE",
         f"/api/connections/{SHOP}",
