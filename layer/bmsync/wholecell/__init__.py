@@ -5,14 +5,17 @@ from __future__ import annotations
 from bmsync.clock import Clock
 from bmsync.secrets import SecretMissing, WholeCellCredentials, read_wholecell_credentials
 from bmsync.settings import Settings
-from bmsync.wholecell.client import WholeCellClient
+from bmsync.wholecell.client import MalformedItem, MalformedSink, WholeCellClient
 from bmsync.wholecell.errors import Unauthorized
 
-__all__ = ["WholeCellClient", "client_for"]
+__all__ = ["MalformedItem", "WholeCellClient", "client_for"]
 
 
-def client_for(settings: Settings, clock: Clock) -> WholeCellClient:
-    """A client for the connection, reading the App ID/Secret from Secrets Manager (cached)."""
+def client_for(
+    settings: Settings, clock: Clock, *, on_malformed: MalformedSink | None = None
+) -> WholeCellClient:
+    """A client for the connection, reading the App ID/Secret from Secrets Manager (cached);
+    ``on_malformed`` hears of every list item it quarantined."""
     secret_name = settings.secret_names().wholecell_credentials
 
     def credentials(force_refresh: bool) -> WholeCellCredentials:
@@ -30,4 +33,5 @@ def client_for(settings: Settings, clock: Clock) -> WholeCellClient:
         credentials_provider=credentials,
         clock=clock,
         requests_per_second=settings.wholecell.requests_per_second,
+        on_malformed=on_malformed,
     )
