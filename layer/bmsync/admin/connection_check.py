@@ -11,6 +11,7 @@ from bmsync.clock import Clock
 from bmsync.errors import IntegrationError
 from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
+from bmsync.wholecell.errors import EndpointMissing
 
 ClientFactory = Callable[[Settings, Clock], Any]
 
@@ -72,8 +73,15 @@ def check_connection(
         )
 
     def ask_wholecell() -> str:
-        statuses = wholecell_client(settings, clock).list_sales_order_statuses()
-        return f"WholeCell accepted the App ID and Secret ({len(statuses)} sales-order statuses)."
+        # The inventory list is the one endpoint public sources confirm: it decides auth and reach.
+        client = wholecell_client(settings, clock)
+        first = next(iter(client.iter_inventories()), None)
+        stock = "and has inventory" if first is not None else "(no inventory yet)"
+        try:
+            statuses = f"{len(client.list_sales_order_statuses())} sales-order statuses"
+        except EndpointMissing:
+            statuses = "its API lists no sales-order statuses: the open ones come from the settings"
+        return f"WholeCell accepted the App ID and Secret {stock}; {statuses}."
 
     return ConnectionReport(
         backmarket=_probe("backmarket", ask_backmarket), wholecell=_probe("wholecell", ask_wholecell)
