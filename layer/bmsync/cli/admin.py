@@ -25,26 +25,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     admin = commands.add_parser("admin", help="admin chores")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     password = admin_commands.add_parser("set-password", help="set the admin console password")
-    _add_local_arguments(password)
+    add_local_arguments(password)
     password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     password.set_defaults(run=set_password)
     api_token = admin_commands.add_parser(
         "create-api-token", help="create a bearer token for admin API clients (shown once)"
     )
-    _add_local_arguments(api_token)
+    add_local_arguments(api_token)
     api_token.set_defaults(run=create_api_token)
 
 
-def _add_local_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--local",
-        action="store_true",
-        help="write to the running local sandbox (.bmsync/local.json) instead of AWS",
-    )
+def add_local_arguments(
+    command: argparse.ArgumentParser,
+    help_text: str = "write to the running local sandbox (.bmsync/local.json) instead of AWS",
+) -> None:
+    command.add_argument("--local", action="store_true", help=help_text)
     command.add_argument("--state-dir", default=".bmsync")
 
 
-def _use_local_sandbox(state_dir: str) -> None:
+def use_local_sandbox(state_dir: str) -> None:
     try:
         from bmsync_sandbox.local_admin import LocalSandboxNotRunning, use_local_sandbox
     except ModuleNotFoundError as missing:
@@ -70,7 +69,7 @@ def _read_password(from_stdin: bool) -> str:
 def set_password(args: argparse.Namespace) -> int:
     try:
         if args.local:
-            _use_local_sandbox(args.state_dir)
+            use_local_sandbox(args.state_dir)
         password = _read_password(args.password_stdin)
         set_admin_password(password)
     except (NoLocalSandbox, WeakPassword) as error:
@@ -85,7 +84,7 @@ def create_api_token(args: argparse.Namespace) -> int:
     """Print a new bearer token once: only its hash is stored, so it cannot be shown again."""
     try:
         if args.local:
-            _use_local_sandbox(args.state_dir)
+            use_local_sandbox(args.state_dir)
         token = add_api_token()
     except (NoLocalSandbox, secrets.SecretMissing) as error:
         print(f"bmsync: {error}", file=sys.stderr)
