@@ -1,9 +1,10 @@
-""" "Test connection": one cheap call to each side, and what it answered, in plain words."""
+""" "Test connection": one cheap call to each side, and what it answered, in plain words; and "Check
+the API contract": ``bmsync probe``'s report for the connection."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -12,6 +13,9 @@ from bmsync.errors import IntegrationError
 from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
 from bmsync.wholecell.errors import EndpointMissing
+
+if TYPE_CHECKING:
+    from bmsync.probe import ProbeReport
 
 ClientFactory = Callable[[Settings, Clock], Any]
 
@@ -85,4 +89,22 @@ def check_connection(
 
     return ConnectionReport(
         backmarket=_probe("backmarket", ask_backmarket), wholecell=_probe("wholecell", ask_wholecell)
+    )
+
+
+def check_contract(
+    settings: Settings,
+    clock: Clock,
+    *,
+    backmarket_client: ClientFactory = _backmarket_client,
+    wholecell_client: ClientFactory = _wholecell_client,
+) -> ProbeReport:
+    """The same read-only report as ``bmsync probe --connection``."""
+    from bmsync.probe import probe  # imported when asked for, as the clients are
+
+    return probe(
+        wholecell=wholecell_client(settings, clock),
+        backmarket=backmarket_client(settings, clock),
+        clock=clock,
+        wholecell_requests_per_second=settings.wholecell.requests_per_second,
     )

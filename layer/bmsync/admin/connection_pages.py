@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 from bmsync.admin.connection_check import ConnectionReport
 from bmsync.admin.connection_service import (
     connection_summary,
+    run_contract_check,
     run_test,
     save_backmarket_token,
     save_wholecell,
@@ -19,6 +20,9 @@ from bmsync.admin.html import definition_list, esc, notice
 from bmsync.admin.settings_service import load_settings
 from bmsync.admin.web import Unprocessable, admin_request, csrf_input, json_response, page
 from bmsync.settings import Settings
+
+if TYPE_CHECKING:
+    from bmsync.probe import ProbeReport
 
 router = LambdaFunctionUrlRouter()
 
@@ -51,6 +55,13 @@ def api_wholecell(connection_id: str) -> Response[str]:
 def api_test(connection_id: str) -> Response[str]:
     services = admin_request().services
     return json_response(200, run_test(services, load_settings(services, connection_id)).model_dump())
+
+
+@router.post("/api/connections/<connection_id>/connection/contract")
+def api_contract(connection_id: str) -> Response[str]:
+    services = admin_request().services
+    report = run_contract_check(services, load_settings(services, connection_id))
+    return json_response(200, {"holds": report.holds, **report.model_dump()})
 
 
 # --- the pages
@@ -91,6 +102,13 @@ def test_form(connection_id: str) -> Response[str]:
     return connection_view(settings, report=run_test(services, settings))
 
 
+@router.post("/connections/<connection_id>/connection/contract")
+def contract_form(connection_id: str) -> Response[str]:
+    services = admin_request().services
+    settings = load_settings(services, connection_id)
+    return connection_view(settings, contract=run_contract_check(services, settings))
+
+
 # --- the view
 
 
@@ -100,6 +118,7 @@ def connection_view(
     message: str = "",
     kind: str = "info",
     report: ConnectionReport | None = None,
+    contract: ProbeReport | None = None,
 ) -> Response[str]:
     summary = connection_summary(settings)
     base = f"/connections/{esc(settings.connection_id)}/connection"
@@ -113,6 +132,10 @@ def connection_view(
         for side in (report.backmarket, report.wholecell):
             text = side.message + (f" — {side.action}" if side.action else "")
             parts.append(notice(text, "info" if side.ok else "error"))
+    if contract is not None:
+        verdict = "The API contract holds." if contract.holds else "The API contract does NOT hold."
+        parts.append(notice(verdict, "info" if contract.holds else "error"))
+        parts.append("<pre>" + esc("\n".join(contract.lines())) + "</pre>")
     parts.append(
         definition_list(
             [
@@ -127,6 +150,10 @@ def connection_view(
     parts.append(
         f'<form method="post" action="{base}/test">{token}'
         '<button type="submit">Test connection</button></form>'
+        f'<form method="post" action="{base}/contract">{token}'
+        '<button type="submit">Check the API contract</button></form>'
+        '<p class="help">Calls every endpoint bmsync uses on both sides, read-only, and says what differs '
+        "from what bmsync expects (the same report as <code>bmsync probe</code>).</p>"
         f'<h2>Back Market token</h2><p class="help">Available in the Technical Support area of the Back '
         "Market Seller Portal (Support &gt; Technical Support &gt; Recover my token). Saved in Secrets "
         "Manager; it is never shown again.</p>"

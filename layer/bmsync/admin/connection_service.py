@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
@@ -14,6 +14,9 @@ from bmsync.admin.settings_service import secrets_state
 from bmsync.admin.web import Unprocessable
 from bmsync.observability import logger
 from bmsync.settings import Settings, error_fields
+
+if TYPE_CHECKING:
+    from bmsync.probe import ProbeReport
 
 NO_WHITESPACE = r"^\S+$"
 
@@ -78,3 +81,8 @@ def save_wholecell(settings: Settings, data: dict[str, Any]) -> None:
 def run_test(services: AdminServices, settings: Settings) -> ConnectionReport:
     secrets.reset_cache()  # a token saved a moment ago must be the one tested
     return services.test_connection(settings, services.clock())
+
+
+def run_contract_check(services: AdminServices, settings: Settings) -> ProbeReport:
+    secrets.reset_cache()
+    return services.check_contract(settings, services.clock())
