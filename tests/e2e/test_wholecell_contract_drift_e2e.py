@@ -86,3 +86,20 @@ def test_one_unreadable_unit_is_left_out_and_the_rest_syncs(system: OrdersSystem
     assert _mirror_matches_wholecell(system) > 0
     alert = system.alerts()["wholecell-unreadable-unit-990001"]
     assert "unit 990001" in alert.message and "warehouse.name" in alert.message
+
+
+def test_without_customers_orders_wait_with_the_reason_and_the_stock_still_syncs(
+    system: OrdersSystem,
+) -> None:
+    system.wholecell.set_contract_drift(absent_endpoints=["/customers", "/stock_levels"])
+
+    assert system.watch().status == "succeeded"
+    assert system.import_listings().status == "succeeded"
+    system.import_orders()
+
+    assert _mirror_matches_wholecell(system) > 0
+    assert system.wholecell.orders(channel="Backmarket") == []  # nothing half-created
+    reasons = [
+        alert.message for alert in system.alerts().values() if alert.alert_id.startswith("order-import")
+    ]
+    assert reasons and all("/customers" in reason for reason in reasons), reasons
