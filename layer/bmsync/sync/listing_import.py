@@ -28,7 +28,7 @@ from bmsync.store.stock_repo import sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import BackMarketListings, ListingLike, WholeCellInventory, WholeCellVariation
-from bmsync.sync.wholecell_reading import product_variations, quarantine_alerts
+from bmsync.sync.wholecell_reading import quarantine_alerts, variations_or_derived
 
 FUNCTION = by_name("listing_import")
 FLOW = "listing_import"
@@ -56,7 +56,7 @@ def import_listings(
     if sku_mode:
         variation: WholeCellVariation
         # Without /product_variations, the variations embedded in the inventory list (with an alert).
-        for variation in product_variations(wholecell, state):
+        for variation in variations_or_derived(wholecell, state):
             key = sku_key(variation.sku)
             if key:
                 variations_of_sku.setdefault(key, []).append(str(variation.id))

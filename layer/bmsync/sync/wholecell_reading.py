@@ -82,7 +82,7 @@ def read_or_fallback(
     return value
 
 
-def product_variations(
+def variations_or_derived(
     wholecell: WholeCellInventory, state: AlertStore, *, missing: set[str] | None = None
 ) -> list[Any]:
     """Every product variation: from ``/product_variations``, or, where it is missing, the distinct
@@ -105,7 +105,7 @@ def variations_of_units(units: Iterator[Any]) -> Iterator[Any]:
             yield variation
 
 
-def open_order_statuses(
+def open_statuses_or_setting(
     wholecell: WholeCellInventory, settings: Settings, state: AlertStore, *, missing: set[str] | None = None
 ) -> set[str]:
     """The titles of the open sales-order statuses: WholeCell's flags, or the setting where it has

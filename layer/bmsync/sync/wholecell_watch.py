@@ -52,7 +52,7 @@ from bmsync.sync.ports import (
     WholeCellSalesOrder,
 )
 from bmsync.sync.shipment_export import capture_new_shipments
-from bmsync.sync.wholecell_reading import open_order_statuses, quarantine_alerts, read_or_fallback
+from bmsync.sync.wholecell_reading import open_statuses_or_setting, quarantine_alerts, read_or_fallback
 from bmsync.wholecell import contract
 
 FUNCTION = by_name("wholecell_watch")
@@ -206,7 +206,7 @@ def watch_wholecell(
     )
     # Endpoints found missing by earlier runs: their alerts change only when that changes.
     missing: set[str] = set(cursors.get("missing_endpoints") or [])
-    open_statuses = open_order_statuses(wholecell, settings, state, missing=missing)
+    open_statuses = open_statuses_or_setting(wholecell, settings, state, missing=missing)
 
     def sales_orders(since: datetime) -> list[WholeCellSalesOrder]:
         def read() -> list[WholeCellSalesOrder]:

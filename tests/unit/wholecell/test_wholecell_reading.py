@@ -7,10 +7,10 @@ from typing import Any
 
 from bmsync.settings import Settings
 from bmsync.sync.wholecell_reading import (
-    open_order_statuses,
-    product_variations,
+    open_statuses_or_setting,
     quarantine_alerts,
     read_or_fallback,
+    variations_or_derived,
 )
 from bmsync.wholecell.client import MalformedItem
 from bmsync.wholecell.errors import EndpointMissing
@@ -52,7 +52,7 @@ def test_variations_come_from_the_units_when_the_endpoint_is_missing() -> None:
     alerts = RecordingAlerts()
     wholecell = NoVariationsEndpoint([_unit(1, "A"), _unit(2, "B"), _unit(1, "A"), _unit(None)])
 
-    variations = product_variations(wholecell, alerts)  # type: ignore[arg-type]
+    variations = variations_or_derived(wholecell, alerts)  # type: ignore[arg-type]
 
     assert [(variation.id, variation.sku) for variation in variations] == [(1, "A"), (2, "B")]
     [(alert_id, message, action)] = alerts.raised
@@ -64,7 +64,7 @@ def test_open_statuses_come_from_the_settings_and_the_alert_names_them() -> None
     alerts = RecordingAlerts()
     settings = Settings(connection_id="shop", open_order_statuses=["Awaiting pick", "Pending"])
 
-    statuses = open_order_statuses(NoVariationsEndpoint([]), settings, alerts)  # type: ignore[arg-type]
+    statuses = open_statuses_or_setting(NoVariationsEndpoint([]), settings, alerts)  # type: ignore[arg-type]
 
     assert statuses == {"Awaiting pick", "Pending"}
     assert "(Awaiting pick, Pending)" in alerts.raised[0][1]
