@@ -13,6 +13,7 @@ from bmsync.backmarket import BackMarketClient
 from bmsync.backmarket.limiter import reset_shared_limiters
 from bmsync.clock import ManualClock
 from bmsync.probe import FixtureWriter, ProbeReport, probe, shape_findings
+from bmsync.secrets import WholeCellCredentials
 from bmsync.wholecell import WholeCellClient
 from bmsync.wholecell.models import InventoryUnit, SalesOrder
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
@@ -155,3 +156,27 @@ def test_saved_fixtures_are_redacted_and_replay_against_the_models(
     assert "Jane Buyer" not in everything  # personal data (the buyer's name) is redacted
     orders = json.loads(saved["wholecell_sales_orders.json"])["data"]
     assert not [p for p in shape_findings(SalesOrder, orders, "orders") if not p.startswith("extra: ")]
+
+
+def test_refused_credentials_are_one_finding_per_side(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    wholecell, backmarket = sandboxes
+    refused = WholeCellCredentials(app_id=wholecell.app_id, app_secret="an-old-secret")
+    wholecell_client = make_wholecell_client(wholecell, credentials_provider=lambda force_refresh: refused)
+    backmarket_client = BackMarketClient(
+        base_url=backmarket.base_url,
+        token_provider=lambda force_refresh: "a-revoked-token-000",
+        market="en-gb",
+        user_agent="BM-Acme-bmsync;ops@acme.example",
+        clock=clock,
+        timeout=(1.0, 2.0),
+    )
+
+    report = probe(wholecell=wholecell_client, backmarket=backmarket_client, clock=clock)
+
+    assert [(f.side, f.check) for f in report.findings if f.level == "problem"] == [
+        ("wholecell", "auth"),
+        ("backmarket", "auth"),
+    ]
+    assert "credentials refused" in report.lines()[0] and "token refused" in report.lines()[1]

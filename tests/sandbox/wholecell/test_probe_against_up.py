@@ -47,6 +47,8 @@ def _probe(
             str(local.state_dir),
             "--json",
             str(report),
+            "--save-fixtures",
+            str(tmp_path / "saved"),
         ]
     )
     return status, capsys.readouterr().out.splitlines(), json.loads(report.read_text())
@@ -65,6 +67,10 @@ def test_the_probe_passes_against_bmsync_up_without_writing(
     assert report["findings"] and not [f for f in report["findings"] if f["level"] == "problem"]
     assert {call["method"] for call in local.wholecell.calls()} == {"GET"}
     assert {call["method"] for call in local.backmarket.calls()} == {"GET"}
+    saved = "".join(path.read_text() for path in (tmp_path / "saved").iterdir())
+    assert (
+        "wholecell" in str(sorted((tmp_path / "saved").iterdir())) and local.wholecell.app_secret not in saved
+    )
 
 
 def test_the_probe_fails_with_one_line_per_difference(
