@@ -375,13 +375,14 @@ class Settings(BaseModel):
         json_schema_extra={"section": ORDER_STATUSES},
     )
     #: Read only when WholeCell has no ``/sales_order_statuses`` endpoint (it is not advertised): then
-    #: these titles say which sales orders are open, i.e. whose items count as outstanding.
+    #: these titles say which sales orders are open, i.e. whose items count as outstanding. Like a
+    #: status flag changed in WholeCell, a change is applied by the next full reconciliation.
     open_order_statuses: list[str] = Field(
         default_factory=lambda: ["Pending", "Processing"],
         title="Open sales-order statuses, if WholeCell does not list them (one per line)",
         description="Used only when WholeCell's API does not tell which sales-order statuses are open: "
         "the uncommitted items of orders in these statuses are subtracted from the quantities.",
-        json_schema_extra={"section": ORDER_STATUSES, "affects": "stock_mirror"},
+        json_schema_extra={"section": ORDER_STATUSES},
     )
     #: One select per Back Market status (titled by ``ORDER_STATUS_LABELS``); the help goes with
     #: the status orders are first imported in.
