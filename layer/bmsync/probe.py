@@ -197,6 +197,7 @@ class _Probe:
         fixtures: FixtureWriter | None,
         timer: Callable[[], float],
         requests_per_second: float,
+        max_backmarket_pages: int,
     ) -> None:
         self.wholecell = wholecell
         self.backmarket = backmarket
@@ -204,6 +205,7 @@ class _Probe:
         self.fixtures = fixtures
         self.timer = timer
         self.interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
+        self.max_backmarket_pages = max_backmarket_pages
         self.findings: list[Finding] = []
 
     def add(self, side: Side, endpoint: str, check: str, level: Level, message: str) -> None:
@@ -475,7 +477,7 @@ class _Probe:
             self.add("backmarket", path, "shape", "ok", f"{read} items read as {model.__name__}, every page")
 
     def backmarket_pages(self, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
-        for page in range(1, MAX_BACKMARKET_PAGES + 1):
+        for page in range(1, self.max_backmarket_pages + 1):
             try:
                 body = self.backmarket_read(path, {**params, "page": page, "page-size": 50})
             except BackMarketError as error:
@@ -536,9 +538,11 @@ def probe(
     fixtures: FixtureWriter | None = None,
     timer: Callable[[], float] = time.perf_counter,
     wholecell_requests_per_second: float = 2.0,
+    max_backmarket_pages: int = MAX_BACKMARKET_PAGES,
 ) -> ProbeReport:
     """Check the contract on both sides, read-only (``wholecell``: a ``WholeCellClient``; ``backmarket``:
-    a ``BackMarketClient``). ``timer`` measures latency in real time, whatever ``clock`` says."""
+    a ``BackMarketClient``). ``timer`` measures latency in real time, whatever ``clock`` says;
+    ``max_backmarket_pages`` bounds how many pages of listings and of orders are parsed."""
     run = _Probe(
         wholecell=wholecell,
         backmarket=backmarket,
@@ -546,6 +550,7 @@ def probe(
         fixtures=fixtures,
         timer=timer,
         requests_per_second=wholecell_requests_per_second,
+        max_backmarket_pages=max_backmarket_pages,
     )
     run.wholecell_side()
     run.backmarket_side()

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from bmsync.probe import ProbeReport
 
 ClientFactory = Callable[[Settings, Clock], Any]
+#: The console's contract check parses this many pages of listings and of orders: it must answer
+#: within the admin function's timeout (the CLI reads more).
+CONSOLE_BACKMARKET_PAGES = 3
 
 
 class SideReport(BaseModel):
@@ -107,4 +110,5 @@ def check_contract(
         backmarket=backmarket_client(settings, clock),
         clock=clock,
         wholecell_requests_per_second=settings.wholecell.requests_per_second,
+        max_backmarket_pages=CONSOLE_BACKMARKET_PAGES,
     )

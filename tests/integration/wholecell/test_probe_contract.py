@@ -11,6 +11,7 @@ import pytest
 
 from bmsync.backmarket import BackMarketClient
 from bmsync.backmarket.limiter import reset_shared_limiters
+from bmsync.backmarket.models import ListingCounts
 from bmsync.clock import ManualClock
 from bmsync.probe import FixtureWriter, ProbeReport, probe, shape_findings
 from bmsync.secrets import WholeCellCredentials
@@ -180,3 +181,32 @@ def test_refused_credentials_are_one_finding_per_side(
         ("backmarket", "auth"),
     ]
     assert "credentials refused" in report.lines()[0] and "token refused" in report.lines()[1]
+
+
+class EndlessBackMarket:
+    """A Back Market whose lists never end: the probe must stop at its page bound."""
+
+    def __init__(self) -> None:
+        self.pages: list[tuple[str, int]] = []
+
+    def read_json(self, path: str, params: dict) -> dict:
+        self.pages.append((path, params.get("page", 1)))
+        return {"results": [{"id": f"row-{len(self.pages)}"}], "next": "more", "count": 10**6}
+
+    def listing_counts(self) -> ListingCounts:
+        return ListingCounts(all=10**6, online=10, offline_sold_out=0)
+
+
+def test_the_back_market_pages_read_are_bounded(clock: ManualClock, sandboxes, make_wholecell_client) -> None:
+    backmarket = EndlessBackMarket()
+
+    report = probe(
+        wholecell=make_wholecell_client(sandboxes[0]),
+        backmarket=backmarket,
+        clock=clock,
+        max_backmarket_pages=2,
+    )
+
+    paged = [page for path, page in backmarket.pages if path == "/ws/orders" and page > 1]
+    assert max(page for path, page in backmarket.pages if path == "/ws/listings") == 2 and paged == [2]
+    assert any("2 of 2 items bmsync cannot read as Listing" in line for line in report.lines())
