@@ -14,14 +14,14 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bmsync.clock import Clock, SystemClock, parse_iso
-from bmsync_sandbox.wholecell import adopted
+from bmsync_sandbox.wholecell import contract
 from bmsync_sandbox.wholecell.account import SandboxNotFound, SandboxValidationError, WholeCellAccount
 from bmsync_sandbox.wholecell.demo import seed_catalogue, seed_setup, seed_stock
 
@@ -49,6 +49,28 @@ class Faults:
         return (self.method is None or self.method.upper() == method) and (
             self.path_prefix is None or path.startswith(self.path_prefix)
         )
+
+
+@dataclass
+class ContractDrift:
+    """How this account's API differs from the contract bmsync infers (``PUT /_sandbox/config``).
+
+    ``absent_endpoints``: API paths (``/product_variations``) answered 404 as a missing route would,
+    with their sub-paths. ``renamed_fields``: per list path, top-level fields of each item served under
+    another name (``{"/inventories": {"updated_at": "modified_at"}}``; also on ``/sales_orders/{id}``).
+    ``ignored_filters``: per list path, query filters the account ignores (it then returns everything).
+    """
+
+    absent_endpoints: list[str] = field(default_factory=list)
+    renamed_fields: dict[str, dict[str, str]] = field(default_factory=dict)
+    ignored_filters: dict[str, list[str]] = field(default_factory=dict)
+
+    def absent(self, path: str) -> bool:
+        return any(path == gone or path.startswith(gone + "/") for gone in self.absent_endpoints)
+
+    def list_path(self, path: str) -> str:
+        """The list a path belongs to: ``/sales_orders/7`` belongs to ``/sales_orders``."""
+        return "/" + path.strip("/").split("/")[0]
 
 
 class HttpProblem(Exception):
@@ -82,6 +104,8 @@ class WholeCellSandbox:
         if demo:
             seed_stock(self.account)
         self._faults = Faults()
+        self._drift = ContractDrift()
+        self._raw_items: dict[str, list[dict[str, Any]]] = {}
         self._calls: list[dict[str, Any]] = []
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -89,16 +113,16 @@ class WholeCellSandbox:
         self._thread: threading.Thread | None = None
         self.base_url = ""
         self._api_routes: list[Route] = [
-            ("GET", re.compile(r"/inventories"), self._get_inventories),
-            ("GET", re.compile(r"/stock_levels"), self._get_stock_levels),
-            ("GET", re.compile(r"/product_variations"), self._get_variations),
-            ("GET", re.compile(r"/sales_order_statuses"), self._get_statuses),
-            ("GET", re.compile(r"/customers"), self._get_customers),
-            ("POST", re.compile(r"/customers"), self._post_customer),
-            ("GET", re.compile(r"/sales_orders"), self._get_orders),
-            ("POST", re.compile(r"/sales_orders"), self._post_order),
-            ("GET", re.compile(r"/sales_orders/(\d+)"), self._get_order),
-            ("PATCH", re.compile(r"/sales_orders/(\d+)"), self._patch_order),
+            ("GET", re.compile(contract.INVENTORIES), self._get_inventories),
+            ("GET", re.compile(contract.STOCK_LEVELS), self._get_stock_levels),
+            ("GET", re.compile(contract.PRODUCT_VARIATIONS), self._get_variations),
+            ("GET", re.compile(contract.SALES_ORDER_STATUSES), self._get_statuses),
+            ("GET", re.compile(contract.CUSTOMERS), self._get_customers),
+            ("POST", re.compile(contract.CUSTOMERS), self._post_customer),
+            ("GET", re.compile(contract.SALES_ORDERS), self._get_orders),
+            ("POST", re.compile(contract.SALES_ORDERS), self._post_order),
+            ("GET", re.compile(contract.SALES_ORDERS + r"/(\d+)"), self._get_order),
+            ("PATCH", re.compile(contract.SALES_ORDERS + r"/(\d+)"), self._patch_order),
         ]
         self._control_routes: list[Route] = [
             ("POST", re.compile(r"/units"), self._control_receive),
@@ -121,6 +145,14 @@ class WholeCellSandbox:
             ("GET", re.compile(r"/calls"), lambda query, body: (200, {"data": self.calls()})),
             ("DELETE", re.compile(r"/calls"), lambda query, body: (200, {"cleared": self.clear_calls()})),
             ("POST", re.compile(r"/credentials"), self._control_credentials),
+            ("GET", re.compile(r"/config"), lambda query, body: (200, asdict(self.contract_drift()))),
+            ("PUT", re.compile(r"/config"), self._control_config),
+            ("POST", re.compile(r"/raw_items"), self._control_add_raw_item),
+            (
+                "DELETE",
+                re.compile(r"/raw_items"),
+                lambda query, body: (200, {"cleared": self.clear_raw_items()}),
+            ),
         ]
 
     # --- life cycle
@@ -141,7 +173,7 @@ class WholeCellSandbox:
             daemon=True,
         )
         self._thread.start()
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}{adopted.API_PREFIX}"
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}{contract.API_PREFIX}"
         return self.base_url
 
     def stop(self) -> None:
@@ -163,7 +195,7 @@ class WholeCellSandbox:
 
     @property
     def control_url(self) -> str:
-        return self.base_url.removesuffix(adopted.API_PREFIX) + adopted.CONTROL_PREFIX
+        return self.base_url.removesuffix(contract.API_PREFIX) + contract.CONTROL_PREFIX
 
     # --- control methods (mirrored by /_sandbox/)
 
@@ -188,37 +220,37 @@ class WholeCellSandbox:
                 price_paid=price_paid,
                 esns=esns,
             )
-            return [adopted.unit_json(self.account, unit) for unit in units]
+            return [contract.unit_json(self.account, unit) for unit in units]
 
     def set_unit_status(self, unit_id: int, status: str) -> dict[str, Any]:
         with self.account.lock:
-            return adopted.unit_json(self.account, self.account.set_unit_status(unit_id, status))
+            return contract.unit_json(self.account, self.account.set_unit_status(unit_id, status))
 
     def move_unit(
         self, unit_id: int, *, warehouse: str | None = None, location: str | None = None
     ) -> dict[str, Any]:
         with self.account.lock:
             unit = self.account.move_unit(unit_id, warehouse=warehouse, location=location)
-            return adopted.unit_json(self.account, unit)
+            return contract.unit_json(self.account, unit)
 
     def commit_unit(self, order_id: int, unit_id: int, sale_price: int | None = None) -> dict[str, Any]:
         with self.account.lock:
-            return adopted.unit_json(self.account, self.account.commit_unit(order_id, unit_id, sale_price))
+            return contract.unit_json(self.account, self.account.commit_unit(order_id, unit_id, sale_price))
 
     def release_unit(self, unit_id: int) -> dict[str, Any]:
         with self.account.lock:
-            return adopted.unit_json(self.account, self.account.release_unit(unit_id))
+            return contract.unit_json(self.account, self.account.release_unit(unit_id))
 
     def unit(self, unit_id: int) -> dict[str, Any]:
         with self.account.lock:
-            return adopted.unit_json(self.account, self.account.unit(unit_id))
+            return contract.unit_json(self.account, self.account.unit(unit_id))
 
     def add_shipment(
         self, order_id: int, carrier: str, tracking_number: str, tracking_url: str | None = None
     ) -> dict[str, Any]:
         with self.account.lock:
             shipment = self.account.add_shipment(order_id, carrier, tracking_number, tracking_url)
-            return adopted.shipment_json(shipment)
+            return contract.shipment_json(shipment)
 
     def create_sales_order(
         self,
@@ -243,24 +275,24 @@ class WholeCellSandbox:
                 shipping_address=shipping_address,
                 created_at=created_at,
             )
-            return adopted.order_json(self.account, order)
+            return contract.order_json(self.account, order)
 
     def set_order_status(self, order_id: int, status: str) -> dict[str, Any]:
         with self.account.lock:
-            return adopted.order_json(self.account, self.account.set_order_status(order_id, status))
+            return contract.order_json(self.account, self.account.set_order_status(order_id, status))
 
     def order(self, order_id: int) -> dict[str, Any]:
         with self.account.lock:
-            return adopted.order_json(self.account, self.account.order(order_id))
+            return contract.order_json(self.account, self.account.order(order_id))
 
     def orders(self, *, channel: str | None = None) -> list[dict[str, Any]]:
         with self.account.lock:
             filters = {"channel": channel} if channel is not None else {}
-            return [adopted.order_json(self.account, order) for order in self.account.list_orders(filters)]
+            return [contract.order_json(self.account, order) for order in self.account.list_orders(filters)]
 
     def variations(self) -> list[dict[str, Any]]:
         with self.account.lock:
-            return [adopted.variation_json(self.account, v) for v in self.account.list_variations(None)]
+            return [contract.variation_json(self.account, v) for v in self.account.list_variations(None)]
 
     def add_variation(
         self,
@@ -277,7 +309,7 @@ class WholeCellSandbox:
                 manufacturer=manufacturer, model=model, capacity=capacity, color=color
             )
             variation = self.account.add_variation(product.id, grade=grade, sku=sku)
-            return adopted.variation_json(self.account, variation)
+            return contract.variation_json(self.account, variation)
 
     def set_sku_uniqueness(self, enabled: bool) -> None:
         self.account.set_sku_uniqueness(enabled)
@@ -333,6 +365,41 @@ class WholeCellSandbox:
             self._calls.clear()
             return count
 
+    def set_contract_drift(
+        self,
+        *,
+        absent_endpoints: Iterable[str] = (),
+        renamed_fields: dict[str, dict[str, str]] | None = None,
+        ignored_filters: dict[str, list[str]] | None = None,
+    ) -> ContractDrift:
+        """Make this account's API differ from the contract (replaces the previous drift; none = none)."""
+        drift = ContractDrift(
+            absent_endpoints=[str(path) for path in absent_endpoints],
+            renamed_fields={
+                str(k): {str(a): str(b) for a, b in v.items()} for k, v in (renamed_fields or {}).items()
+            },
+            ignored_filters={str(k): [str(name) for name in v] for k, v in (ignored_filters or {}).items()},
+        )
+        with self._state_lock:
+            self._drift = drift
+        return ContractDrift(**asdict(drift))
+
+    def contract_drift(self) -> ContractDrift:
+        with self._state_lock:
+            return ContractDrift(**asdict(self._drift))
+
+    def add_raw_item(self, endpoint: str, item: dict[str, Any]) -> None:
+        """Serve ``item`` as it is, on the last page of the list ``endpoint``, whatever the filters: a
+        record the account holds in a shape bmsync may not read (a null warehouse name...)."""
+        with self._state_lock:
+            self._raw_items.setdefault(endpoint, []).append(dict(item))
+
+    def clear_raw_items(self) -> int:
+        with self._state_lock:
+            count = sum(len(items) for items in self._raw_items.values())
+            self._raw_items.clear()
+            return count
+
     # --- request handling (called by the HTTP handler's threads)
 
     def handle(
@@ -341,29 +408,29 @@ class WholeCellSandbox:
         split = urlsplit(raw_path)
         query = parse_qs(split.query, keep_blank_values=True)
         path = split.path.rstrip("/") or "/"
-        if path.startswith(adopted.CONTROL_PREFIX):
+        if path.startswith(contract.CONTROL_PREFIX):
             status, body = self._dispatch(
-                self._control_routes, method, path[len(adopted.CONTROL_PREFIX) :], query, raw_body
+                self._control_routes, method, path[len(contract.CONTROL_PREFIX) :], query, raw_body
             )
             return status, body, {}
-        if not path.startswith(adopted.API_PREFIX):
-            return 404, adopted.error_body("Not found"), {}
-        api_path = path[len(adopted.API_PREFIX) :]
+        if not path.startswith(contract.API_PREFIX):
+            return 404, contract.error_body("Not found"), {}
+        api_path = path[len(contract.API_PREFIX) :]
         fault, hold = self._take_fault(method, api_path)
         if fault == "rate_limit":
             result: tuple[int, Any, dict[str, str]] = (
                 429,
-                adopted.error_body("Too many requests"),
+                contract.error_body("Too many requests"),
                 {"Retry-After": "1"},
             )
         elif fault == "server_error":
-            result = (500, adopted.error_body("Internal server error"), {})
+            result = (500, contract.error_body("Internal server error"), {})
         elif fault == "non_json":
             result = (200, "<html><body><h1>We'll be right back</h1></body></html>", {})
         elif not self._authorized(headers):
-            result = (401, adopted.error_body("Unauthorized"), {})
+            result = (401, contract.error_body("Unauthorized"), {})
         else:
-            status, body = self._dispatch(self._api_routes, method, api_path, query, raw_body)
+            status, body = self._drifted(method, api_path, query, raw_body)
             result = (status, body, {})
         # Logged when handled, before any hold: the log shows what the account did, not when it answered.
         self._log_call(method, api_path, query, result[0], fault)
@@ -371,6 +438,33 @@ class WholeCellSandbox:
             # Network timeouts are real time, whatever clock the account runs on.
             self._stopping.wait(hold)
         return result
+
+    def _drifted(
+        self, method: str, api_path: str, query: dict[str, list[str]], raw_body: bytes
+    ) -> tuple[int, Any]:
+        """The API's answer under the contract drift: absent paths, ignored filters, raw items, renames."""
+        drift = self.contract_drift()
+        if drift.absent(api_path):
+            return 404, contract.error_body("Not found")
+        list_path = drift.list_path(api_path)
+        ignored = set(drift.ignored_filters.get(api_path, ()))
+        honoured = {name: values for name, values in query.items() if name not in ignored}
+        status, body = self._dispatch(self._api_routes, method, api_path, honoured, raw_body)
+        if status not in (200, 201) or not isinstance(body, dict):
+            return status, body
+        listed = isinstance(body.get("data"), list) and "pages" in body
+        with self._state_lock:
+            raw = [dict(item) for item in self._raw_items.get(api_path, ())] if listed else []
+        if raw and body["page"] >= body["pages"]:
+            body["data"] = [*body["data"], *raw]
+        renames = drift.renamed_fields.get(list_path)
+        if renames:
+            items = body["data"] if listed else [body]
+            for item in items:
+                for old, new in renames.items():
+                    if isinstance(item, dict) and old in item:
+                        item[new] = item.pop(old)
+        return status, body
 
     def _take_fault(self, method: str, path: str) -> tuple[str | None, float]:
         with self._state_lock:
@@ -402,7 +496,7 @@ class WholeCellSandbox:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             return False
-        header_app_id = headers.get(adopted.APP_ID_HEADER)
+        header_app_id = headers.get(contract.APP_ID_HEADER)
         if header_app_id is not None and header_app_id != app_id:
             return False
         return hmac.compare_digest(decoded.encode(), f"{app_id}:{app_secret}".encode())
@@ -418,7 +512,7 @@ class WholeCellSandbox:
                     "query": query,
                     "status": status,
                     "fault": fault,
-                    "at": adopted.wire_time(self.clock.now()),
+                    "at": contract.wire_time(self.clock.now()),
                 }
             )
 
@@ -436,21 +530,21 @@ class WholeCellSandbox:
             try:
                 body = json.loads(raw_body) if raw_body.strip() else {}
             except ValueError:
-                return 400, adopted.error_body("the body is not JSON")
+                return 400, contract.error_body("the body is not JSON")
             try:
                 with self.account.lock:
                     return action(query, body, *(int(group) for group in match.groups()))
             except SandboxValidationError as error:
-                return 422, adopted.validation_body(error.fields)
+                return 422, contract.validation_body(error.fields)
             except SandboxNotFound:
-                return 404, adopted.error_body("Not found")
+                return 404, contract.error_body("Not found")
             except HttpProblem as problem:
                 return problem.status, problem.body
             except (TypeError, ValueError, AttributeError, KeyError) as error:
-                return 400, adopted.error_body(f"bad request: {error!r}")
+                return 400, contract.error_body(f"bad request: {error!r}")
         if matched_path:
-            return 405, adopted.error_body(f"{method} is not allowed here")
-        return 404, adopted.error_body("Not found")
+            return 405, contract.error_body(f"{method} is not allowed here")
+        return 404, contract.error_body("Not found")
 
     # --- the API
 
@@ -466,48 +560,48 @@ class WholeCellSandbox:
             return 1
 
     def _get_inventories(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        units = self.account.list_units(self._filters(query, adopted.INVENTORY_FILTERS))
-        return 200, adopted.envelope(
-            units, self._page(query), lambda unit: adopted.unit_json(self.account, unit)
+        units = self.account.list_units(self._filters(query, contract.INVENTORY_FILTERS))
+        return 200, contract.envelope(
+            units, self._page(query), lambda unit: contract.unit_json(self.account, unit)
         )
 
     def _get_stock_levels(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        statuses = query.get(adopted.STOCK_LEVEL_STATUSES_PARAM)
-        return 200, adopted.envelope(self.account.stock_levels(statuses), self._page(query))
+        statuses = query.get(contract.STOCK_LEVEL_STATUSES_PARAM)
+        return 200, contract.envelope(self.account.stock_levels(statuses), self._page(query))
 
     def _get_variations(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        sku = self._filters(query, adopted.VARIATION_FILTERS).get("sku")
-        items = [adopted.variation_json(self.account, v) for v in self.account.list_variations(sku)]
-        return 200, adopted.envelope(items, self._page(query))
+        sku = self._filters(query, contract.VARIATION_FILTERS).get("sku")
+        items = [contract.variation_json(self.account, v) for v in self.account.list_variations(sku)]
+        return 200, contract.envelope(items, self._page(query))
 
     def _get_statuses(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         items = [asdict(status) for status in self.account.order_statuses.values()]
-        return 200, adopted.envelope(items, self._page(query))
+        return 200, contract.envelope(items, self._page(query))
 
     def _get_customers(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        name = self._filters(query, adopted.CUSTOMER_FILTERS).get("name")
-        items = [adopted.customer_json(c) for c in self.account.list_customers(name)]
-        return 200, adopted.envelope(items, self._page(query))
+        name = self._filters(query, contract.CUSTOMER_FILTERS).get("name")
+        items = [contract.customer_json(c) for c in self.account.list_customers(name)]
+        return 200, contract.envelope(items, self._page(query))
 
     def _post_customer(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        return 201, adopted.customer_json(self.account.create_customer(_object(body).get("name")))
+        return 201, contract.customer_json(self.account.create_customer(_object(body).get("name")))
 
     def _get_orders(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        orders = self.account.list_orders(self._filters(query, adopted.SALES_ORDER_FILTERS))
-        items = [adopted.order_json(self.account, order) for order in orders]
-        return 200, adopted.envelope(items, self._page(query))
+        orders = self.account.list_orders(self._filters(query, contract.SALES_ORDER_FILTERS))
+        items = [contract.order_json(self.account, order) for order in orders]
+        return 200, contract.envelope(items, self._page(query))
 
     def _post_order(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        order = self.account.create_sales_order(**adopted.sales_order_create_fields(_object(body)))
-        return 201, adopted.order_json(self.account, order)
+        order = self.account.create_sales_order(**contract.sales_order_create_fields(_object(body)))
+        return 201, contract.order_json(self.account, order)
 
     def _get_order(self, query: dict[str, list[str]], body: Any, order_id: int) -> tuple[int, Any]:
-        return 200, adopted.order_json(self.account, self.account.order(order_id))
+        return 200, contract.order_json(self.account, self.account.order(order_id))
 
     def _patch_order(self, query: dict[str, list[str]], body: Any, order_id: int) -> tuple[int, Any]:
         self.account.order(order_id)  # 404 before 422
         status = _object(body).get("status")
-        return 200, adopted.order_json(self.account, self.account.set_order_status(order_id, status))
+        return 200, contract.order_json(self.account, self.account.set_order_status(order_id, status))
 
     # --- the control API (/_sandbox/), mirroring the Python methods
 
@@ -610,6 +704,26 @@ class WholeCellSandbox:
             "calculated": account.calculated_quantity(variation_id, statuses, warehouses),
         }
 
+    def _control_config(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        body = _object(body)
+        unknown = set(body) - {f.name for f in fields(ContractDrift)}
+        if unknown:
+            raise SandboxValidationError({name: ["is not a config setting"] for name in sorted(unknown)})
+        drift = self.set_contract_drift(
+            absent_endpoints=body.get("absent_endpoints") or (),
+            renamed_fields=body.get("renamed_fields"),
+            ignored_filters=body.get("ignored_filters"),
+        )
+        return 200, asdict(drift)
+
+    def _control_add_raw_item(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        body = _object(body)
+        item = body.get("item")
+        if not isinstance(item, dict):
+            raise SandboxValidationError({"item": ["must be a JSON object"]})
+        self.add_raw_item(str(body.get("endpoint") or contract.INVENTORIES), item)
+        return 201, {"endpoint": body.get("endpoint") or contract.INVENTORIES, "item": item}
+
     def _control_credentials(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         body = _object(body)
         self.set_credentials(str(body["app_id"]), str(body["app_secret"]))
@@ -626,7 +740,7 @@ def _esns(value: Any) -> list[str] | None:
 
 def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise HttpProblem(400, adopted.error_body("the body must be a JSON object"))
+        raise HttpProblem(400, contract.error_body("the body must be a JSON object"))
     return body
 
 
@@ -646,7 +760,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, body, extra_headers = self.owner.handle(self.command, self.path, self.headers, raw_body)
         except Exception as error:  # a sandbox bug must still answer, or the client would hang
-            status, body, extra_headers = 500, adopted.error_body(f"sandbox error: {error!r}"), {}
+            status, body, extra_headers = 500, contract.error_body(f"sandbox error: {error!r}"), {}
         if isinstance(body, str):
             payload, content_type = body.encode(), "text/html; charset=utf-8"
         else:
@@ -662,7 +776,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout fault): nothing to answer
 
-    do_GET = do_POST = do_PATCH = do_DELETE = _serve
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the call log (``/_sandbox/calls``) records every API call."""

@@ -123,6 +123,75 @@ SHIPMENT_UNKNOWN_CARRIER = AlertKind(
     "Carriers (carrier_map) in the settings; the held shipments are then sent by themselves.",
     subject="order {order_id}",
 )
+#: One WholeCell record bmsync cannot read is left out (quarantined); the rest of the run goes on.
+WHOLECELL_ITEM_QUARANTINED = AlertKind(
+    id="wholecell-unreadable-{kind}-{item_id}",
+    severity="warning",
+    message="WholeCell {kind} {item_id} was left out: bmsync cannot read its {fields} ({problems}). "
+    "Everything else syncs; this {kind} counts for nothing until it can be read.",
+    action="Open {kind} {item_id} in WholeCell and fill in its {fields}; if it looks right there, run "
+    "'bmsync probe' and send its report to the bmsync maintainers.",
+    subject="WholeCell {kind} {item_id}",
+)
+#: An endpoint no public source advertises is missing on this account: what bmsync does instead.
+WHOLECELL_ENDPOINT_MISSING = AlertKind(
+    id="wholecell-missing-endpoint-{slug}",
+    severity="warning",
+    message="WholeCell's API has no {path} on this account: {cost}",
+    action="{action}",
+    subject="connection",
+)
+_ASK_WHOLECELL = "Ask WholeCell support whether your API App can read {path}, then run 'bmsync probe'."
+#: What each missing endpoint costs, and what a person can do: (cost, action).
+MISSING_ENDPOINT_COSTS: dict[str, tuple[str, str]] = {
+    "/product_variations": (
+        "bmsync learns the product variations from the units in the inventory list instead, so a "
+        "variation without any unit is unknown: a listing with its SKU stays not connected until a "
+        "unit of it is received.",
+        _ASK_WHOLECELL,
+    ),
+    "/sales_order_statuses": (
+        "bmsync cannot read which sales-order statuses are open, so it counts the orders in the "
+        "statuses set under 'Open sales-order statuses' ({open_statuses}) as open.",
+        "Check the open sales-order statuses in the settings match your WholeCell account. " + _ASK_WHOLECELL,
+    ),
+    "/sales_orders": (
+        "open sales orders are not subtracted from the quantities sent to Back Market (it may be "
+        "shown units already sold elsewhere), Back Market orders cannot be imported and tracking "
+        "numbers are not sent back.",
+        _ASK_WHOLECELL,
+    ),
+    "/customers": (
+        "Back Market orders cannot be imported into WholeCell (each needs a customer); stock still syncs.",
+        _ASK_WHOLECELL,
+    ),
+    "/stock_levels": (
+        "nothing stops: bmsync computes the quantities from the inventory list itself.",
+        _ASK_WHOLECELL,
+    ),
+}
+
+
+def _endpoint_slug(path: str) -> str:
+    return path.strip("/").replace("/", "-").replace("_", "-")
+
+
+def raise_endpoint_missing(state: AlertStore, path: str, **details: str) -> Alert:
+    """The connection's alert that WholeCell has no ``path``, saying what bmsync does without it."""
+    cost, action = MISSING_ENDPOINT_COSTS.get(path, ("bmsync cannot use it.", _ASK_WHOLECELL))
+    return WHOLECELL_ENDPOINT_MISSING.raise_on(
+        state,
+        action=action.format(path=path),
+        slug=_endpoint_slug(path),
+        path=path,
+        cost=cost.format(**details) if details else cost,
+    )
+
+
+def clear_endpoint_missing(state: AlertStore, path: str) -> None:
+    WHOLECELL_ENDPOINT_MISSING.clear_on(state, slug=_endpoint_slug(path))
+
+
 #: A revoked token, a blocked account...: every flow that talks to that service stops until a person
 #: acts; a successful run of any flow talking to the service clears it (``bmsync.sync.flow``).
 NEEDS_PERSON = AlertKind(

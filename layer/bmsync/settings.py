@@ -487,6 +487,16 @@ class Settings(BaseModel):
         "Statuses Settings Page.",
         json_schema_extra={"section": ORDER_STATUSES},
     )
+    #: Read only when WholeCell has no ``/sales_order_statuses`` endpoint (it is not advertised): then
+    #: these titles say which sales orders are open, i.e. whose items count as outstanding. Like a
+    #: status flag changed in WholeCell, a change is applied by the next full reconciliation.
+    open_order_statuses: list[str] = Field(
+        default_factory=lambda: ["Pending", "Processing"],
+        title="Open sales-order statuses, if WholeCell does not list them (one per line)",
+        description="Used only when WholeCell's API does not tell which sales-order statuses are open: "
+        "the uncommitted items of orders in these statuses are subtracted from the quantities.",
+        json_schema_extra={"section": ORDER_STATUSES},
+    )
     #: One select per Back Market status (titled by ``ORDER_STATUS_LABELS``); the help goes with
     #: the status orders are first imported in.
     order_status_map: dict[BackMarketOrderStatus, str] = Field(
@@ -578,7 +588,9 @@ class Settings(BaseModel):
         # A stored item written before a setting was retired still loads (everything else is checked).
         return _without(data, RETIRED_SETTINGS)
 
-    @field_validator("available_statuses", "available_warehouses", "wholecell_order_statuses")
+    @field_validator(
+        "available_statuses", "available_warehouses", "wholecell_order_statuses", "open_order_statuses"
+    )
     @classmethod
     def _clean_titles(cls, titles: list[str]) -> list[str]:
         cleaned: list[str] = []

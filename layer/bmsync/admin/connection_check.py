@@ -1,9 +1,10 @@
-""" "Test connection": one cheap call to each side, and what it answered, in plain words."""
+""" "Test connection": one cheap call to each side, and what it answered, in plain words; and "Check
+the API contract": ``bmsync probe``'s report for the connection."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -11,8 +12,15 @@ from bmsync.clock import Clock
 from bmsync.errors import IntegrationError
 from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
+from bmsync.wholecell.errors import EndpointMissing
+
+if TYPE_CHECKING:
+    from bmsync.probe import ProbeReport
 
 ClientFactory = Callable[[Settings, Clock], Any]
+#: The console's contract check parses this many pages of listings and of orders: it must answer
+#: within the admin function's timeout (the CLI reads more).
+CONSOLE_BACKMARKET_PAGES = 3
 
 
 class SideReport(BaseModel):
@@ -72,9 +80,35 @@ def check_connection(
         )
 
     def ask_wholecell() -> str:
-        statuses = wholecell_client(settings, clock).list_sales_order_statuses()
-        return f"WholeCell accepted the App ID and Secret ({len(statuses)} sales-order statuses)."
+        # The inventory list is the one endpoint public sources confirm: it decides auth and reach.
+        client = wholecell_client(settings, clock)
+        first = next(iter(client.iter_inventories()), None)
+        stock = "and has inventory" if first is not None else "(no inventory yet)"
+        try:
+            statuses = f"{len(client.list_sales_order_statuses())} sales-order statuses"
+        except EndpointMissing:
+            statuses = "its API lists no sales-order statuses: the open ones come from the settings"
+        return f"WholeCell accepted the App ID and Secret {stock}; {statuses}."
 
     return ConnectionReport(
         backmarket=_probe("backmarket", ask_backmarket), wholecell=_probe("wholecell", ask_wholecell)
+    )
+
+
+def check_contract(
+    settings: Settings,
+    clock: Clock,
+    *,
+    backmarket_client: ClientFactory = _backmarket_client,
+    wholecell_client: ClientFactory = _wholecell_client,
+) -> ProbeReport:
+    """The same read-only report as ``bmsync probe --connection``."""
+    from bmsync.probe import probe  # imported when asked for, as the clients are
+
+    return probe(
+        wholecell=wholecell_client(settings, clock),
+        backmarket=backmarket_client(settings, clock),
+        clock=clock,
+        wholecell_requests_per_second=settings.wholecell.requests_per_second,
+        max_backmarket_pages=CONSOLE_BACKMARKET_PAGES,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
@@ -14,6 +14,7 @@ from bmsync.admin.connection_check import ConnectionReport
 from bmsync.admin.connection_service import (
     connection_summary,
     delete_connection,
+    run_contract_check,
     run_test,
     save_backmarket_token,
     save_wholecell,
@@ -34,6 +35,9 @@ from bmsync.admin.web import (
 )
 from bmsync.settings import Settings
 from bmsync.store.settings_repo import StaleSettings
+
+if TYPE_CHECKING:
+    from bmsync.probe import ProbeReport
 
 router = LambdaFunctionUrlRouter()
 
@@ -85,6 +89,13 @@ def api_delete_connection(connection_id: str) -> Response[str]:
         request.services, connection_id_from(connection_id), request.json_body(), by=who(request.caller)
     )
     return json_response(200, {"deleted": deleted.model_dump()})
+
+
+@router.post("/api/connections/<connection_id>/connection/contract")
+def api_contract(connection_id: str) -> Response[str]:
+    services = admin_request().services
+    report = run_contract_check(services, load_settings(services, connection_id))
+    return json_response(200, {"holds": report.holds, **report.model_dump()})
 
 
 # --- the pages
@@ -167,6 +178,13 @@ def delete_form(connection_id: str) -> Response[str]:
     return page("Connection deleted", body + '<p><a href="/">Connections</a></p>')
 
 
+@router.post("/connections/<connection_id>/connection/contract")
+def contract_form(connection_id: str) -> Response[str]:
+    services = admin_request().services
+    settings = load_settings(services, connection_id)
+    return connection_view(settings, contract=run_contract_check(services, settings))
+
+
 # --- the view
 
 
@@ -176,6 +194,7 @@ def connection_view(
     message: str = "",
     kind: str = "info",
     report: ConnectionReport | None = None,
+    contract: ProbeReport | None = None,
 ) -> Response[str]:
     summary = connection_summary(settings)
     base = f"/connections/{esc(settings.connection_id)}/connection"
@@ -192,6 +211,10 @@ def connection_view(
         for side in (report.backmarket, report.wholecell):
             text = side.message + (f" — {side.action}" if side.action else "")
             parts.append(notice(text, "info" if side.ok else "error"))
+    if contract is not None:
+        verdict = "The API contract holds." if contract.holds else "The API contract does NOT hold."
+        parts.append(notice(verdict, "info" if contract.holds else "error"))
+        parts.append("<pre>" + esc("\n".join(contract.lines())) + "</pre>")
     parts.append(
         definition_list(
             [
@@ -216,6 +239,10 @@ def connection_view(
     parts.append(
         f'<form method="post" action="{base}/test">{token}'
         '<button type="submit">Test connection</button></form>'
+        f'<form method="post" action="{base}/contract">{token}'
+        '<button type="submit">Check the API contract</button></form>'
+        '<p class="help">Calls every endpoint bmsync uses on both sides, read-only, and says what differs '
+        "from what bmsync expects (the same report as <code>bmsync probe</code>).</p>"
         f'<h2>Back Market token</h2><p class="help">Available in the Technical Support area of the Back '
         "Market Seller Portal (Support &gt; Technical Support &gt; Recover my token). Saved in Secrets "
         "Manager; it is never shown again.</p>"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -19,6 +19,9 @@ from bmsync.admin.settings_service import secrets_state
 from bmsync.admin.web import BadRequest, Caller, Unprocessable
 from bmsync.observability import logger
 from bmsync.settings import Settings, error_fields
+
+if TYPE_CHECKING:
+    from bmsync.probe import ProbeReport
 
 NO_WHITESPACE = r"^\S+$"
 
@@ -146,3 +149,7 @@ def delete_connection(
         extra={"connection_id": connection_id, "by": by, "items": items},
     )
     return deleted
+
+
+def run_contract_check(services: AdminServices, settings: Settings) -> ProbeReport:
+    return services.check_contract(settings, services.clock())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bmsync import process
-from bmsync.admin.connection_check import ConnectionReport, check_connection
+from bmsync.admin.connection_check import ConnectionReport, check_connection, check_contract
 from bmsync.admin.ports import listing_import_starter
 from bmsync.admin.variations import VariationChoice, wholecell_order_statuses, wholecell_variations
 from bmsync.clock import Clock
@@ -20,6 +21,9 @@ from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import SyncStateRepository
 
+if TYPE_CHECKING:
+    from bmsync.probe import ProbeReport
+
 
 @dataclass
 class AdminServices:
@@ -31,6 +35,7 @@ class AdminServices:
     aggregates: Callable[[str], RunAggregatesRepository] = RunAggregatesRepository
     connection_data: Callable[[], ConnectionData] = ConnectionData
     test_connection: Callable[[Settings, Clock], ConnectionReport] = check_connection
+    check_contract: Callable[[Settings, Clock], ProbeReport] = check_contract
     variations: Callable[[Settings, Clock], list[VariationChoice]] = wholecell_variations
     order_statuses: Callable[[Settings, Clock], list[str]] = wholecell_order_statuses
     #: Starts a listing import without waiting for it; None: the installed or configured one.

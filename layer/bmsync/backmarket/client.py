@@ -378,6 +378,10 @@ class BackMarketClient:
             return None
         return order if order.order_id == order_id else None
 
+    def read_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """One GET of ``path`` as Back Market answers it (unparsed, errors as usual): for ``bmsync probe``."""
+        return self._request("GET", path, params=params)
+
     # --- listings
 
     def iter_listings(

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bmsync.cli import admin
+from bmsync.cli import admin, probe
 
 
 def _register_harness(commands: argparse._SubParsersAction) -> None:
@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     commands = command.add_subparsers(dest="command", required=True)
     _register_harness(commands)
     admin.register(commands)
+    probe.register(commands)
     return command
 
 

@@ -75,24 +75,28 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_target_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--local",
-        action="store_true",
-        help="write to the running local sandbox (.bmsync/local.json) instead of AWS",
-    )
-    command.add_argument("--state-dir", default=".bmsync")
+    add_local_arguments(command)
     command.add_argument("--stack", default="bmsync", help="the CloudFormation stack (AWS only)")
 
 
-def _use_local_sandbox(state_dir: str) -> None:
+def add_local_arguments(
+    command: argparse.ArgumentParser,
+    help_text: str = "write to the running local sandbox (.bmsync/local.json) instead of AWS",
+) -> None:
+    command.add_argument("--local", action="store_true", help=help_text)
+    command.add_argument("--state-dir", default=".bmsync")
+
+
+def use_local_sandbox(state_dir: str) -> None:
     try:
-        from bmsync_sandbox.local_admin import LocalSandboxNotRunning, use_local_sandbox
+        from bmsync_sandbox.local_admin import LocalSandboxNotRunning
+        from bmsync_sandbox.local_admin import use_local_sandbox as point_at_local_sandbox
     except ModuleNotFoundError as missing:
         raise CommandRefused(
             "--local needs the local sandbox (bmsync_sandbox), which is not installed"
         ) from missing
     try:
-        use_local_sandbox(Path(state_dir))
+        point_at_local_sandbox(Path(state_dir))
     except LocalSandboxNotRunning as error:
         raise CommandRefused(str(error)) from error
 
@@ -115,7 +119,7 @@ def _sync_state_table_of(stack: str) -> str:
 def _store(args: argparse.Namespace) -> AdminAuthStore:
     """Point this process at the target (local sandbox or AWS) and open the admin's records there."""
     if args.local:
-        _use_local_sandbox(args.state_dir)
+        use_local_sandbox(args.state_dir)
         from bmsync.store.tables import local_table_environment
 
         os.environ.update(local_table_environment())

@@ -31,6 +31,7 @@ from bmsync.store.stock_repo import sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import BackMarketListings, ListingLike, WholeCellInventory, WholeCellVariation
+from bmsync.sync.wholecell_reading import quarantine_alerts, variations_or_derived
 
 FUNCTION = by_name("listing_import")
 FLOW = "listing_import"
@@ -59,7 +60,8 @@ def import_listings(
     variations_of_sku: dict[str, list[str]] = {}
     if sku_mode:
         variation: WholeCellVariation
-        for variation in wholecell.iter_product_variations():
+        # Without /product_variations, the variations embedded in the inventory list (with an alert).
+        for variation in variations_or_derived(wholecell, state):
             key = sku_key(variation.sku)
             if key:
                 variations_of_sku.setdefault(key, []).append(str(variation.id))
@@ -204,12 +206,13 @@ class ListingImportWiring:
 
 
 def wire(settings: Settings, clock: Clock) -> ListingImportWiring:
+    state = SyncStateRepository(settings.connection_id, clock)
     return ListingImportWiring(
         settings=settings,
         backmarket=backmarket.client_for(settings, clock),
-        wholecell=wholecell.client_for(settings, clock),
+        wholecell=wholecell.client_for(settings, clock, on_malformed=quarantine_alerts(state)),
         listings=ListingsRepository(settings.connection_id),
-        state=SyncStateRepository(settings.connection_id, clock),
+        state=state,
         clock=clock,
     )
 

@@ -9,6 +9,12 @@ on first start, whenever the available statuses or warehouses change, and every
 ``wholecell_reconcile_minutes``, to heal anything an incremental read missed. The cursors move only
 after every write succeeded.
 
+Where WholeCell differs from the contract (``bmsync.sync.wholecell_reading``): a unit or order it cannot
+read is left out with an alert naming it and the field, and the run goes on; without
+``/product_variations`` the variations come from the units, without ``/sales_order_statuses`` the open
+statuses from the settings, without ``/sales_orders`` nothing is subtracted as outstanding — each with
+an alert saying what it costs.
+
 Rules of the mirror (WholeCell's own, see the reference):
 
 - *available*: units of the variation in one of ``settings.available_statuses`` (and one of
@@ -42,11 +48,12 @@ from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import (
     InventoryUnitLike,
-    SalesOrderStatusLike,
     WholeCellInventory,
     WholeCellSalesOrder,
 )
 from bmsync.sync.shipment_export import capture_new_shipments
+from bmsync.sync.wholecell_reading import open_statuses_or_setting, quarantine_alerts, read_or_fallback
+from bmsync.wholecell import contract
 
 FUNCTION = by_name("wholecell_watch")
 FLOW = "wholecell_watch"
@@ -197,8 +204,16 @@ def watch_wholecell(
         or cursors.get("settings_key") != _settings_key(settings)
         or parse_iso(reconciled_at) <= now - timedelta(minutes=settings.wholecell_reconcile_minutes)
     )
-    statuses: Sequence[SalesOrderStatusLike] = wholecell.list_sales_order_statuses()
-    open_statuses = {status.title for status in statuses if status.is_open}
+    # Endpoints found missing by earlier runs: their alerts change only when that changes.
+    missing: set[str] = set(cursors.get("missing_endpoints") or [])
+    open_statuses = open_statuses_or_setting(wholecell, settings, state, missing=missing)
+
+    def sales_orders(since: datetime) -> list[WholeCellSalesOrder]:
+        def read() -> list[WholeCellSalesOrder]:
+            return list(wholecell.iter_sales_orders(updated_at_gt=since))
+
+        return read_or_fallback(state, contract.SALES_ORDERS, read, list, missing=missing)
+
     stored = stock.all()
     checked: dict[str, str] = cursors.get("reservations_checked") or {}
     reservations = _reservations_due(stored, checked, now)
@@ -207,9 +222,9 @@ def watch_wholecell(
 
     if full:
         run.progress = "full reconciliation: reading WholeCell"
-        mirror, latest_unit = _full_read(settings, wholecell)
+        mirror, latest_unit = _full_read(settings, wholecell, state, missing)
         units_read = sum(entry.available for entry in mirror.entries.values())
-        orders = list(wholecell.iter_sales_orders(updated_at_gt=now - OUTSTANDING_WINDOW))
+        orders = sales_orders(now - OUTSTANDING_WINDOW)
         # The cursors start from WholeCell's own clock where it showed it (ours may run ahead of it).
         unit_cursor = min(now, latest_unit or now)
         sales_cursor = min(now, max((order.updated_at for order in orders), default=now))
@@ -220,7 +235,7 @@ def watch_wholecell(
         unit_cursor = parse_iso(cursors["inventories"])
         sales_cursor = parse_iso(cursors["sales_orders"])
         units_in_overlap = list(wholecell.iter_inventories(updated_at_gt=unit_cursor - CURSOR_OVERLAP))
-        orders_in_overlap = list(wholecell.iter_sales_orders(updated_at_gt=sales_cursor - CURSOR_OVERLAP))
+        orders_in_overlap = sales_orders(sales_cursor - CURSOR_OVERLAP)
         units_read, orders_read = len(units_in_overlap), len(orders_in_overlap)
         # What the overlap re-reads unchanged was applied by an earlier run: only changes count.
         units = [unit for unit in units_in_overlap if not _already_seen(seen_units, unit)]
@@ -264,6 +279,7 @@ def watch_wholecell(
         "quantity_key": _quantity_key(settings),
         "seen_units": _seen_in_overlap(seen_units, units, unit_cursor),
         "seen_orders": _seen_in_overlap(seen_orders, orders, sales_cursor),
+        "missing_endpoints": sorted(missing),
         # A reservation checked once is not checked (nor the memory loaded for it) again.
         "reservations_checked": {
             variation_id: stored[variation_id].as_of
@@ -289,11 +305,21 @@ def watch_wholecell(
     logger.info("wholecell_watch run", extra={"connection_id": settings.connection_id, **run.counts})
 
 
-def _full_read(settings: Settings, wholecell: WholeCellInventory) -> tuple[Mirror, datetime | None]:
-    """Every variation and every unit of the available statuses; and the newest unit change seen."""
+def _full_read(
+    settings: Settings, wholecell: WholeCellInventory, state: SyncStateRepository, missing: set[str]
+) -> tuple[Mirror, datetime | None]:
+    """Every variation and every unit of the available statuses; and the newest unit change seen.
+    Without ``/product_variations`` the units of the available statuses name the variations (a
+    variation with none of them is then unknown: ``bmsync.alerts.MISSING_ENDPOINT_COSTS``)."""
     mirror = Mirror({})
     latest: datetime | None = None
-    for variation in wholecell.iter_product_variations():
+    for variation in read_or_fallback(
+        state,
+        contract.PRODUCT_VARIATIONS,
+        lambda: list(wholecell.iter_product_variations()),
+        list,
+        missing=missing,
+    ):
         mirror.entry(str(variation.id), variation.sku)
     for status in settings.available_statuses:
         unit: InventoryUnitLike
@@ -386,13 +412,14 @@ class WholeCellWatchWiring:
 
 
 def wire(settings: Settings, clock: Clock) -> WholeCellWatchWiring:
+    state = SyncStateRepository(settings.connection_id, clock)
     return WholeCellWatchWiring(
         settings=settings,
-        wholecell=wholecell.client_for(settings, clock),
+        wholecell=wholecell.client_for(settings, clock, on_malformed=quarantine_alerts(state)),
         stock=StockRepository(settings.connection_id),
         orders=OrdersRepository(finished_retention=settings.finished_order_retention),
         listings=ListingsRepository(settings.connection_id),
-        state=SyncStateRepository(settings.connection_id, clock),
+        state=state,
         clock=clock,
     )
 

@@ -6,14 +6,17 @@ from bmsync.clock import Clock
 from bmsync.connection_secrets import WholeCellCredentials, read_wholecell_credentials
 from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
-from bmsync.wholecell.client import WholeCellClient
+from bmsync.wholecell.client import MalformedItem, MalformedSink, WholeCellClient
 from bmsync.wholecell.errors import Unauthorized
 
-__all__ = ["WholeCellClient", "client_for"]
+__all__ = ["MalformedItem", "WholeCellClient", "client_for"]
 
 
-def client_for(settings: Settings, clock: Clock) -> WholeCellClient:
-    """A client for the connection, reading the App ID/Secret from Secrets Manager (cached)."""
+def client_for(
+    settings: Settings, clock: Clock, *, on_malformed: MalformedSink | None = None
+) -> WholeCellClient:
+    """A client for the connection, reading the App ID/Secret from Secrets Manager (cached);
+    ``on_malformed`` hears of every list item it quarantined."""
 
     def credentials(force_refresh: bool) -> WholeCellCredentials:
         try:
@@ -32,4 +35,5 @@ def client_for(settings: Settings, clock: Clock) -> WholeCellClient:
         credentials_provider=credentials,
         clock=clock,
         requests_per_second=settings.wholecell.requests_per_second,
+        on_malformed=on_malformed,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -27,8 +28,9 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from bmsync.clock import Clock
 from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.observability import logger
-from bmsync.wholecell import adopted
+from bmsync.wholecell import contract
 from bmsync.wholecell.errors import (
+    EndpointMissing,
     NotFound,
     OutcomeUnknown,
     RateLimited,
@@ -50,6 +52,24 @@ from bmsync.wholecell.models import (
 
 CredentialsProvider = Callable[[bool], WholeCellCredentials]
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class MalformedItem:
+    """One item of a list bmsync cannot read, left out of the list (quarantined) so the rest goes on.
+
+    ``fields`` are the dotted paths of the fields it could not read (``warehouse.name``); ``problems``
+    say why, in pydantic's words. No value of the item is kept (it may hold personal data).
+    """
+
+    path: str
+    model: str
+    item_id: str
+    fields: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+MalformedSink = Callable[[MalformedItem], None]
 
 MAX_BACKOFF_SECONDS = 60.0
 
@@ -86,6 +106,7 @@ class WholeCellClient:
         max_attempts: int = 5,
         backoff_seconds: float = 1.0,
         session: requests.Session | None = None,
+        on_malformed: MalformedSink | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials_provider = credentials_provider
@@ -96,6 +117,7 @@ class WholeCellClient:
         self._backoff_seconds = backoff_seconds
         self._session = session or requests.Session()
         self._credentials: WholeCellCredentials | None = None
+        self._on_malformed = on_malformed
 
     # --- inventory and catalogue
 
@@ -107,36 +129,38 @@ class WholeCellClient:
         location: str | None = None,
         updated_at_gt: datetime | None = None,
     ) -> Iterator[InventoryUnit]:
-        filters = adopted.query(status=status, esn=esn, location=location, updated_at_gt=updated_at_gt)
-        yield from self._iter_models(adopted.INVENTORIES, filters, InventoryUnit)
+        filters = contract.query(status=status, esn=esn, location=location, updated_at_gt=updated_at_gt)
+        yield from self._iter_models(contract.INVENTORIES, filters, InventoryUnit)
 
     def iter_stock_levels(self, *, inventory_statuses: list[str] | None = None) -> Iterator[StockLevel]:
-        filters = {adopted.STOCK_LEVEL_STATUSES_PARAM: list(inventory_statuses)} if inventory_statuses else {}
-        yield from self._iter_models(adopted.STOCK_LEVELS, filters, StockLevel)
+        filters = (
+            {contract.STOCK_LEVEL_STATUSES_PARAM: list(inventory_statuses)} if inventory_statuses else {}
+        )
+        yield from self._iter_models(contract.STOCK_LEVELS, filters, StockLevel)
 
     def iter_product_variations(self, *, sku: str | None = None) -> Iterator[ProductVariation]:
-        filters = {adopted.VARIATION_SKU_PARAM: sku} if sku is not None else {}
-        for variation in self._iter_models(adopted.PRODUCT_VARIATIONS, filters, ProductVariation):
+        filters = {contract.VARIATION_SKU_PARAM: sku} if sku is not None else {}
+        for variation in self._iter_models(contract.PRODUCT_VARIATIONS, filters, ProductVariation):
             # The filter is adopted, not confirmed: an API that ignores it would return every variation.
             if sku is None or variation.sku == sku:
                 yield variation
 
     def list_sales_order_statuses(self) -> list[SalesOrderStatus]:
-        return list(self._iter_models(adopted.SALES_ORDER_STATUSES, {}, SalesOrderStatus))
+        return list(self._iter_models(contract.SALES_ORDER_STATUSES, {}, SalesOrderStatus))
 
     # --- customers
 
     def find_customer(self, name: str) -> Customer | None:
         wanted = name.strip()
-        filters = {adopted.CUSTOMER_NAME_PARAM: wanted}
-        for customer in self._iter_models(adopted.CUSTOMERS, filters, Customer):
+        filters = {contract.CUSTOMER_NAME_PARAM: wanted}
+        for customer in self._iter_models(contract.CUSTOMERS, filters, Customer):
             if customer.name.strip() == wanted:
                 return customer
         return None
 
     def create_customer(self, name: str) -> Customer:
-        body = self._request("POST", adopted.CUSTOMERS, json=adopted.create_customer_body(name.strip()))
-        return self._model(Customer, adopted.single_item(body))
+        body = self._request("POST", contract.CUSTOMERS, json=contract.create_customer_body(name.strip()))
+        return self._model(Customer, contract.single_item(body))
 
     def find_or_create_customer(self, name: str) -> Customer:
         found = self.find_customer(name)
@@ -156,8 +180,8 @@ class WholeCellClient:
     def iter_sales_orders(
         self, *, channel: str | None = None, status: str | None = None, updated_at_gt: datetime | None = None
     ) -> Iterator[SalesOrder]:
-        filters = adopted.query(channel=channel, status=status, updated_at_gt=updated_at_gt)
-        for order in self._iter_models(adopted.SALES_ORDERS, filters, SalesOrder):
+        filters = contract.query(channel=channel, status=status, updated_at_gt=updated_at_gt)
+        for order in self._iter_models(contract.SALES_ORDERS, filters, SalesOrder):
             # The list filters are adopted: re-check locally in case the API ignores one.
             if channel is not None and order.channel != channel:
                 continue
@@ -170,42 +194,80 @@ class WholeCellClient:
     def find_sales_order_by_external_id(
         self, external_id: str, *, channel: str = "Backmarket"
     ) -> SalesOrder | None:
-        filters = adopted.query(channel=channel, **{adopted.EXTERNAL_ID_PARAM: external_id})
-        for order in self._iter_models(adopted.SALES_ORDERS, filters, SalesOrder):
+        filters = contract.query(channel=channel, **{contract.EXTERNAL_ID_PARAM: external_id})
+        # Strict: an order skipped as unreadable could be the one looked for, and be created twice.
+        for order in self._iter_models(contract.SALES_ORDERS, filters, SalesOrder, strict=True):
             # The real API ignores unknown filters and would return every order: filter here too.
             if order.external_id == external_id and order.channel == channel:
                 return order
         return None
 
     def create_sales_order(self, order: SalesOrderCreate) -> SalesOrder:
-        body = self._request("POST", adopted.SALES_ORDERS, json=adopted.sales_order_body(order))
-        return self._model(SalesOrder, adopted.single_item(body))
+        body = self._request("POST", contract.SALES_ORDERS, json=contract.sales_order_body(order))
+        return self._model(SalesOrder, contract.single_item(body))
 
     def get_sales_order(self, order_id: int) -> SalesOrder:
-        body = self._request("GET", adopted.sales_order_path(order_id))
-        return self._model(SalesOrder, adopted.single_item(body))
+        body = self._request("GET", contract.sales_order_path(order_id))
+        return self._model(SalesOrder, contract.single_item(body))
 
     def update_sales_order_status(self, order_id: int, status: str) -> SalesOrder:
         body = self._request(
-            "PATCH", adopted.sales_order_path(order_id), json=adopted.update_status_body(status)
+            "PATCH", contract.sales_order_path(order_id), json=contract.update_status_body(status)
         )
-        return self._model(SalesOrder, adopted.single_item(body))
+        return self._model(SalesOrder, contract.single_item(body))
 
     # --- plumbing
 
-    def _iter_models(self, path: str, filters: dict[str, Any], model: type[ModelT]) -> Iterator[ModelT]:
+    def read_page(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """One GET of a path as WholeCell answers it (the JSON body, unparsed): for ``bmsync probe``.
+        A 404 is :class:`EndpointMissing`."""
+        try:
+            return self._request("GET", path, params=params)
+        except NotFound as error:
+            raise EndpointMissing(path) from error
+
+    def _iter_models(
+        self, path: str, filters: dict[str, Any], model: type[ModelT], *, strict: bool = False
+    ) -> Iterator[ModelT]:
+        """Every item of every page; an unreadable one is quarantined, unless ``strict`` (a lookup
+        that must not miss what it looks for) makes it an :class:`UnexpectedResponse`."""
         page = 1
         while True:
-            body = self._request("GET", path, params={**filters, adopted.PAGE_PARAM: page})
+            body = self.read_page(path, {**filters, contract.PAGE_PARAM: page})
             try:
-                items, _, pages = adopted.page_items(body)
+                items, _, pages = contract.page_items(body)
             except (TypeError, ValueError) as error:
                 raise UnexpectedResponse(f"WholeCell {path} page {page} is not a list envelope") from error
             for item in items:
-                yield self._model(model, item)
+                if strict:
+                    yield self._model(model, item)
+                    continue
+                try:
+                    yield model.model_validate(item)
+                except ValidationError as error:
+                    self._quarantine(path, model, item, error)
             if not items or page >= pages:
                 return
             page += 1
+
+    def _quarantine(self, path: str, model: type[BaseModel], item: Any, error: ValidationError) -> None:
+        """One unreadable item is left out; the rest of the page and of the list go on."""
+        item_id = item.get("id") if isinstance(item, dict) else None
+        malformed = MalformedItem(
+            path=path,
+            model=model.__name__,
+            item_id=str(item_id) if item_id is not None else "?",
+            fields=tuple(
+                ".".join(str(part) for part in problem["loc"]) or "item" for problem in error.errors()
+            ),
+            problems=tuple(str(problem["msg"]) for problem in error.errors()),
+        )
+        logger.warning(
+            "WholeCell item quarantined",
+            extra={"path": path, "item_id": malformed.item_id, "fields": list(malformed.fields)},
+        )
+        if self._on_malformed is not None:
+            self._on_malformed(malformed)
 
     @staticmethod
     def _model(model: type[ModelT], item: Any) -> ModelT:
@@ -224,10 +286,10 @@ class WholeCellClient:
 
     def _headers(self, credentials: WholeCellCredentials) -> dict[str, str]:
         return {
-            "Authorization": adopted.basic_authorization(
+            "Authorization": contract.basic_authorization(
                 credentials.app_id, credentials.app_secret.get_secret_value()
             ),
-            adopted.APP_ID_HEADER: credentials.app_id,
+            contract.APP_ID_HEADER: credentials.app_id,
             "Accept": "application/json",
             "User-Agent": "bmsync",
         }
@@ -379,9 +441,9 @@ def _json_or_none(response: requests.Response) -> Any:
 
 
 def _validation_fields(body: Any) -> dict[str, list[str]]:
-    errors = body.get(adopted.VALIDATION_ERRORS_KEY) if isinstance(body, dict) else None
+    errors = body.get(contract.VALIDATION_ERRORS_KEY) if isinstance(body, dict) else None
     if not isinstance(errors, dict):
-        message = body.get(adopted.ERROR_MESSAGE_KEY) if isinstance(body, dict) else None
+        message = body.get(contract.ERROR_MESSAGE_KEY) if isinstance(body, dict) else None
         return {"base": [str(message or "invalid")]}
     return {
         str(field): [str(m) for m in messages] if isinstance(messages, list) else [str(messages)]

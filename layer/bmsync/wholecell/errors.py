@@ -29,6 +29,15 @@ class NotFound(WholeCellError):
     pass
 
 
+class EndpointMissing(NotFound):
+    """A list path WholeCell answers 404 to: this account's API has no such endpoint (it is not
+    advertised, see ``contract.ENDPOINTS``). The flows fall back where they can."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"WholeCell has no {path} endpoint (it answered 404)", status=404)
+        self.path = path
+
+
 class ValidationFailed(WholeCellError):
     """A 422: ``fields`` maps each refused field to WholeCell's messages."""
 
@@ -56,7 +65,7 @@ class OutcomeUnknown(ServerError):
 
 
 class UnexpectedResponse(WholeCellError):
-    """WholeCell answered in a shape bmsync does not know (the adopted shapes may need correcting)."""
+    """WholeCell answered in a shape bmsync does not know (the inferred contract may need correcting)."""
 
     needs_attention = True
 
@@ -64,6 +73,7 @@ class UnexpectedResponse(WholeCellError):
         super().__init__(
             message,
             status=status,
-            action="report it to the bmsync maintainers: the adopted WholeCell shapes "
-            "(bmsync/wholecell/adopted.py) may need correcting",
+            action="run 'bmsync probe' and report it to the bmsync maintainers: the inferred "
+            "WholeCell contract "
+            "(bmsync/wholecell/contract.py) may need correcting",
         )

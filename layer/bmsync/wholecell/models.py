@@ -2,6 +2,8 @@
 
 Unknown fields are ignored (the real API carries more than bmsync reads). Catalogue text WholeCell
 does not know is ``"Unknown"``; :class:`Product` turns it (and blanks) into ``None``. SKUs may be null.
+Field names are bmsync's: where the wire names one otherwise, ``bmsync.wholecell.contract.WIRE_NAMES``
+says so and every model reads it through that.
 """
 
 from __future__ import annotations
@@ -10,11 +12,18 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bmsync.wholecell import contract
+
 Cents = Annotated[int, Field(description="an amount in integer cents")]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wire_names(cls, data: Any) -> Any:
+        return contract.from_wire(cls.__name__, data)
 
 
 def _known(value: Any) -> Any:
@@ -57,8 +66,20 @@ class ProductVariation(_Model):
 
     @field_validator("conditions", mode="before")
     @classmethod
-    def _null_conditions(cls, value: Any) -> Any:
-        return [] if value is None else value
+    def _condition_titles(cls, value: Any) -> Any:
+        """Titles; an object naming its title as a string (``{id, title, initials}``) is read as it."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            return value  # not a list: refused, the item is quarantined
+        return [_condition_title(condition) for condition in value]
+
+
+def _condition_title(condition: Any) -> Any:
+    if isinstance(condition, dict):
+        title = condition.get(contract.CONDITION_TITLE_KEY)
+        return title if isinstance(title, str) and title.strip() else condition
+    return condition
 
 
 class NamedRef(_Model):
@@ -197,7 +218,7 @@ class OrderItemCreate(_Model):
 
 
 class SalesOrderCreate(_Model):
-    """The body of ``POST /sales_orders`` (adopted shape, see ``bmsync.wholecell.adopted``)."""
+    """The body of ``POST /sales_orders`` (adopted shape, see ``bmsync.wholecell.contract``)."""
 
     customer_id: int
     status: str = Field(min_length=1)

@@ -23,12 +23,25 @@ class Listings:
 
 
 class Statuses:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
+    """A WholeCell account: ``error`` refuses everything; ``statuses_missing``: no statuses endpoint."""
 
-    def list_sales_order_statuses(self) -> list[str]:
+    def __init__(self, error: Exception | None = None, *, statuses_missing: bool = False) -> None:
+        self.error = error
+        self.statuses_missing = statuses_missing
+        self.calls: list[str] = []
+
+    def iter_inventories(self) -> Any:
+        self.calls.append("/inventories")
         if self.error:
             raise self.error
+        return iter([object()])
+
+    def list_sales_order_statuses(self) -> list[str]:
+        self.calls.append("/sales_order_statuses")
+        if self.error:
+            raise self.error
+        if self.statuses_missing:
+            raise wc.EndpointMissing("/sales_order_statuses")
         return ["Pending", "Processing"]
 
 
@@ -42,9 +55,17 @@ def _check(backmarket: Any, wholecell: Any) -> Any:
 
 
 def test_both_sides_answer() -> None:
-    report = _check(Listings(), Statuses())
+    wholecell = Statuses()
+    report = _check(Listings(), wholecell)
     assert report.backmarket.ok and "accepted the token" in report.backmarket.message
     assert report.wholecell.ok and "2 sales-order statuses" in report.wholecell.message
+    assert wholecell.calls[0] == "/inventories"  # the confirmed endpoint decides auth and reach
+
+
+def test_wholecell_without_a_statuses_endpoint_still_passes_and_says_so() -> None:
+    report = _check(Listings(), Statuses(statuses_missing=True))
+    assert report.wholecell.ok
+    assert "lists no sales-order statuses: the open ones come from the settings" in report.wholecell.message
 
 
 def test_a_reset_token_and_a_wrong_app_secret_are_named() -> None:

@@ -72,10 +72,10 @@ def test_paging_stops_at_an_empty_page_even_if_pages_says_more(clock):
 
 
 def test_a_shape_bmsync_cannot_read_asks_for_attention_naming_the_field(clock):
-    session = ScriptedSession([(200, {"data": [{"status": "Available"}], "page": 1, "pages": 1}, {})])
+    session = ScriptedSession([(200, {"status": "Pending"}, {})])
     with pytest.raises(UnexpectedResponse) as error:
-        list(_client(session, clock).iter_inventories())
-    assert error.value.needs_attention and "id" in str(error.value) and "adopted.py" in error.value.action
+        _client(session, clock).get_sales_order(5)
+    assert error.value.needs_attention and "id" in str(error.value) and "contract.py" in error.value.action
 
     not_an_envelope = ScriptedSession([(200, [1, 2, 3], {})])
     with pytest.raises(UnexpectedResponse):

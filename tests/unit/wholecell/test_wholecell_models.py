@@ -8,8 +8,15 @@ import pytest
 from pydantic import ValidationError
 
 from bmsync.clock import ManualClock
+from bmsync.wholecell import contract
 from bmsync.wholecell.client import RequestLimiter
-from bmsync.wholecell.models import InventoryUnit, OrderItemCreate, SalesOrder, SalesOrderCreate
+from bmsync.wholecell.models import (
+    InventoryUnit,
+    OrderItemCreate,
+    ProductVariation,
+    SalesOrder,
+    SalesOrderCreate,
+)
 
 UNIT = {
     "id": 8812,
@@ -119,7 +126,43 @@ def test_the_limiter_spaces_requests_on_the_injected_clock():
 
 
 def test_timestamps_sent_to_wholecell_keep_offset_and_milliseconds():
-    from bmsync.wholecell.adopted import query
+    from bmsync.wholecell.contract import query
 
     moment = datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
     assert query(updated_at_gt=moment, status=None) == {"updated_at_gt": "2026-01-05T09:00:00.123+01:00"}
+
+
+def test_conditions_read_as_titles_whether_strings_or_objects() -> None:
+    variation = ProductVariation.model_validate(
+        {"id": 1, "conditions": [{"id": 4, "title": "Screen scratch", "initials": "SS"}, "Battery 85%"]}
+    )
+    assert variation.conditions == ["Screen scratch", "Battery 85%"]
+    for ambiguous in ([{"id": 4, "initials": "SS"}], [{"title": None}], "Screen scratch"):
+        with pytest.raises(ValueError):
+            ProductVariation.model_validate({"id": 1, "conditions": ambiguous})
+
+
+def test_a_field_the_wire_names_otherwise_is_one_edit_of_the_contract(monkeypatch) -> None:
+    monkeypatch.setattr(
+        contract,
+        "WIRE_NAMES",
+        {"SalesOrder": {"external_id": "reference"}, "SalesOrderCreate": {"external_id": "reference"}},
+    )
+    order = SalesOrder.model_validate(
+        {
+            "id": 7,
+            "status": "Pending",
+            "reference": "BM-1",
+            "created_at": "2026-01-05T08:00:00.000-05:00",
+            "updated_at": "2026-01-05T08:00:00.000-05:00",
+        }
+    )
+    assert order.external_id == "BM-1"
+    create = SalesOrderCreate(
+        customer_id=1,
+        status="Pending",
+        external_id="BM-1",
+        order_items=[OrderItemCreate(sku="S", quantity=1, price=100)],
+    )
+    body = contract.sales_order_body(create)
+    assert body["reference"] == "BM-1" and "external_id" not in body

@@ -1,10 +1,10 @@
-"""Every wire shape the WholeCell sandbox serves that is *adopted* rather than confirmed.
+"""The WholeCell contract as the sandbox serves it: paths, filters, field names, bodies.
 
-Mirror of ``bmsync.wholecell.adopted`` (``layer/bmsync/wholecell/adopted.py``, docs/wholecell.md): the
+Mirror of ``bmsync.wholecell.contract`` (``layer/bmsync/wholecell/contract.py``, docs/wholecell.md): the
 envelope, Basic auth, the inventory filters and the inventory item are confirmed; the paths and
-shapes of stock levels, variations, statuses, customers and sales orders are adopted. The account
+shapes of stock levels, variations, statuses, customers and sales orders are inferred. The account
 (``bmsync_sandbox.wholecell.account``) holds plain records; everything about how they look on the wire
-is here.
+is here, so correcting the contract after a probe is an edit of this file (and of the client's).
 """
 
 from __future__ import annotations
@@ -32,6 +32,16 @@ APP_ID_HEADER = "X-App-Id"
 
 #: WholeCell writes times with the account's offset and milliseconds (``2025-11-13T11:42:47.674-05:00``).
 ACCOUNT_TIMEZONE = timezone(timedelta(hours=-5))
+
+# Paths (under API_PREFIX): the inventory list is confirmed, every other one inferred.
+INVENTORIES = "/inventories"
+STOCK_LEVELS = "/stock_levels"
+PRODUCT_VARIATIONS = "/product_variations"
+SALES_ORDER_STATUSES = "/sales_order_statuses"
+CUSTOMERS = "/customers"
+SALES_ORDERS = "/sales_orders"
+#: The paths no public source advertises (``absent_endpoints`` may remove them, see README.md).
+UNADVERTISED_ENDPOINTS = (STOCK_LEVELS, PRODUCT_VARIATIONS, SALES_ORDER_STATUSES, CUSTOMERS, SALES_ORDERS)
 
 # Query parameters each list honours; every other parameter is ignored, as the real API does.
 INVENTORY_FILTERS = ("status", "esn", "location", "updated_at_gt")

@@ -1,16 +1,18 @@
-"""Every WholeCell wire shape bmsync *adopted* where nothing public shows the real one.
+"""The WholeCell contract as bmsync infers it: paths, filters, field names, confirmed vs inferred.
 
 WholeCell's API reference could not be read (docs/wholecell.md): the paging envelope, Basic auth, the
 inventory filters and the inventory item are confirmed by its help centre and working public clients;
 the paths, parameter names and bodies below for stock levels, variations, statuses, customers and
-sales orders are the smallest shapes consistent with what is public. Everything the client sends or
-reads by name comes from here, so correcting a shape once a customer's API access shows the real one is
-one edit.
+sales orders are the smallest shapes consistent with what is public (*inferred*). Everything the client
+sends or reads by name comes from here (the models name their fields as bmsync means them; ``WIRE_NAMES``
+says where the wire calls one otherwise), so correcting the contract once ``bmsync probe`` shows the real
+one is an edit of this file.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +41,27 @@ def sales_order_path(order_id: int) -> str:
     return f"{SALES_ORDERS}/{int(order_id)}"
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One list bmsync reads: whether public sources confirm it, and the filters bmsync relies on."""
+
+    path: str
+    confirmed: bool
+    filters: tuple[str, ...] = ()
+
+
+#: Every list bmsync reads, in the order ``bmsync probe`` checks them (the confirmed one first).
+ENDPOINTS = (
+    Endpoint(INVENTORIES, confirmed=True, filters=("status", "updated_at_gt")),
+    Endpoint(PRODUCT_VARIATIONS, confirmed=False, filters=("sku",)),
+    Endpoint(SALES_ORDER_STATUSES, confirmed=False),
+    Endpoint(CUSTOMERS, confirmed=False, filters=("name",)),
+    Endpoint(SALES_ORDERS, confirmed=False, filters=("status", "updated_at_gt")),
+    Endpoint(STOCK_LEVELS, confirmed=False),
+)
+UNADVERTISED_ENDPOINTS = tuple(endpoint.path for endpoint in ENDPOINTS if not endpoint.confirmed)
+
+
 # --- query parameter names
 INVENTORY_FILTERS = ("status", "esn", "location", "updated_at_gt")  # confirmed
 STOCK_LEVEL_STATUSES_PARAM = "inventory_statuses[]"
@@ -46,6 +69,14 @@ VARIATION_SKU_PARAM = "sku"
 CUSTOMER_NAME_PARAM = "name"
 SALES_ORDER_FILTERS = ("channel", "status", "updated_at_gt")
 EXTERNAL_ID_PARAM = "external_id"
+#: The channel WholeCell's own Back Market integration files its orders under (and bmsync too).
+BACKMARKET_CHANNEL = "Backmarket"
+
+# --- field names: the models (``bmsync.wholecell.models``) name fields as bmsync means them; where the
+# wire calls one otherwise, say so here, per model: ``{"InventoryUnit": {"updated_at": "modified_at"}}``.
+WIRE_NAMES: dict[str, dict[str, str]] = {}
+#: A condition is a title string, or (one public client types it so) an object carrying the title here.
+CONDITION_TITLE_KEY = "title"
 
 # --- error bodies: 401/404 ``{"error": "..."}``, 422 ``{"errors": {"field": ["message"]}}``
 ERROR_MESSAGE_KEY = "error"
@@ -75,9 +106,26 @@ def create_customer_body(name: str) -> dict[str, Any]:
     return {"name": name}
 
 
+def wire_name(model: str, field: str) -> str:
+    return WIRE_NAMES.get(model, {}).get(field, field)
+
+
+def from_wire(model: str, item: Any) -> Any:
+    """A wire object with the model's field names (``WIRE_NAMES`` read backwards)."""
+    renames = WIRE_NAMES.get(model)
+    if not renames or not isinstance(item, dict):
+        return item
+    named = dict(item)
+    for field, wire in renames.items():
+        if wire in named and field not in named:
+            named[field] = named.pop(wire)
+    return named
+
+
 def sales_order_body(order: BaseModel) -> dict[str, Any]:
-    """``POST /sales_orders``: the fields of ``SalesOrderCreate`` as they are, unset ones left out."""
-    return order.model_dump(mode="json", exclude_none=True)
+    """``POST /sales_orders``: the fields of ``SalesOrderCreate`` under their wire names, unset ones out."""
+    body = order.model_dump(mode="json", exclude_none=True)
+    return {wire_name(type(order).__name__, field): value for field, value in body.items()}
 
 
 def update_status_body(status: str) -> dict[str, Any]:
