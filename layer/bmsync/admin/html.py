@@ -51,14 +51,21 @@ def notice(text: str, kind: str = "info") -> str:
 
 
 def table(
-    headers: list[str], rows: list[list[str]], *, empty: str = "Nothing here yet.", head_html: bool = False
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    empty: str = "Nothing here yet.",
+    head_html: bool = False,
+    wide: bool = False,
 ) -> str:
-    """``rows`` (and, with ``head_html``, ``headers``) hold HTML already escaped by the caller."""
+    """``rows`` (and, with ``head_html``, ``headers``) hold HTML already escaped by the caller; a
+    ``wide`` table keeps its columns readable on a phone and scrolls sideways in its own box."""
     if not rows:
         return f'<p class="empty">{esc(empty)}</p>'
     head = "".join(header if head_html else f'<th scope="col">{esc(header)}</th>' for header in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    opening = '<table class="wide">' if wide else "<table>"
+    return f'<div class="scroll">{opening}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def definition_list(pairs: list[tuple[str, str]]) -> str:
@@ -107,7 +114,7 @@ def sort_header(label: str, column: str, path: str, params: dict[str, Any]) -> s
 
 def pager(path: str, params: dict[str, Any], page: int, pages: int, total: int, noun: str) -> str:
     """ "1,234 listings · page 3 of 25" with links to the first, nearby and last pages."""
-    summary = f"{total:,} {noun} · page {page} of {pages}"
+    summary = f"{total:,} {noun if total != 1 else noun.removesuffix('s')} · page {page} of {pages}"
     if pages <= 1:
         return f'<p class="pager">{esc(summary)}</p>'
     wanted = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})

@@ -327,8 +327,8 @@ def listings_view(
         + '<button type="submit">Apply</button></form>'
         + f'<p><a href="{esc(link_to(path + ".csv", params))}" download>Export these listings (CSV)</a></p>'
         + pager(path, params, found.page, found.pages, found.total, "listings")
-        + table(headers, rows, empty="No listing matches.", head_html=True)
-        + (pager(path, params, found.page, found.pages, found.total, "listings") if rows else "")
+        + table(headers, rows, empty="No listing matches.", head_html=True, wide=True)
+        + (pager(path, params, found.page, found.pages, found.total, "listings") if found.pages > 1 else "")
     )
     return page("Listings", body, connection_id=cid)
 

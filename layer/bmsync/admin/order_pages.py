@@ -108,8 +108,9 @@ def orders_view(cid: str, found: OrderPage, query: OrderQuery) -> Response[str]:
             ["Order", "Back Market", "Total", "WholeCell", "Import", "Shipment export"],
             rows,
             empty="No order.",
+            wide=True,
         )
-        + (pager(path, params, found.page, found.pages, found.total, "orders") if rows else "")
+        + (pager(path, params, found.page, found.pages, found.total, "orders") if found.pages > 1 else "")
     )
     return page("Orders", body, connection_id=cid)
 
