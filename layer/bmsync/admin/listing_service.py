@@ -175,7 +175,7 @@ def _row(listing: ListingItem, settings: Settings, stock: _StockSnapshot) -> Lis
         # The rules allow a push: the listing's own record says whether it happened or failed.
         if listing.sync_status in ("error", "deferred"):
             status, reason = listing.sync_status, listing.last_error or listing.reason
-        elif not decision.needs_push:
+        elif computed and not decision.needs_push:
             status = "in_sync"
     return ListingRow(
         listing_id=listing.listing_id,

@@ -86,7 +86,7 @@ def big_catalogue(aws: None, services: AdminServices) -> MemoryStock:
                 last_synced_at="2026-01-05T09:00:00Z" if number % 2 else None,
             )
         )
-        if connected:
+        if connected and number != 2999:  # SKU-2999's stock was not mirrored yet
             stock.append(
                 StockItem(
                     connection_id=CID,
@@ -132,6 +132,9 @@ def test_listings_are_paged_with_their_quantities(signed_in: AdminClient, big_ca
     # SKU-0022 (22 % 7 = 1, stock 2 - 1 = 1, never synced, Back Market shows 1): in sync.
     [same] = signed_in.api("GET", f"{API}/listings?q=SKU-0022").json()["listings"]
     assert (same["to_show"], same["backmarket"], same["status"]) == (1, 1, "in_sync")
+    [waiting] = signed_in.api("GET", f"{API}/listings?q=SKU-2999").json()["listings"]
+    assert (waiting["calculated"], waiting["to_show"], waiting["status"]) == (None, None, "pending")
+    assert "waiting for WholeCell's stock" in waiting["reason"]
     [unmapped] = signed_in.api("GET", f"{API}/listings?q=SKU-0003").json()["listings"]
     assert (unmapped["calculated"], unmapped["to_show"], unmapped["status"]) == (None, None, "unmapped")
 
