@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 STYLESHEET_PATH = "/static/admin.css"
 
@@ -49,13 +50,22 @@ def notice(text: str, kind: str = "info") -> str:
     return f'<p class="notice {esc(kind)}" role="status">{esc(text)}</p>'
 
 
-def table(headers: list[str], rows: list[list[str]], *, empty: str = "Nothing here yet.") -> str:
-    """``rows`` hold HTML already escaped by the caller (cells may carry links)."""
+def table(
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    empty: str = "Nothing here yet.",
+    head_html: bool = False,
+    wide: bool = False,
+) -> str:
+    """``rows`` (and, with ``head_html``, ``headers``) hold HTML already escaped by the caller; a
+    ``wide`` table keeps its columns readable on a phone and scrolls sideways in its own box."""
     if not rows:
         return f'<p class="empty">{esc(empty)}</p>'
-    head = "".join(f"<th>{esc(header)}</th>" for header in headers)
+    head = "".join(header if head_html else f'<th scope="col">{esc(header)}</th>' for header in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    opening = '<table class="wide">' if wide else "<table>"
+    return f'<div class="scroll">{opening}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def definition_list(pairs: list[tuple[str, str]]) -> str:
@@ -82,3 +92,44 @@ def time_html(moment: str | None, relative: str) -> str:
     shown = moment[:16].replace("T", " ") + " UTC"
     suffix = f", {esc(relative)}" if relative else ""
     return f'<time datetime="{esc(moment)}">{esc(shown)}</time>{suffix}'
+
+
+def link_to(path: str, params: dict[str, Any]) -> str:
+    """``path`` with the non-empty ``params`` as its query string (not escaped for HTML yet)."""
+    kept = {name: value for name, value in params.items() if value not in ("", None)}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def sort_header(label: str, column: str, path: str, params: dict[str, Any]) -> str:
+    """A column header linking to the list sorted by ``column`` (a second click reverses it);
+    ``params`` are the list's current query (``sort``, ``order`` and the filters)."""
+    current = params.get("sort") == column
+    descending = params.get("order") == "desc"
+    order = "asc" if not current or descending else "desc"
+    href = link_to(path, {**params, "sort": column, "order": order, "page": ""})
+    aria = f' aria-sort="{"descending" if descending else "ascending"}"' if current else ""
+    arrow = (" \u25bc" if descending else " \u25b2") if current else ""
+    return f'<th scope="col"{aria}><a href="{esc(href)}">{esc(label)}{arrow}</a></th>'
+
+
+def pager(path: str, params: dict[str, Any], page: int, pages: int, total: int, noun: str) -> str:
+    """ "1,234 listings · page 3 of 25" with links to the first, nearby and last pages."""
+    summary = f"{total:,} {noun if total != 1 else noun.removesuffix('s')} · page {page} of {pages}"
+    if pages <= 1:
+        return f'<p class="pager">{esc(summary)}</p>'
+    wanted = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
+    links: list[str] = []
+    if page > 1:
+        links.append(f'<a href="{esc(link_to(path, {**params, "page": page - 1}))}" rel="prev">Previous</a>')
+    previous = 0
+    for number in wanted:
+        if number - previous > 1:
+            links.append('<span aria-hidden="true">…</span>')
+        if number == page:
+            links.append(f'<span aria-current="page">{number}</span>')
+        else:
+            links.append(f'<a href="{esc(link_to(path, {**params, "page": number}))}">{number}</a>')
+        previous = number
+    if page < pages:
+        links.append(f'<a href="{esc(link_to(path, {**params, "page": page + 1}))}" rel="next">Next</a>')
+    return f'<nav class="pager" aria-label="Pages"><span>{esc(summary)}</span> {" ".join(links)}</nav>'

@@ -3,6 +3,7 @@ choosing its product variations ("⚠ Product not set!"), and starting a listing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -10,22 +11,41 @@ from urllib.parse import parse_qsl, quote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
-from bmsync.admin.html import definition_list, esc, findings_html, notice, table
+from bmsync.admin.html import (
+    definition_list,
+    esc,
+    findings_html,
+    link_to,
+    notice,
+    pager,
+    sort_header,
+    table,
+    time_html,
+)
 from bmsync.admin.listing_service import (
     FILTER_LABELS,
+    PER_PAGE,
+    SORT_COLUMNS,
+    ListingPage,
+    ListingQuery,
+    ListingRow,
     available_variations,
     choose_variations,
     chosen_variations,
     find_listing,
     last_import,
-    list_listings,
     listing_document,
+    listing_rows,
+    listings_csv,
+    page_of_listings,
+    parse_listing_query,
     parse_variations,
     save_overrides,
     scope_counts,
     start_import,
 )
 from bmsync.admin.settings_service import load_settings
+from bmsync.admin.status_service import ago
 from bmsync.admin.variations import VariationChoice, matching
 from bmsync.admin.web import (
     BadRequest,
@@ -59,10 +79,16 @@ def _listing_path(settings: Settings, listing: ListingItem) -> str:
 def api_listings(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    items = list_listings(
-        request.services, settings, request.query.get("filter", ""), request.query.get("q", "")
+    found = page_of_listings(request.services, settings, parse_listing_query(request.query))
+    return json_response(
+        200,
+        {
+            "listings": [row.model_dump() for row in found.rows],
+            "page": found.page,
+            "pages": found.pages,
+            "total": found.total,
+        },
     )
-    return json_response(200, {"listings": [item.model_dump() for item in items]})
 
 
 @router.get("/api/connections/<connection_id>/listings/<listing_id>")
@@ -122,11 +148,28 @@ def api_import_progress(connection_id: str) -> Response[str]:
 def listings_page(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    wanted, text = request.query.get("filter", ""), request.query.get("q", "")
-    items = list_listings(request.services, settings, wanted, text)
+    query = parse_listing_query(request.query)
+    found = page_of_listings(request.services, settings, query)
     run = last_import(request.services, settings.connection_id)
     counts = scope_counts(request.services, settings.connection_id)
-    return listings_view(settings, items, wanted, text, run, counts)
+    now = request.services.clock().now()
+    return listings_view(settings, found, query, run, counts, lambda moment: ago(moment, now))
+
+
+@router.get("/connections/<connection_id>/listings.csv")
+def listings_csv_export(connection_id: str) -> Response[str]:
+    """Every listing the filter and search keep, in the page's order (no paging)."""
+    request = admin_request()
+    settings = load_settings(request.services, connection_id)
+    rows = listing_rows(request.services, settings, parse_listing_query(request.query))
+    return Response(
+        status_code=200,
+        content_type="text/csv; charset=utf-8",
+        body=listings_csv(rows),
+        headers={
+            "Content-Disposition": f'attachment; filename="bmsync-listings-{settings.connection_id}.csv"'
+        },
+    )
 
 
 @router.post("/connections/<connection_id>/listing-import")
@@ -198,15 +241,21 @@ def save_variations_form(connection_id: str, listing_id: str) -> Response[str]:
 # --- the views
 
 
-def _status_cell(settings: Settings, listing: ListingItem) -> str:
-    base = _listing_path(settings, listing)
-    if not listing.connected and settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
+def _status_cell(settings: Settings, row: ListingRow) -> str:
+    base = f"/connections/{quote(settings.connection_id)}/listings/{quote(row.listing_id)}"
+    if row.status == "product_not_set":
         return f'<a class="warn" href="{esc(base)}/variations">\u26a0 Product not set!</a>'
-    if not listing.connected:
-        return f'<span class="warn">SKU {esc(listing.sku)} is on no product variation</span>'
-    if listing.sync_status == "error":
-        return f'<span class="bad">Quantity sync error: {esc(listing.last_error or listing.reason)}</span>'
-    return '<span class="ok">Connected</span>'
+    if row.status == "unmapped":
+        return f'<span class="warn">SKU {esc(row.sku)} is on no product variation</span>'
+    if row.status == "error":
+        return f'<span class="bad">Quantity sync error: {esc(row.reason)}</span>'
+    kind = "ok" if row.status == "in_sync" else "warn"
+    title = f' title="{esc(row.reason)}"' if row.reason else ""
+    return f'<span class="{kind}"{title}>{esc(row.status_text.capitalize())}</span>'
+
+
+def _quantity(value: int | None) -> str:
+    return "-" if value is None else esc(value)
 
 
 def _import_progress(run: RunRecord | None) -> str:
@@ -234,38 +283,52 @@ def _scope_counts(settings: Settings, counts: dict[str, Any] | None) -> str:
 
 def listings_view(
     settings: Settings,
-    items: list[ListingItem],
-    wanted: str,
-    text: str,
+    found: ListingPage,
+    query: ListingQuery,
     run: RunRecord | None,
-    counts: dict[str, Any] | None = None,
+    counts: dict[str, Any] | None,
+    when: Callable[[str | None], str],
 ) -> Response[str]:
     cid = settings.connection_id
+    path = f"/connections/{quote(cid)}/listings"
+    params = {"filter": query.filter, "q": query.q, "sort": query.sort, "order": query.order}
+    if query.per_page != PER_PAGE:
+        params["per_page"] = str(query.per_page)
     options = "".join(
-        f'<option value="{esc(name)}"{" selected" if name == wanted else ""}>{esc(label)}</option>'
+        f'<option value="{esc(name)}"{" selected" if name == query.filter else ""}>{esc(label)}</option>'
         for name, label in FILTER_LABELS.items()
     )
     rows = [
         [
-            f'<a href="/connections/{esc(quote(cid))}/listings/{esc(quote(item.listing_id))}">'
-            f"{esc(item.title or item.sku)}</a>",
-            esc(item.sku),
-            esc(item.bm_quantity),
-            _status_cell(settings, item),
+            f'<a href="{esc(path)}/{esc(quote(row.listing_id))}">{esc(row.title or row.sku)}</a>',
+            esc(row.sku),
+            esc(row.backmarket),
+            _quantity(row.calculated),
+            _quantity(row.buffer) + (' <span class="help">(own)</span>' if row.buffer_is_override else ""),
+            _quantity(row.to_show),
+            _quantity(row.last_synced),
+            time_html(row.last_synced_at, when(row.last_synced_at)) or "never",
+            _status_cell(settings, row),
         ]
-        for item in items
+        for row in found.rows
     ]
+    headers = [sort_header(label, column, path, params) for column, label in SORT_COLUMNS.items()]
     body = (
         _import_progress(run)
         + _scope_counts(settings, counts)
         + f'<form method="post" action="/connections/{esc(cid)}/listing-import">'
         + csrf_input()
         + '<button type="submit">Import listings</button></form>'
-        + f'<form method="get" action="/connections/{esc(cid)}/listings" class="filters">'
-        + f'<label for="q">Search</label><input type="search" id="q" name="q" value="{esc(text)}">'
+        + f'<form method="get" action="{esc(path)}" class="filters">'
+        + f'<label for="q">Search</label><input type="search" id="q" name="q" value="{esc(query.q)}">'
         + f'<label for="filter">Show</label><select id="filter" name="filter">{options}</select>'
+        + f'<input type="hidden" name="sort" value="{esc(query.sort)}">'
+        + f'<input type="hidden" name="order" value="{esc(query.order)}">'
         + '<button type="submit">Apply</button></form>'
-        + table(["Listing", "SKU", "Back Market quantity", "Status"], rows, empty="No listing matches.")
+        + f'<p><a href="{esc(link_to(path + ".csv", params))}" download>Export these listings (CSV)</a></p>'
+        + pager(path, params, found.page, found.pages, found.total, "listings")
+        + table(headers, rows, empty="No listing matches.", head_html=True, wide=True)
+        + (pager(path, params, found.page, found.pages, found.total, "listings") if found.pages > 1 else "")
     )
     return page("Listings", body, connection_id=cid)
 
@@ -289,6 +352,8 @@ def listing_view(
             f"Match via SKU: {variations}" if variations else f"SKU {listing.sku} is on no variation"
         )
 
+    computed = quantities["calculated"] is not None
+
     def shown(value: Any) -> str:
         return esc("-" if value is None else value)
 
@@ -307,6 +372,7 @@ def listing_view(
                 ("Product variations", mapping_html),
                 ("Back Market quantity", shown(quantities["backmarket"])),
                 ("Calculated quantity", shown(quantities["calculated"])),
+                ("Safety buffer", shown(quantities["buffer"] if computed else None)),
                 ("Quantity to show", shown(quantities["to_show"])),
                 ("Last synced", esc(last_synced)),
             ]

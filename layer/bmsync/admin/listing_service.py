@@ -3,22 +3,27 @@ choosing its product variations, its own quantity-sync settings, and starting a 
 
 from __future__ import annotations
 
+import csv
+import io
 from http import HTTPStatus
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bmsync.admin.paging import paged, parse_query
 from bmsync.admin.services import AdminServices
 from bmsync.admin.variations import VariationChoice
 from bmsync.admin.web import BadRequest, Unprocessable
 from bmsync.errors import IntegrationError
 from bmsync.secrets import SecretMissing
 from bmsync.settings import ProductVariationMode, Settings, error_fields
-from bmsync.store.listings_repo import ListingItem
+from bmsync.store.listings_repo import ListingItem, SyncStatus
+from bmsync.store.stock_repo import StockItem, sku_key
 from bmsync.store.sync_state import RunRecord
 from bmsync.sync import doctor
 from bmsync.sync.listing_import import FLOW as LISTING_IMPORT_FLOW
 from bmsync.sync.listing_import import LISTING_COUNTS_DOCUMENT
+from bmsync.sync.quantity_sync import decide_quantity
 
 WRITER = "admin"
 ListingFilter = Literal["", "connected", "unmapped", "product_not_set", "sync_error"]
@@ -29,6 +34,81 @@ FILTER_LABELS: dict[str, str] = {
     "product_not_set": "Product not set",
     "sync_error": "Quantity sync errors",
 }
+
+
+#: A listing's quantity-sync status in words (the Status column, the CSV and the API's ``status_text``).
+STATUS_WORDS: dict[str, str] = {
+    "pending": "waiting to sync",
+    "in_sync": "in sync",
+    "unmapped": "SKU on no variation",
+    "product_not_set": "product not set",
+    "sync_off": "quantity sync off",
+    "paused": "paused",
+    "deferred": "waiting for Back Market's budget",
+    "error": "sync error",
+    "gone": "gone from Back Market",
+}
+SortColumn = Literal[
+    "title", "sku", "backmarket", "calculated", "buffer", "to_show", "last_synced", "last_synced_at", "status"
+]
+#: The sortable columns: query value -> the column's header.
+SORT_COLUMNS: dict[SortColumn, str] = {
+    "title": "Listing",
+    "sku": "SKU",
+    "backmarket": "Back Market quantity",
+    "calculated": "Calculated",
+    "buffer": "Buffer",
+    "to_show": "Quantity to show",
+    "last_synced": "Last synced",
+    "last_synced_at": "Synced at",
+    "status": "Status",
+}
+PER_PAGE = 50
+MAX_PER_PAGE = 500
+
+
+class ListingQuery(BaseModel):
+    """The Listings tab's (and its CSV's and API's) filter, search, sort and page."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    filter: ListingFilter = ""
+    q: str = Field(default="", max_length=200)
+    sort: SortColumn = "title"
+    order: Literal["asc", "desc"] = "asc"
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=PER_PAGE, ge=1, le=MAX_PER_PAGE)
+
+
+class ListingRow(BaseModel):
+    """One line of the Listings tab: what Back Market shows, what quantity_sync computes, what was sent."""
+
+    listing_id: str
+    legacy_id: int | None
+    sku: str
+    title: str
+    connected: bool
+    backmarket: int
+    calculated: int | None  # Σ calculated of the mapped variations (None: nothing to compute from)
+    buffer: int | None  # the listing's own buffer, or the connection's
+    buffer_is_override: bool
+    to_show: int | None  # calculated - buffer, never below 0
+    last_synced: int | None
+    last_synced_at: str | None
+    status: SyncStatus
+    status_text: str
+    reason: str
+
+
+class ListingPage(BaseModel):
+    rows: list[ListingRow]
+    page: int
+    pages: int
+    total: int
+
+
+def parse_listing_query(query: dict[str, str]) -> ListingQuery:
+    return parse_query(ListingQuery, query)
 
 
 class VariationsBody(BaseModel):
@@ -65,6 +145,117 @@ def list_listings(services: AdminServices, settings: Settings, wanted: str, text
     items = services.listings(settings.connection_id).all()
     chosen = [item for item in items if _matches(item, settings, wanted, text)]
     return sorted(chosen, key=lambda item: (item.title.lower(), item.sku))
+
+
+class _StockSnapshot:
+    """The connection's stock mirror read once (one Query), so 3,000 listings cost no read each."""
+
+    def __init__(self, items: dict[str, StockItem]) -> None:
+        self.by_variation = items
+        self.by_sku: dict[str, list[StockItem]] = {}
+        for item in items.values():
+            key = sku_key(item.sku)
+            if key is not None:
+                self.by_sku.setdefault(key, []).append(item)
+
+    def levels(self, listing: ListingItem, settings: Settings) -> list[StockItem]:
+        """What :func:`bmsync.sync.quantity_sync.mapped_levels` reads, from the snapshot."""
+        if settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
+            chosen = listing.chosen_variation_ids
+            return [self.by_variation[vid] for vid in chosen if vid in self.by_variation]
+        return self.by_sku.get(listing.sku_key or "", [])
+
+
+def _row(listing: ListingItem, settings: Settings, stock: _StockSnapshot) -> ListingRow:
+    decision = decide_quantity(listing, stock.levels(listing, settings), settings)
+    computed = decision.target is not None
+    status: SyncStatus = decision.status
+    reason = decision.reason
+    if status == "pending":
+        # The rules allow a push: the listing's own record says whether it happened or failed.
+        if listing.sync_status in ("error", "deferred"):
+            status, reason = listing.sync_status, listing.last_error or listing.reason
+        elif computed and not decision.needs_push:
+            status = "in_sync"
+    return ListingRow(
+        listing_id=listing.listing_id,
+        legacy_id=listing.legacy_id,
+        sku=listing.sku,
+        title=listing.title,
+        connected=listing.connected,
+        backmarket=listing.bm_quantity,
+        calculated=decision.total if computed else None,
+        buffer=decision.buffer if computed else None,
+        buffer_is_override=listing.buffer_override is not None,
+        to_show=decision.target,
+        last_synced=listing.last_synced,
+        last_synced_at=listing.last_synced_at,
+        status=status,
+        status_text=STATUS_WORDS[status],
+        reason=reason,
+    )
+
+
+def _sorted(rows: list[ListingRow], sort: str, descending: bool) -> list[ListingRow]:
+    """By ``sort`` (then title, SKU); rows without a value come last either way."""
+    rows = sorted(rows, key=lambda row: (row.title.lower(), row.sku))
+    if sort == "title":
+        return sorted(rows, key=lambda row: row.title.lower(), reverse=descending)
+
+    def value(row: ListingRow) -> Any:
+        found = row.status_text if sort == "status" else getattr(row, sort)
+        return found.lower() if isinstance(found, str) else found
+
+    known = [row for row in rows if value(row) is not None]
+    return sorted(known, key=value, reverse=descending) + [row for row in rows if value(row) is None]
+
+
+def listing_rows(services: AdminServices, settings: Settings, query: ListingQuery) -> list[ListingRow]:
+    """Every listing the filter and search keep, with its quantities, in the query's order."""
+    kept = list_listings(services, settings, query.filter, query.q)
+    stock = _StockSnapshot(services.stock(settings.connection_id).all())
+    rows = [_row(listing, settings, stock) for listing in kept]
+    return _sorted(rows, query.sort, query.order == "desc")
+
+
+def page_of_listings(services: AdminServices, settings: Settings, query: ListingQuery) -> ListingPage:
+    rows = listing_rows(services, settings, query)
+    shown, pages = paged(rows, query.page, query.per_page)
+    return ListingPage(rows=shown, page=query.page, pages=pages, total=len(rows))
+
+
+CSV_COLUMNS = [
+    ("listing_id", "Back Market listing"),
+    ("legacy_id", "Listing number"),
+    ("sku", "SKU"),
+    ("title", "Title"),
+    ("backmarket", "Back Market quantity"),
+    ("calculated", "Calculated"),
+    ("buffer", "Buffer"),
+    ("to_show", "Quantity to show"),
+    ("last_synced", "Last synced"),
+    ("last_synced_at", "Synced at (UTC)"),
+    ("status_text", "Status"),
+    ("reason", "Why"),
+]
+
+
+def csv_cell(value: Any) -> str:
+    """A cell a spreadsheet never runs as a formula (a leading = + - @, tab or CR gets a quote)."""
+    if isinstance(value, int):  # a number (even -1) is no formula
+        return str(value)
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def listings_csv(rows: list[ListingRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([header for _, header in CSV_COLUMNS])
+    for row in rows:
+        values = row.model_dump()
+        writer.writerow([csv_cell(values[name]) for name, _ in CSV_COLUMNS])
+    return out.getvalue()
 
 
 def find_listing(services: AdminServices, settings: Settings, listing_id: str) -> ListingItem:

@@ -9,13 +9,20 @@ from urllib.parse import quote
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
-from bmsync.admin.html import definition_list, esc, findings_html, table
+from bmsync.admin.html import definition_list, esc, findings_html, pager, table
 from bmsync.admin.order_service import (
+    EXPORT_WORDS,
     FILTER_LABELS,
+    PER_PAGE,
+    OrderPage,
+    OrderQuery,
+    export_words,
     find_order,
+    line_state_words,
     list_orders,
     order_document,
     order_summary,
+    parse_order_query,
 )
 from bmsync.admin.settings_service import load_settings
 from bmsync.admin.web import admin_request, json_response, page
@@ -28,8 +35,16 @@ router = LambdaFunctionUrlRouter()
 def api_orders(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    records = list_orders(request.services, settings, request.query.get("filter", ""))
-    return json_response(200, {"orders": [order_summary(record) for record in records]})
+    found = list_orders(request.services, settings, parse_order_query(request.query))
+    return json_response(
+        200,
+        {
+            "orders": [order_summary(record) for record in found.orders],
+            "page": found.page,
+            "pages": found.pages,
+            "total": found.total,
+        },
+    )
 
 
 @router.get("/api/connections/<connection_id>/orders/<order_id>")
@@ -43,8 +58,8 @@ def api_order(connection_id: str, order_id: str) -> Response[str]:
 def orders_page(connection_id: str) -> Response[str]:
     request = admin_request()
     settings = load_settings(request.services, connection_id)
-    wanted = request.query.get("filter", "")
-    return orders_view(settings.connection_id, list_orders(request.services, settings, wanted), wanted)
+    query = parse_order_query(request.query)
+    return orders_view(settings.connection_id, list_orders(request.services, settings, query), query)
 
 
 @router.get("/connections/<connection_id>/orders/<order_id>")
@@ -58,9 +73,13 @@ def order_page(connection_id: str, order_id: str) -> Response[str]:
 # --- the views
 
 
-def orders_view(cid: str, records: list[OrderRecord], wanted: str) -> Response[str]:
+def orders_view(cid: str, found: OrderPage, query: OrderQuery) -> Response[str]:
+    path = f"/connections/{quote(cid)}/orders"
+    params: dict[str, str] = {"filter": query.filter}
+    if query.per_page != PER_PAGE:
+        params["per_page"] = str(query.per_page)
     options = "".join(
-        f'<option value="{esc(name)}"{" selected" if name == wanted else ""}>{esc(label)}</option>'
+        f'<option value="{esc(name)}"{" selected" if name == query.filter else ""}>{esc(label)}</option>'
         for name, label in FILTER_LABELS.items()
     )
     rows = [
@@ -76,21 +95,29 @@ def orders_view(cid: str, records: list[OrderRecord], wanted: str) -> Response[s
                 if record.unknown_skus
                 else ""
             ),
-            esc(record.export_state),
+            _export_cell(record),
         ]
-        for record in records
+        for record in found.orders
     ]
     body = (
         f'<form method="get" action="/connections/{esc(cid)}/orders">'
         f'<label for="filter">Show</label><select id="filter" name="filter">{options}</select>'
         '<button type="submit">Apply</button></form>'
+        + pager(path, params, found.page, found.pages, found.total, "orders")
         + table(
             ["Order", "Back Market", "Total", "WholeCell", "Import", "Shipment export"],
             rows,
             empty="No order.",
+            wide=True,
         )
+        + (pager(path, params, found.page, found.pages, found.total, "orders") if found.pages > 1 else "")
     )
     return page("Orders", body, connection_id=cid)
+
+
+def _export_cell(record: OrderRecord, *, with_reason: bool = False) -> str:
+    words = esc(export_words(record) if with_reason else EXPORT_WORDS[record.export_state])
+    return f'<span class="warn">{words}</span>' if record.export_state.startswith("held") else words
 
 
 def amount(cents: int, currency: str | None) -> str:
@@ -117,7 +144,7 @@ def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Respo
             esc(line.quantity),
             esc(" + ".join(amount(unit, record.currency) for unit in line.unit_prices_cents) or "-"),
             esc(amount(line.price_cents, record.currency)),
-            esc(line.state),
+            esc(line_state_words(line.state)),
             esc(", ".join(str(variation) for variation in line.variation_ids) or "-"),
         ]
         for line in record.lines
@@ -135,7 +162,7 @@ def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Respo
                     "Shipment",
                     esc(f"{shipment.carrier or '-'} {shipment.tracking_number}" if shipment else "none yet"),
                 ),
-                ("Shipment export", esc(f"{record.export_state}: {record.export_reason}")),
+                ("Shipment export", _export_cell(record, with_reason=True)),
             ]
         )
         + "<h2>Items</h2>"

@@ -3,21 +3,88 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from bmsync.admin.paging import paged, parse_query
 from bmsync.admin.services import AdminServices
 from bmsync.admin.web import BadRequest
+from bmsync.backmarket.states import LineState
 from bmsync.settings import Settings
-from bmsync.store.orders_repo import OrderRecord
+from bmsync.store.orders_repo import ExportState, OrderRecord
 from bmsync.sync import doctor
 
+OrderFilter = Literal["", "unknown_sku", "not_imported", "export_problem", "held", "currency_mismatch"]
 FILTER_LABELS: dict[str, str] = {
     "": "All orders",
     "unknown_sku": "Unknown SKU",
     "not_imported": "Not imported",
     "export_problem": "Shipment not sent",
+    "held": "Shipment held",
+    "currency_mismatch": "Other currency",
 }
 EXPORT_PROBLEMS = ("held_not_validated", "held_unknown_carrier", "rejected", "failed", "failed_retrying")
+HELD = ("held_not_validated", "held_unknown_carrier")
+PER_PAGE = 50
+
+#: Every shipment export state in words (the Orders list, an order, the API's ``export_text``).
+EXPORT_WORDS: dict[ExportState, str] = {
+    "none": "no shipment yet",
+    "held_not_validated": "held: the order is not validated on Back Market yet",
+    "held_unknown_carrier": "held: carrier unknown to Back Market",
+    "pending": "waiting to be sent",
+    "sending": "being sent",
+    "sent": "sent to Back Market",
+    "rejected": "rejected by Back Market",
+    "failed_retrying": "not taken yet, retrying",
+    "failed": "failed",
+}
+#: Back Market's orderline states in words.
+LINE_STATE_WORDS: dict[LineState, str] = {
+    LineState.NEW: "new",
+    LineState.PAID: "paid (waiting for validation)",
+    LineState.ACCEPTED: "accepted",
+    LineState.SHIPPED: "shipped",
+    LineState.CANCELLED: "cancelled",
+    LineState.REFUNDED_BEFORE_SHIPPING: "refunded before shipping",
+    LineState.REFUNDED_AFTER_SHIPPING: "refunded after shipping",
+    LineState.NOT_PAID: "not paid",
+    LineState.PENDING_PAYMENT: "payment pending",
+    LineState.ON_HOLD: "on hold (partner check)",
+}
+
+
+def line_state_words(state: int) -> str:
+    try:
+        return LINE_STATE_WORDS[LineState(state)]
+    except ValueError:
+        return f"state {state} (unknown to bmsync)"
+
+
+def export_words(record: OrderRecord) -> str:
+    """The export state in words, with its reason when there is one."""
+    words = EXPORT_WORDS[record.export_state]
+    return f"{words}: {record.export_reason}" if record.export_reason else words
+
+
+class OrderQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    filter: OrderFilter = ""
+    page: int = Field(default=1, ge=1, le=100_000)
+    per_page: int = Field(default=PER_PAGE, ge=1, le=500)
+
+
+class OrderPage(BaseModel):
+    orders: list[OrderRecord]
+    page: int
+    pages: int
+    total: int
+
+
+def parse_order_query(query: dict[str, str]) -> OrderQuery:
+    return parse_query(OrderQuery, query)
 
 
 def _matches(record: OrderRecord, wanted: str) -> bool:
@@ -26,17 +93,19 @@ def _matches(record: OrderRecord, wanted: str) -> bool:
         "unknown_sku": bool(record.unknown_skus),
         "not_imported": record.import_state == "not_imported",
         "export_problem": record.export_state in EXPORT_PROBLEMS,
+        "held": record.export_state in HELD,
+        "currency_mismatch": record.currency_mismatch,
     }[wanted]
 
 
-def list_orders(services: AdminServices, settings: Settings, wanted: str) -> list[OrderRecord]:
-    """The connection's orders the filter ``wanted`` keeps, newest first."""
-    if wanted not in FILTER_LABELS:
-        raise BadRequest("filter", f"one of: {', '.join(name for name in FILTER_LABELS if name)}")
+def list_orders(services: AdminServices, settings: Settings, query: OrderQuery) -> OrderPage:
+    """The page of the connection's orders the filter keeps, newest first."""
     records = [
-        record for record in services.orders().list(settings.connection_id) if _matches(record, wanted)
+        record for record in services.orders().list(settings.connection_id) if _matches(record, query.filter)
     ]
-    return sorted(records, key=lambda record: record.order_number, reverse=True)
+    records.sort(key=lambda record: record.order_number, reverse=True)
+    shown, pages = paged(records, query.page, query.per_page)
+    return OrderPage(orders=shown, page=query.page, pages=pages, total=len(records))
 
 
 def find_order(services: AdminServices, settings: Settings, order_id: str) -> OrderRecord:
@@ -52,6 +121,8 @@ def order_document(services: AdminServices, settings: Settings, record: OrderRec
         "order": record.model_dump(
             exclude={"claim_owner", "claim_until", "export_owner", "export_until", "revision"}
         ),
+        "export_text": export_words(record),
+        "line_states": {str(line.line_id): line_state_words(line.state) for line in record.lines},
         "explanation": [finding.model_dump() for finding in diagnosis.findings],
     }
 
@@ -68,5 +139,6 @@ def order_summary(record: OrderRecord) -> dict[str, Any]:
         "wholecell_status": record.wholecell_status_seen or record.wholecell_status,
         "unknown_skus": record.unknown_skus,
         "export_state": record.export_state,
+        "export_text": export_words(record),
         "updated_at": record.updated_at,
     }
