@@ -25,6 +25,9 @@ from bmsync_sandbox.wholecell import contract
 from bmsync_sandbox.wholecell.account import SandboxNotFound, SandboxValidationError, WholeCellAccount
 from bmsync_sandbox.wholecell.demo import seed_catalogue, seed_setup, seed_stock
 
+#: The sales-order fields bmsync relies on that no public source confirms (``set_unknown_order_fields``).
+UNKNOWABLE_ORDER_FIELDS = ("external_id", "notes")
+
 
 @dataclass
 class Faults:
@@ -106,6 +109,8 @@ class WholeCellSandbox:
         self._faults = Faults()
         self._drift = ContractDrift()
         self._raw_items: dict[str, list[dict[str, Any]]] = {}
+        #: Sales-order fields the API behaves as not knowing (``set_unknown_order_fields``).
+        self._unknown_order_fields: frozenset[str] = frozenset()
         self._calls: list[dict[str, Any]] = []
         self._state_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -153,6 +158,7 @@ class WholeCellSandbox:
                 re.compile(r"/raw_items"),
                 lambda query, body: (200, {"cleared": self.clear_raw_items()}),
             ),
+            ("POST", re.compile(r"/unknown_order_fields"), self._control_unknown_order_fields),
         ]
 
     # --- life cycle
@@ -261,6 +267,7 @@ class WholeCellSandbox:
         customer_name: str = "Walk-in Customer",
         external_id: str | None = None,
         shipping_address: dict[str, Any] | None = None,
+        notes: str | None = None,
         created_at: datetime | None = None,
     ) -> dict[str, Any]:
         """An order on any channel, as a person or another marketplace integration would create it."""
@@ -273,6 +280,7 @@ class WholeCellSandbox:
                 order_items=order_items,
                 external_id=external_id,
                 shipping_address=shipping_address,
+                notes=notes,
                 created_at=created_at,
             )
             return contract.order_json(self.account, order)
@@ -310,6 +318,22 @@ class WholeCellSandbox:
             )
             variation = self.account.add_variation(product.id, grade=grade, sku=sku)
             return contract.variation_json(self.account, variation)
+
+    def set_unknown_order_fields(self, fields: list[str]) -> list[str]:
+        """The API behaves as if it did not know these sales-order fields (as if the real API named
+        them otherwise): creates drop them, reads answer them as null. Empty: every field known."""
+        unknown = set(fields) - set(UNKNOWABLE_ORDER_FIELDS)
+        if unknown:
+            raise ValueError(f"only {', '.join(UNKNOWABLE_ORDER_FIELDS)} can be made unknown, not {unknown}")
+        with self._state_lock:
+            self._unknown_order_fields = frozenset(fields)
+        return sorted(self._unknown_order_fields)
+
+    def _api_order_json(self, order: Any) -> dict[str, Any]:
+        body = contract.order_json(self.account, order)
+        for name in self._unknown_order_fields:
+            body[name] = None
+        return body
 
     def set_sku_uniqueness(self, enabled: bool) -> None:
         self.account.set_sku_uniqueness(enabled)
@@ -588,20 +612,23 @@ class WholeCellSandbox:
 
     def _get_orders(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         orders = self.account.list_orders(self._filters(query, contract.SALES_ORDER_FILTERS))
-        items = [contract.order_json(self.account, order) for order in orders]
+        items = [self._api_order_json(order) for order in orders]
         return 200, contract.envelope(items, self._page(query))
 
     def _post_order(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        order = self.account.create_sales_order(**contract.sales_order_create_fields(_object(body)))
-        return 201, contract.order_json(self.account, order)
+        create_fields = contract.sales_order_create_fields(_object(body))
+        for name in self._unknown_order_fields:
+            create_fields[name] = None  # an unknown field in a body is ignored, as the real API does
+        order = self.account.create_sales_order(**create_fields)
+        return 201, self._api_order_json(order)
 
     def _get_order(self, query: dict[str, list[str]], body: Any, order_id: int) -> tuple[int, Any]:
-        return 200, contract.order_json(self.account, self.account.order(order_id))
+        return 200, self._api_order_json(self.account.order(order_id))
 
     def _patch_order(self, query: dict[str, list[str]], body: Any, order_id: int) -> tuple[int, Any]:
         self.account.order(order_id)  # 404 before 422
         status = _object(body).get("status")
-        return 200, contract.order_json(self.account, self.account.set_order_status(order_id, status))
+        return 200, self._api_order_json(self.account.set_order_status(order_id, status))
 
     # --- the control API (/_sandbox/), mirroring the Python methods
 
@@ -640,6 +667,7 @@ class WholeCellSandbox:
             customer_name=body.get("customer_name", "Walk-in Customer"),
             external_id=body.get("external_id"),
             shipping_address=body.get("shipping_address"),
+            notes=body.get("notes"),
             created_at=parse_iso(created_at) if created_at else None,
         )
         return 201, order
@@ -676,6 +704,15 @@ class WholeCellSandbox:
             color=body.get("color", "Unknown"),
         )
         return 201, variation
+
+    def _control_unknown_order_fields(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+        names = _object(body).get("fields") or []
+        if not isinstance(names, list):
+            return 422, contract.validation_body({"fields": ["must be a list"]})
+        try:
+            return 200, {"fields": self.set_unknown_order_fields([str(name) for name in names])}
+        except ValueError as error:
+            return 422, contract.validation_body({"fields": [str(error)]})
 
     def _control_sku_uniqueness(self, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
         enabled = bool(_object(body).get("enabled"))

@@ -106,6 +106,27 @@ ORDER_NOT_IMPORTED = AlertKind(
     action="Correct the order's data in WholeCell or Back Market; it is retried daily.",
     subject="order {order_id}",
 )
+#: An unclear create (a crash, a timeout) that neither witness found, on an account where the
+#: external-id lookup was never seen to work: bmsync does not re-create it by itself.
+ORDER_MAY_EXIST = AlertKind(
+    id="order-may-exist-{order_id}",
+    severity="error",
+    message="Order {order_id} may already be in WholeCell: check and confirm.",
+    action="Look for Back Market order {order_id} among WholeCell's Backmarket sales orders. If it is "
+    "not there, press 'It is not in WholeCell: create it' on the order's page; the next run creates it.",
+    subject="order {order_id}",
+)
+#: Orders of the Backmarket channel bmsync did not create, made in the last hour (cutover).
+OTHER_INTEGRATION_IMPORTING = AlertKind(
+    id="other-integration-importing",
+    severity="critical",
+    message="Another integration is still importing Back Market orders into WholeCell: switch WholeCell's "
+    "Back Market integration off ({count} order(s) of the last hour, last: WholeCell sales order "
+    "{wholecell_order_id}).",
+    action="Switch off WholeCell's own Back Market integration (WholeCell settings, integrations): two "
+    "integrations importing at once create duplicate orders. bmsync links the orders it made (adopted).",
+    subject="connection",
+)
 SHIPMENT_NOT_SENT = AlertKind(
     id="shipment-{order_id}",
     severity="error",

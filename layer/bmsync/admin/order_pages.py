@@ -16,6 +16,7 @@ from bmsync.admin.order_service import (
     PER_PAGE,
     OrderPage,
     OrderQuery,
+    confirm_absent,
     export_words,
     find_order,
     line_state_words,
@@ -25,7 +26,7 @@ from bmsync.admin.order_service import (
     parse_order_query,
 )
 from bmsync.admin.settings_service import load_settings
-from bmsync.admin.web import admin_request, json_response, page
+from bmsync.admin.web import admin_request, csrf_input, json_response, page, redirect
 from bmsync.store.orders_repo import OrderRecord
 
 router = LambdaFunctionUrlRouter()
@@ -68,6 +69,21 @@ def order_page(connection_id: str, order_id: str) -> Response[str]:
     settings = load_settings(services, connection_id)
     record = find_order(services, settings, order_id)
     return order_view(settings.connection_id, record, order_document(services, settings, record))
+
+
+@router.post("/api/connections/<connection_id>/orders/<order_id>/confirm-absent")
+def api_confirm_absent(connection_id: str, order_id: str) -> Response[str]:
+    services = admin_request().services
+    settings = load_settings(services, connection_id)
+    return json_response(200, order_summary(confirm_absent(services, settings, order_id)))
+
+
+@router.post("/connections/<connection_id>/orders/<order_id>/confirm-absent")
+def confirm_absent_form(connection_id: str, order_id: str) -> Response[str]:
+    services = admin_request().services
+    settings = load_settings(services, connection_id)
+    record = confirm_absent(services, settings, order_id)
+    return redirect(f"/connections/{quote(settings.connection_id)}/orders/{quote(record.order_id)}")
 
 
 # --- the views
@@ -134,6 +150,20 @@ def money_html(record: OrderRecord) -> str:
     return total + f' <span class="bad">Other currency{esc(market)}: not the account currency</span>'
 
 
+def _import_note(cid: str, record: OrderRecord) -> str:
+    """Adopted orders say so; an order that may already be in WholeCell offers the one-click confirm."""
+    if record.adopted:
+        return " <em>(adopted from WholeCell's own integration)</em>"
+    if record.import_state != "needs_confirmation":
+        return ""
+    action = f"/connections/{quote(cid)}/orders/{quote(record.order_id)}/confirm-absent"
+    return (
+        f'<form method="post" action="{esc(action)}">{csrf_input()}'
+        "<p>Look for this order among WholeCell's Backmarket sales orders first.</p>"
+        '<button type="submit">It is not in WholeCell: create it</button></form>'
+    )
+
+
 def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Response[str]:
     shipment = record.shipment
     lines = [
@@ -157,7 +187,7 @@ def order_view(cid: str, record: OrderRecord, document: dict[str, Any]) -> Respo
                 ("Total", money_html(record)),
                 ("WholeCell sales order", esc(record.wholecell_order_id or "-")),
                 ("WholeCell status", esc(record.wholecell_status_seen or record.wholecell_status or "-")),
-                ("Import", esc(record.import_status or record.import_state)),
+                ("Import", esc(record.import_status or record.import_state) + _import_note(cid, record)),
                 (
                     "Shipment",
                     esc(f"{shipment.carrier or '-'} {shipment.tracking_number}" if shipment else "none yet"),

@@ -13,7 +13,7 @@ from bmsync.admin.web import BadRequest
 from bmsync.backmarket.states import LineState
 from bmsync.settings import Settings
 from bmsync.store.orders_repo import ExportState, OrderRecord
-from bmsync.sync import doctor
+from bmsync.sync import doctor, order_import
 
 OrderFilter = Literal["", "unknown_sku", "not_imported", "export_problem", "held", "currency_mismatch"]
 FILTER_LABELS: dict[str, str] = {
@@ -135,6 +135,7 @@ def order_summary(record: OrderRecord) -> dict[str, Any]:
         "currency": record.currency,
         "currency_mismatch": record.currency_mismatch,
         "import_state": record.import_state,
+        "adopted": record.adopted,
         "wholecell_order_id": record.wholecell_order_id,
         "wholecell_status": record.wholecell_status_seen or record.wholecell_status,
         "unknown_skus": record.unknown_skus,
@@ -142,3 +143,22 @@ def order_summary(record: OrderRecord) -> dict[str, Any]:
         "export_text": export_words(record),
         "updated_at": record.updated_at,
     }
+
+
+def confirm_absent(services: AdminServices, settings: Settings, order_id: str) -> OrderRecord:
+    """A person checked WholeCell: the waiting order is not there; the next run creates it."""
+    record = find_order(services, settings, order_id)
+    if record.import_state != "needs_confirmation":
+        raise BadRequest(
+            "order_id",
+            f"order {record.order_id} is not waiting for a confirmation ({record.import_state})",
+            HTTPStatus.CONFLICT,
+        )
+    order_import.confirm_absent(
+        orders=services.orders(),
+        state=services.state(settings.connection_id),
+        connection_id=settings.connection_id,
+        order_id=record.order_id,
+        now=services.clock().now(),
+    )
+    return find_order(services, settings, order_id)

@@ -25,7 +25,7 @@ from bmsync.clock import utc_iso
 from bmsync.store.dynamo import batch_get, from_dynamo, paginate, table, to_dynamo
 from bmsync.store.tables import ORDERS
 
-ImportState = Literal["new", "creating", "imported", "not_imported"]
+ImportState = Literal["new", "creating", "imported", "not_imported", "needs_confirmation"]
 ExportState = Literal[
     "none",
     "held_not_validated",
@@ -116,6 +116,8 @@ class OrderRecord(BaseModel):
     claim_until: str | None = None
     #: The current claim took over one that did not finish: look the order up before creating it.
     import_interrupted: bool = False
+    #: Found in WholeCell, created there by another integration (WholeCell's own): linked, not created.
+    adopted: bool = False
     #: When the order was first recorded as not imported (set and cleared on every save from
     #: ``import_state``): the key of the sparse ``by_not_imported`` index.
     not_imported_since: str | None = None
@@ -342,8 +344,8 @@ class OrdersRepository:
         """
 
         def claim(record: OrderRecord) -> bool:
-            if record.import_state == "imported":
-                return False
+            if record.import_state in ("imported", "needs_confirmation"):
+                return False  # a person checks WholeCell before a waiting order is created
             if record.import_state == "creating" and record.claim_until and record.claim_until > utc_iso(now):
                 return False
             record.import_interrupted = record.import_state == "creating"

@@ -6,7 +6,13 @@
   was handled (recorded in the ``orders`` table).
 - Exactly one WholeCell order per Back Market order: creation is guarded by a claim on the order's
   item; a claim left behind by a crash is taken over only after its lease, and the new holder looks
-  the order up in WholeCell by external id before creating anything.
+  the order up in WholeCell before creating anything, by two witnesses: its external id, and the
+  marker ``bmsync:<connection>:<order>`` bmsync writes in the order's notes. When neither finds it and
+  the external-id lookup was never seen to work on this account, the order waits for a person to
+  confirm it is absent (``needs_confirmation``) rather than risk a duplicate.
+- Cutover: before creating, the channel's recent WholeCell orders are searched for one another
+  integration (WholeCell's own) created for the order; one found is adopted (linked, never created).
+  Such orders created in the last hour raise an alert: two integrations import at once.
 - WholeCell's status follows Back Market's changes through the status map; WholeCell's own changes
   are never sent back.
 - A settings change that can make a not-imported order importable (a newly mapped status, order
@@ -17,6 +23,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +58,7 @@ from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersReposit
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync import duplicates
+from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, record_confirmed
 from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import (
     BackMarketAddress,
@@ -77,6 +85,14 @@ TIME_BUDGET = timedelta(seconds=90)
 #: with, and when.
 SETTINGS_FINGERPRINT = "settings_fingerprint"
 RECHECKED_AT = "waiting_orders_rechecked_at"
+#: Orders of the channel created this recently by someone else mean another integration still imports.
+OTHER_INTEGRATION_WINDOW = timedelta(hours=1)
+#: The channel listing reaches this far before the Back Market order's creation (clocks differ).
+LISTING_MARGIN = timedelta(hours=1)
+#: How far back the listing reaches for an order without a creation date.
+LISTING_FALLBACK = timedelta(days=30)
+#: Any bmsync marker (of any connection and order) in a WholeCell order's notes.
+ANY_MARKER = re.compile(r"\bbmsync:\S+:\d+\b")
 
 
 class StockLevel(Protocol):
@@ -145,6 +161,10 @@ class _Run:
     counts: dict[str, int] = field(default_factory=dict)
     variations_by_sku: dict[str, list[int]] = field(default_factory=dict)
     retry_later: bool = False
+    #: The channel's WholeCell orders updated since ``channel_since``, read once per run.
+    channel_orders: list[WholeCellSalesOrder] = field(default_factory=list)
+    channel_since: datetime | None = None
+    external_id_lookup_confirmed: bool | None = None
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
@@ -288,6 +308,9 @@ def _open_orders(backmarket: BackMarketOrders) -> Iterator[BackMarketOrder]:
 def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) -> None:
     try:
         record = context.orders.get(context.connection_id, order.order_id)
+        if record is not None and record.import_state == "needs_confirmation":
+            context.count("awaiting_confirmation")  # a person checks WholeCell first
+            return
         if record is None or record.import_state != "imported":
             if (
                 record is None
@@ -297,9 +320,16 @@ def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) ->
                 context.count("skipped_finished_before_first_import")
                 return
             # A finished order with no item may be one whose item expired after it finished
-            # (finished_order_retention_days): it was imported then.
+            # (finished_order_retention_days): it was imported then. One placed more recently
+            # cannot have expired yet.
             imported = _import(
-                context, order, maybe_expired=record is None and order.state == OrderState.FINISHED
+                context,
+                order,
+                maybe_expired=record is None
+                and order.state == OrderState.FINISHED
+                and not _created_after(
+                    order, context.clock.now() - context.settings.finished_order_retention
+                ),
             )
             if imported is None:
                 return
@@ -309,6 +339,10 @@ def _handle(context: _Run, order: BackMarketOrder, first_import_at: datetime) ->
         if error.needs_attention:
             raise
         _record_failure(context, order, error)
+
+
+def _created_after(order: BackMarketOrder, moment: datetime) -> bool:
+    return order.date_creation is not None and order.date_creation > moment
 
 
 def _created_before(order: BackMarketOrder, moment: datetime) -> bool:
@@ -340,17 +374,18 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
         context.retry_later = True
         return None
     lines = _resolve_lines(context, order)
-    sales_order: WholeCellSalesOrder | None = None
+    # An earlier run claimed this order and did not finish, or imported it before its item expired:
+    # the WholeCell order may exist already.
+    unclear = claimed.import_interrupted or maybe_expired
+    sales_order, adopted = _find_in_wholecell(context, order, unclear=unclear)
     after_expiry = False
-    if claimed.import_interrupted or maybe_expired:
-        # An earlier run claimed this order and did not finish, or imported it before its item
-        # expired: the WholeCell order may exist already.
-        sales_order = context.wholecell.find_sales_order_by_external_id(
-            str(order.order_id), channel=SALES_CHANNEL
-        )
-        if sales_order is not None:
-            context.count("recovered")
-            after_expiry = maybe_expired and not claimed.import_interrupted
+    if sales_order is not None:
+        context.count("adopted" if adopted else "recovered")
+        after_expiry = maybe_expired and not claimed.import_interrupted
+    elif unclear and not _external_id_lookup_confirmed(context):
+        _record_needs_confirmation(context, order, owner, lines, status)
+        return None
+    created = sales_order is None
     if sales_order is None:
         sales_order = context.wholecell.create_sales_order(
             _sales_order_request(context, order, lines, wholecell_status)
@@ -359,8 +394,18 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
         if order.date_creation is not None:
             record_latency("OrderImport", (context.clock.now() - order.date_creation).total_seconds())
     stored = _record_import(
-        context, order, owner, sales_order, lines, status, wholecell_status, after_expiry=after_expiry
+        context,
+        order,
+        owner,
+        sales_order,
+        lines,
+        status,
+        wholecell_status,
+        after_expiry=after_expiry,
+        adopted=adopted,
     )
+    if created:
+        _observe_external_id_lookup(context, order, sales_order)
     _raise_unknown_sku_alerts(context, order, lines)
     if stored.currency_mismatch:
         context.count("other_currency")
@@ -372,6 +417,173 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
             order_id=order.order_id,
         )
     return stored
+
+
+# --- finding the order in WholeCell before creating it
+
+
+def _find_in_wholecell(
+    context: _Run, order: BackMarketOrder, *, unclear: bool
+) -> tuple[WholeCellSalesOrder | None, bool]:
+    """The WholeCell order already made for ``order``, and whether another integration made it.
+
+    After an unclear create: its external id, then bmsync's marker in the notes. Always (cutover):
+    an order of the channel another integration created, naming the Back Market order number in its
+    external id or notes (the shape WholeCell's own integration writes is not known: any mention).
+    """
+    number = str(order.order_id)
+    if unclear:
+        found = context.wholecell.find_sales_order_by_external_id(number, channel=SALES_CHANNEL)
+        if found is not None:
+            return found, False
+    marker = order_marker(context.connection_id, order.order_id)
+    candidates = _channel_orders(context, order)
+    for candidate in candidates:
+        if marker in (candidate.notes or ""):
+            return candidate, False
+    mention = re.compile(rf"(?<!\d){number}(?!\d)")
+    for candidate in candidates:
+        notes = candidate.notes or ""
+        if ANY_MARKER.search(notes):
+            continue  # bmsync's own order (another order's, or another connection's)
+        if candidate.external_id == number or mention.search(f"{candidate.external_id or ''} {notes}"):
+            return candidate, True
+    return None, False
+
+
+def _channel_orders(context: _Run, order: BackMarketOrder) -> list[WholeCellSalesOrder]:
+    """The channel's orders that may be this order's: updated since a little before it was placed
+    (and at least the last hour, to see another integration at work). Read once per run."""
+    now = context.clock.now()
+    placed = order.date_creation or now - LISTING_FALLBACK
+    since = min(placed, now - OTHER_INTEGRATION_WINDOW) - LISTING_MARGIN
+    if context.channel_since is None or since < context.channel_since:
+        context.channel_orders = list(
+            context.wholecell.iter_sales_orders(channel=SALES_CHANNEL, updated_at_gt=since)
+        )
+        context.channel_since = since
+        _watch_other_integration(context)
+    return context.channel_orders
+
+
+def _watch_other_integration(context: _Run) -> None:
+    """Orders of the channel created in the last hour that bmsync did not create: another
+    integration (WholeCell's own) is still importing, the classic cause of duplicate orders."""
+    recent = context.clock.now() - OTHER_INTEGRATION_WINDOW
+    foreign = [
+        sales_order
+        for sales_order in context.channel_orders
+        if sales_order.created_at > recent
+        and not ANY_MARKER.search(sales_order.notes or "")
+        and not _created_by_bmsync(context, sales_order)
+    ]
+    if not foreign:
+        alerts.OTHER_INTEGRATION_IMPORTING.clear_on(context.state)
+        return
+    context.count("other_integration_orders", len(foreign))
+    alerts.OTHER_INTEGRATION_IMPORTING.raise_on(
+        context.state, count=len(foreign), wholecell_order_id=foreign[-1].id
+    )
+
+
+def _created_by_bmsync(context: _Run, sales_order: WholeCellSalesOrder) -> bool:
+    """An unmarked order bmsync created before it wrote markers: its record names it, not adopted."""
+    number = (sales_order.external_id or "").strip()
+    if not number.isdigit():
+        return False
+    record = context.orders.get(context.connection_id, number)
+    return record is not None and record.wholecell_order_id == sales_order.id and not record.adopted
+
+
+def _external_id_lookup_confirmed(context: _Run) -> bool:
+    if context.external_id_lookup_confirmed is None:
+        context.external_id_lookup_confirmed = is_confirmed(context.state, EXTERNAL_ID_LOOKUP)
+    return context.external_id_lookup_confirmed
+
+
+def _observe_external_id_lookup(
+    context: _Run, order: BackMarketOrder, sales_order: WholeCellSalesOrder
+) -> None:
+    """Until the external-id lookup is confirmed: find the order just made by it; record that it works."""
+    if _external_id_lookup_confirmed(context):
+        return
+    try:
+        found = context.wholecell.find_sales_order_by_external_id(str(order.order_id), channel=SALES_CHANNEL)
+    except IntegrationError as error:
+        if error.needs_attention:
+            raise
+        return  # tried again after the next create
+    if found is None or found.id != sales_order.id:
+        logger.warning(
+            "WholeCell did not find an order by its external id",
+            extra={"order_id": order.order_id, "wholecell_order_id": sales_order.id},
+        )
+        return
+    record_confirmed(context.state, EXTERNAL_ID_LOOKUP, by=FLOW, at=context.clock.now())
+    context.external_id_lookup_confirmed = True
+
+
+def may_exist_reason(order_id: int | str) -> str:
+    return (
+        "may already be in WholeCell: an attempt to create it did not finish, and neither its external id "
+        f"nor bmsync's marker in the notes ({order_marker('<connection>', order_id)}) found it; check "
+        "WholeCell's Backmarket orders, then confirm it is absent to have it created"
+    )
+
+
+def _record_needs_confirmation(
+    context: _Run,
+    order: BackMarketOrder,
+    owner: str,
+    lines: list[OrderLineRecord],
+    status: BackMarketOrderStatus | None,
+) -> None:
+    """Never re-create on an unconfirmed lookup: the order waits for a person (alert, console)."""
+    now = context.clock.now()
+    reason = may_exist_reason(order.order_id)
+
+    def wait(record: OrderRecord) -> bool:
+        if record.claim_owner != owner or record.import_state != "creating":
+            return False
+        record.import_state = "needs_confirmation"
+        record.import_status = reason
+        record.claim_owner = None
+        record.claim_until = None
+        record.import_interrupted = False
+        record.lines = lines
+        _copy_backmarket_view(record, order, status)
+        record.add_history(now, reason)
+        return True
+
+    context.orders.update(context.connection_id, order.order_id, wait, writer=WRITER, now=now)
+    context.count("needs_confirmation")
+    alerts.ORDER_MAY_EXIST.raise_on(context.state, order_id=order.order_id)
+
+
+def confirm_absent(
+    *, orders: OrdersRepository, state: SyncStateRepository, connection_id: str, order_id: str, now: datetime
+) -> bool:
+    """A person checked WholeCell: the order is not there. The next run creates it (False when the
+    order was not waiting for that)."""
+    reason = "confirmed absent from WholeCell in the console: created at the next order import run"
+
+    def confirmed(record: OrderRecord) -> bool:
+        if record.import_state != "needs_confirmation":
+            return False
+        record.import_state = "not_imported"
+        record.import_status = reason
+        record.add_history(now, reason)
+        return True
+
+    stored = orders.update(connection_id, order_id, confirmed, writer="admin", now=now)
+    if stored is None or stored.import_status != reason or stored.import_state != "not_imported":
+        return False
+    # The next run reads the orders waiting as not imported again (as after a settings change).
+    document = state.get_document(IMPORT_DOCUMENT) or {}
+    document.pop(SETTINGS_FINGERPRINT, None)
+    state.put_document(IMPORT_DOCUMENT, document)
+    alerts.ORDER_MAY_EXIST.clear_on(state, order_id=order_id)
+    return True
 
 
 def not_mapped_reason(label: str) -> str:
@@ -467,8 +679,14 @@ def _sales_order_request(
         external_id=str(order.order_id),
         shipping_address=_wholecell_address(address, shipping_name or customer_name),
         order_items=[item for line in lines for item in _order_items(line)],
-        notes=_order_notes(order, context.settings.backmarket_account_currency()),
+        notes=_order_notes(order, context.settings.backmarket_account_currency())
+        + f"; {order_marker(context.connection_id, order.order_id)}",
     )
+
+
+def order_marker(connection_id: str, order_id: int | str) -> str:
+    """The second witness bmsync writes in a WholeCell order's notes (found again without external id)."""
+    return f"bmsync:{connection_id}:{order_id}"
 
 
 def _order_items(line: OrderLineRecord) -> list[OrderItemCreate]:
@@ -537,6 +755,7 @@ def _record_import(
     wholecell_status: str,
     *,
     after_expiry: bool = False,
+    adopted: bool = False,
 ) -> OrderRecord:
     now = context.clock.now()
     unknown = [line.sku for line in lines if line.unknown_sku]
@@ -545,9 +764,12 @@ def _record_import(
         if record.import_state == "imported":
             return False
         record.import_state = "imported"
-        record.import_status = f"imported as WholeCell sales order {sales_order.id}" + (
-            f"; Unknown SKU: {', '.join(unknown)}" if unknown else ""
-        )
+        record.import_status = (
+            f"adopted from WholeCell's own integration: WholeCell sales order {sales_order.id}"
+            if adopted
+            else f"imported as WholeCell sales order {sales_order.id}"
+        ) + (f"; Unknown SKU: {', '.join(unknown)}" if unknown else "")
+        record.adopted = adopted
         record.claim_owner = None
         record.claim_until = None
         record.import_interrupted = False
@@ -557,9 +779,9 @@ def _record_import(
         record.unknown_skus = unknown
         _copy_backmarket_view(record, order, status)
         _copy_currency(record, order, context.settings.backmarket_account_currency())
-        if after_expiry:
-            # Imported before the item expired: its stock was reserved then, and the WholeCell
-            # order may show an older status, which _follow compares afresh.
+        if after_expiry or adopted:
+            # Imported before the item expired, or by another integration: WholeCell counts it as
+            # outstanding already, and it may show an older status, which _follow compares afresh.
             record.stock_reserved = True
             record.bm_status = None
         record.lines = lines

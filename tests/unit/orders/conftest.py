@@ -45,6 +45,9 @@ class OrdersHarness:
     listings: FakeListings = field(default_factory=FakeListings)
     orders: OrdersRepository = field(default_factory=OrdersRepository)
 
+    def __post_init__(self) -> None:
+        self.wholecell.clock = self.clock
+
     @property
     def state(self) -> SyncStateRepository:
         return SyncStateRepository(self.settings.connection_id, self.clock)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,9 @@ class FakeSalesOrder:
     order_items: list[Any] = field(default_factory=list)
     inventories: list[FakeUnit] = field(default_factory=list)
     shipments: list[FakeShipment] = field(default_factory=list)
+    notes: str | None = None
+    created_at: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+    updated_at: datetime = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -199,6 +202,11 @@ class FakeWholeCell:
         self.status_updates: list[tuple[int, str]] = []
         #: Raised right after the order is created in WholeCell (a crash before bmsync records it).
         self.crash_after_create: list[Exception] = []
+        #: The account does not know the field ``external_id`` (the real API names it otherwise).
+        self.external_id_unknown = False
+        #: Times WholeCell's own clock gives new orders (the harness sets it).
+        self.clock: Any = None
+        self.listings: list[dict[str, Any]] = []
 
     def iter_product_variations(self, *, sku: str | None = None) -> Iterator[FakeVariation]:
         for variation in self.variations:
@@ -213,15 +221,42 @@ class FakeWholeCell:
             (o for o in self.orders.values() if o.external_id == external_id and o.channel == channel), None
         )
 
+    def iter_sales_orders(self, *, channel=None, status=None, updated_at_gt=None) -> Iterator[FakeSalesOrder]:
+        self.listings.append({"channel": channel, "updated_at_gt": updated_at_gt})
+        for order in list(self.orders.values()):
+            if channel is not None and order.channel != channel:
+                continue
+            if updated_at_gt is not None and order.updated_at <= updated_at_gt:
+                continue
+            yield order
+
+    def add_foreign_order(self, external_id: str | None, *, notes: str | None = None) -> FakeSalesOrder:
+        """An order another integration (WholeCell's own) created on the channel."""
+        now = self.clock.now() if self.clock else datetime(2024, 1, 1, tzinfo=UTC)
+        sales_order = FakeSalesOrder(
+            id=1000 + len(self.orders),
+            status="Processing",
+            external_id=external_id,
+            notes=notes,
+            created_at=now,
+            updated_at=now,
+        )
+        self.orders[sales_order.id] = sales_order
+        return sales_order
+
     def create_sales_order(self, order: Any) -> FakeSalesOrder:
         self.created.append(order)
+        now = self.clock.now() if self.clock else datetime(2024, 1, 1, tzinfo=UTC)
         sales_order = FakeSalesOrder(
             id=1000 + len(self.orders),
             status=order.status,
-            external_id=order.external_id,
+            external_id=None if self.external_id_unknown else order.external_id,
             channel=order.channel,
             customer=order.customer_id,
             order_items=list(order.order_items),
+            notes=order.notes,
+            created_at=now,
+            updated_at=now,
         )
         self.orders[sales_order.id] = sales_order
         if self.crash_after_create:
