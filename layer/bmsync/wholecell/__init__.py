@@ -5,6 +5,7 @@ from __future__ import annotations
 from bmsync.clock import Clock
 from bmsync.secrets import SecretMissing, WholeCellCredentials, read_wholecell_credentials
 from bmsync.settings import Settings
+from bmsync.store.budgets_repo import BudgetsRepository
 from bmsync.wholecell.client import WholeCellClient
 from bmsync.wholecell.errors import Unauthorized
 
@@ -30,4 +31,5 @@ def client_for(settings: Settings, clock: Clock) -> WholeCellClient:
         credentials_provider=credentials,
         clock=clock,
         requests_per_second=settings.wholecell.requests_per_second,
+        budget_store=BudgetsRepository(settings.connection_id),
     )

@@ -186,3 +186,6 @@ class FakeBackMarket:
 
     def sku_updates_remaining(self) -> int:
         return self.sku_budget
+
+    def hold_sku_updates(self, count: int, *, keep: int) -> bool:
+        return self.sku_budget - count >= keep
