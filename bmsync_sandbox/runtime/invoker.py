@@ -65,7 +65,9 @@ class Invoker:
     """Loads each ``functions/<name>/handler.py`` once (a warm container) and invokes it.
 
     Invocations of one function are serialized, as in one warm Lambda container; different functions
-    run side by side.
+    run side by side. An asynchronous invoke from a handler (a scheduled run's fan-out,
+    :meth:`invoke_async`) is queued, as Lambda queues it, and run by :meth:`run_queued` once the
+    invoking call has returned.
     """
 
     def __init__(
@@ -81,6 +83,8 @@ class Invoker:
         self._handlers: dict[str, Handler] = {}
         self._locks = {name: threading.Lock() for name in self.specs}
         self._load_lock = threading.Lock()
+        self._queued: list[tuple[str, dict[str, Any]]] = []
+        self._queue_lock = threading.Lock()
 
     def handler_path(self, name: str) -> Path:
         return self.functions_dir / name / "handler.py"
@@ -93,6 +97,25 @@ class Invoker:
             if name not in self._handlers:
                 self._handlers[name] = _load_handler(name, self.handler_path(name))
             return self._handlers[name]
+
+    def invoke_async(self, function_arn: str, event: dict[str, Any]) -> None:
+        """Lambda's ``InvocationType=Event`` (``bmsync.fan_out``): queue the event for :meth:`run_queued`."""
+        name = function_arn.rsplit(":", 1)[-1]
+        if name not in self.specs:
+            raise ValueError(f"no function {name!r} to invoke")
+        with self._queue_lock:
+            self._queued.append((name, event))
+
+    def run_queued(self) -> list[tuple[dict[str, Any], Invocation]]:
+        """Run what handlers invoked asynchronously, each as its own invocation (and its own failure):
+        each event with its invocation."""
+        ran: list[tuple[dict[str, Any], Invocation]] = []
+        while True:
+            with self._queue_lock:
+                if not self._queued:
+                    return ran
+                name, event = self._queued.pop(0)
+            ran.append((event, self.invoke(name, event)))
 
     def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
         """Call the handler with ``event``; a raised exception becomes the invocation's error.

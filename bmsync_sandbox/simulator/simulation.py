@@ -29,7 +29,7 @@ from bmsync.clock import ManualClock, utc_iso
 from bmsync.observability import logger
 from bmsync.settings import BackMarketConnection, ListingImportScope, Settings, WholeCellConnection
 from bmsync.store.settings_repo import SettingsRepository
-from bmsync_sandbox.runtime.collaborators import use_clock, use_jitter
+from bmsync_sandbox.runtime.collaborators import use_clock, use_fan_out, use_jitter
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
 from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
@@ -322,7 +322,11 @@ class Simulation:
     def running(self) -> Iterator[Simulation]:
         """The whole system up (store, emulators, connection, triggers), the functions' logs in a
         file; everything torn down after. ``run`` uses it, and so does the benchmark."""
-        previous_clock, previous_jitter = process.clock(), process.jitter()
+        previous_clock, previous_jitter, previous_fan_out = (
+            process.clock(),
+            process.jitter(),
+            process.fan_out(),
+        )
         previous_level = logger.log_level
         self.function_logs = FunctionLogs(self.work_dir / "functions.log")
         logger.setLevel("WARNING")  # what needs a person still goes to the log; chatter would cost time
@@ -357,6 +361,7 @@ class Simulation:
             logger.setLevel(previous_level)
             use_clock(previous_clock)
             use_jitter(previous_jitter)
+            use_fan_out(previous_fan_out)
 
     def advance(self, minutes: float) -> None:
         """Let ``minutes`` of simulated time pass, step by step (the benchmark's driver)."""
@@ -391,6 +396,7 @@ class Simulation:
         self.invoker = SimulationInvoker(
             self.clock, store_faults=self.store_faults, local_aws=self.local_aws, rng=fault_rng, specs=specs
         )
+        use_fan_out(self.invoker.invoke_async)
         # The faults start with the measurement: the warm-up brings the system to a synced state.
         self.store_faults.enabled = False
         self.streams.enabled = False

@@ -606,7 +606,7 @@ def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
             FUNCTION,
             (
                 (settings.connection_id, run_drift_check(wire(settings, clock)))
-                for settings in connections_for(scheduled)
+                for settings in connections_for(scheduled, context)
             ),
         )
 
