@@ -124,23 +124,31 @@ class Invoker:
         ``Runtime.ImportModuleError``), tried again on the next invocation; a missing handler file
         raises :class:`HandlerMissing`.
         """
-        spec = self.specs[name]
         with self._locks[name]:
-            context = LambdaContext(spec, self.clock)
-            invocation = Invocation(function=name, request_id=context.aws_request_id)
-            started = self.clock.monotonic()
-            try:
-                handler = self._handler(name)
-            except HandlerMissing:
-                raise
-            except Exception as error:
-                _record_error(invocation, error, "Runtime.ImportModuleError")
-                return invocation
-            try:
-                invocation.result = handler(event, context)
-            except Exception as error:
-                _record_error(invocation, error, type(error).__name__)
-            invocation.duration_ms = (self.clock.monotonic() - started) * 1000
+            return self._call(name, event, lambda: self._handler(name))
+
+    def invoke_in_new_container(self, name: str, event: dict[str, Any]) -> Invocation:
+        """Call the handler in another container of the function, while the warm one may be busy (as
+        Lambda does when invocations overlap): its own handler module, a cold start, no wait for the
+        warm container. The layer's modules are still this process's (a limit of running in one)."""
+        return self._call(name, event, lambda: _load_handler(name, self.handler_path(name)))
+
+    def _call(self, name: str, event: dict[str, Any], load: Callable[[], Handler]) -> Invocation:
+        context = LambdaContext(self.specs[name], self.clock)
+        invocation = Invocation(function=name, request_id=context.aws_request_id)
+        started = self.clock.monotonic()
+        try:
+            handler = load()
+        except HandlerMissing:
+            raise
+        except Exception as error:
+            _record_error(invocation, error, "Runtime.ImportModuleError")
+            return invocation
+        try:
+            invocation.result = handler(event, context)
+        except Exception as error:
+            _record_error(invocation, error, type(error).__name__)
+        invocation.duration_ms = (self.clock.monotonic() - started) * 1000
         return invocation
 
 
