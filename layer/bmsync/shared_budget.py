@@ -85,6 +85,7 @@ class SharedBudget:
         self._held_bucket: int | None = None
         #: Units counted in past buckets and never spent, to take off the item at the next write.
         self._returns: dict[int, int] = {}
+        self._last_written: BudgetCounts | None = None
 
     def _bucket(self, epoch: float) -> int:
         return math.floor(epoch / self.rule.bucket_seconds)
@@ -142,11 +143,18 @@ class SharedBudget:
 
     def _reserve(self, count: int, keep: int, bucket: int, epoch: float, *, hold: bool) -> float:
         want = count if keep else max(count, self.rule.batch)
+        # The item as this process last wrote it: while no other container wrote since, the conditional
+        # write succeeds without a read first; when one did, the write fails and the item is read.
+        stored, fresh = self._last_written, False
         for _ in range(CONFLICT_RETRIES):
-            stored = self.store.load_counts(self.name) or BudgetCounts()
+            if stored is None:
+                stored, fresh = self.store.load_counts(self.name) or BudgetCounts(), True
             live = self._live(stored, bucket)
             free = self.rule.limit - sum(live.values()) - keep
             if free < count:
+                if not fresh:  # others may have given units back: look before waiting
+                    stored = None
+                    continue
                 return self._wait_until_free(live, count + keep, epoch)
             taken = min(want, free)
             live[bucket] = live.get(bucket, 0) + taken
@@ -154,10 +162,12 @@ class SharedBudget:
             saved = self.store.save_counts(
                 self.name, updated, expected_version=stored.version, expires_at=self._expiry(epoch)
             )
+            self._last_written = updated if saved else None
             if saved:
                 self._returns.clear()
                 self._held += taken if hold else taken - count
                 return 0.0
+            stored = None
         return CONFLICT_WAIT_SECONDS
 
     def _wait_until_free(self, live: dict[int, int], needed: int, epoch: float) -> float:

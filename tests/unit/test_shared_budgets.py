@@ -11,7 +11,7 @@ import pytest
 from bmsync.backmarket.errors import RateLimited
 from bmsync.backmarket.limiter import Budgets, RateLimiter
 from bmsync.clock import ManualClock
-from bmsync.shared_budget import BudgetRule, InMemoryBudgetStore, SharedBudget
+from bmsync.shared_budget import BudgetCounts, BudgetRule, InMemoryBudgetStore, SharedBudget
 from bmsync.store.budgets_repo import BudgetsRepository
 from bmsync.wholecell.client import RequestLimiter
 
@@ -125,3 +125,27 @@ def test_wholecell_containers_share_its_requests_a_second(aws: None, clock: Manu
         containers[call % 3].acquire()
         sent_at.append(clock.monotonic())
     assert _most_in_any_window(sent_at, 5.0) <= 10
+
+
+def test_a_container_alone_writes_without_reading_first() -> None:
+    clock = ManualClock()
+    store = InMemoryBudgetStore()
+    reads: list[str] = []
+    real_load = store.load_counts
+
+    def counted_load(name: str) -> BudgetCounts | None:
+        reads.append(name)
+        return real_load(name)
+
+    store.load_counts = counted_load  # type: ignore[method-assign]
+    budget = SharedBudget(
+        store, "requests", BudgetRule(limit=100, window_seconds=10, bucket_seconds=1), clock
+    )
+    for _ in range(20):
+        assert budget.try_take(1) == 0.0
+        clock.advance(1)
+    assert reads == ["requests"]  # its own last write is the item: one read, twenty writes
+    other = SharedBudget(store, "requests", budget.rule, clock)
+    assert other.try_take(1) == 0.0
+    assert budget.try_take(1) == 0.0  # the other wrote: the conditional write fails, then it reads
+    assert len(reads) == 3
