@@ -167,6 +167,18 @@ class Functions(Construct):
         )
         tables.grant_data(table_actions(spec.name), role)
         self._grant_secrets(spec, role, secrets)
+        if scheduled:
+            # A scheduled run for several connections invokes the function itself once per connection
+            # (``bmsync.sync.flow.connections_for``). A policy of its own, not the role's default one
+            # the function depends on: the function's ARN in that one would be a dependency cycle.
+            iam.Policy(
+                scope,
+                "FanOut",
+                roles=[role],
+                statements=[
+                    iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function.function_arn])
+                ],
+            )
         for source in spec.streams:
             assert failures is not None
             function.add_event_source(

@@ -1,8 +1,8 @@
-"""The harness's hold on the handlers' process-wide clock and retry jitter (``bmsync.process``).
+"""The harness's hold on the handlers' process-wide clock, retry jitter and fan-out (``bmsync.process``).
 
 The product only reads them (``process.clock()``, ``process.jitter()``) and has no setter: in Lambda
 nothing replaces them. The harness assigns the fields of ``process.current``, the one injection point
-the product documents, through these two functions and nowhere else, so a search for who changes
+the product documents, through these functions and nowhere else, so a search for who changes
 the handlers' clock finds one place.
 """
 
@@ -12,6 +12,7 @@ import random
 
 from bmsync import process
 from bmsync.clock import Clock
+from bmsync.fan_out import FanOut
 
 
 def use_clock(clock: Clock) -> None:
@@ -22,3 +23,8 @@ def use_clock(clock: Clock) -> None:
 def use_jitter(source: random.Random) -> None:
     """Where the handlers' retry waits draw their jitter from now on (a seeded one replays)."""
     process.current.jitter = source
+
+
+def use_fan_out(fan_out: FanOut) -> None:
+    """How the handlers' scheduled runs start one invocation per connection (the harness's invoker)."""
+    process.current.fan_out = fan_out

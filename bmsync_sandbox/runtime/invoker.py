@@ -65,7 +65,9 @@ class Invoker:
     """Loads each ``functions/<name>/handler.py`` once (a warm container) and invokes it.
 
     Invocations of one function are serialized, as in one warm Lambda container; different functions
-    run side by side.
+    run side by side. An asynchronous invoke from a handler (a scheduled run's fan-out,
+    :meth:`invoke_async`) is queued, as Lambda queues it, and run by :meth:`run_queued` once the
+    invoking call has returned.
     """
 
     def __init__(
@@ -81,6 +83,8 @@ class Invoker:
         self._handlers: dict[str, Handler] = {}
         self._locks = {name: threading.Lock() for name in self.specs}
         self._load_lock = threading.Lock()
+        self._queued: list[tuple[str, dict[str, Any]]] = []
+        self._queue_lock = threading.Lock()
 
     def handler_path(self, name: str) -> Path:
         return self.functions_dir / name / "handler.py"
@@ -94,6 +98,25 @@ class Invoker:
                 self._handlers[name] = _load_handler(name, self.handler_path(name))
             return self._handlers[name]
 
+    def invoke_async(self, function_arn: str, event: dict[str, Any]) -> None:
+        """Lambda's ``InvocationType=Event`` (``bmsync.fan_out``): queue the event for :meth:`run_queued`."""
+        name = function_arn.rsplit(":", 1)[-1]
+        if name not in self.specs:
+            raise ValueError(f"no function {name!r} to invoke")
+        with self._queue_lock:
+            self._queued.append((name, event))
+
+    def run_queued(self) -> list[tuple[dict[str, Any], Invocation]]:
+        """Run what handlers invoked asynchronously, each as its own invocation (and its own failure):
+        each event with its invocation."""
+        ran: list[tuple[dict[str, Any], Invocation]] = []
+        while True:
+            with self._queue_lock:
+                if not self._queued:
+                    return ran
+                name, event = self._queued.pop(0)
+            ran.append((event, self.invoke(name, event)))
+
     def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
         """Call the handler with ``event``; a raised exception becomes the invocation's error.
 
@@ -101,23 +124,31 @@ class Invoker:
         ``Runtime.ImportModuleError``), tried again on the next invocation; a missing handler file
         raises :class:`HandlerMissing`.
         """
-        spec = self.specs[name]
         with self._locks[name]:
-            context = LambdaContext(spec, self.clock)
-            invocation = Invocation(function=name, request_id=context.aws_request_id)
-            started = self.clock.monotonic()
-            try:
-                handler = self._handler(name)
-            except HandlerMissing:
-                raise
-            except Exception as error:
-                _record_error(invocation, error, "Runtime.ImportModuleError")
-                return invocation
-            try:
-                invocation.result = handler(event, context)
-            except Exception as error:
-                _record_error(invocation, error, type(error).__name__)
-            invocation.duration_ms = (self.clock.monotonic() - started) * 1000
+            return self._call(name, event, lambda: self._handler(name))
+
+    def invoke_in_new_container(self, name: str, event: dict[str, Any]) -> Invocation:
+        """Call the handler in another container of the function, while the warm one may be busy (as
+        Lambda does when invocations overlap): its own handler module, a cold start, no wait for the
+        warm container. The layer's modules are still this process's (a limit of running in one)."""
+        return self._call(name, event, lambda: _load_handler(name, self.handler_path(name)))
+
+    def _call(self, name: str, event: dict[str, Any], load: Callable[[], Handler]) -> Invocation:
+        context = LambdaContext(self.specs[name], self.clock)
+        invocation = Invocation(function=name, request_id=context.aws_request_id)
+        started = self.clock.monotonic()
+        try:
+            handler = load()
+        except HandlerMissing:
+            raise
+        except Exception as error:
+            _record_error(invocation, error, "Runtime.ImportModuleError")
+            return invocation
+        try:
+            invocation.result = handler(event, context)
+        except Exception as error:
+            _record_error(invocation, error, type(error).__name__)
+        invocation.duration_ms = (self.clock.monotonic() - started) * 1000
         return invocation
 
 

@@ -63,15 +63,20 @@ class Scheduler:
             self.next_due[key] = moment + self.rates[key]
             name, task = key
             invocation = self.invoker.invoke(name, scheduled_event(name, moment, task))
-            invocations.append(invocation)
-            self._on_event(
-                RuntimeEvent(
-                    at=self.invoker.clock.now(),  # when it finished, like the other events
-                    function=name,
-                    trigger=f"schedule:{task}" if task else "schedule",
-                    connection="*",
-                    outcome="ok" if invocation.ok else "error",
-                    detail=summarize(invocation.result if invocation.ok else invocation.error),
+            # A run for several connections fans out: one invocation per connection, run after it.
+            fanned_out = self.invoker.run_queued()
+            for ran, connection in [(invocation, "*")] + [
+                (child, str(event.get("connection_id"))) for event, child in fanned_out
+            ]:
+                invocations.append(ran)
+                self._on_event(
+                    RuntimeEvent(
+                        at=self.invoker.clock.now(),  # when it finished, like the other events
+                        function=name,
+                        trigger=f"schedule:{task}" if task else "schedule",
+                        connection=connection,
+                        outcome="ok" if ran.ok else "error",
+                        detail=summarize(ran.result if ran.ok else ran.error),
+                    )
                 )
-            )
         return invocations

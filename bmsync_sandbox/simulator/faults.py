@@ -5,12 +5,17 @@
 * DynamoDB throttling at the repository layer and handler crashes between two writes (botocore
   event hooks on the store's client, active only while a handler runs);
 * duplicated and re-ordered stream records (a wrapper around the pump's streams client);
-* duplicated scheduled deliveries (EventBridge Scheduler delivers at least once).
+* duplicated scheduled deliveries (EventBridge Scheduler delivers at least once);
+* overlapping containers: a second container of a function runs the same scheduled event while the
+  first is mid-way (Lambda scales out when an invocation outlasts the next one's arrival);
+* runs killed at their timeout: a run that outlives its function's timeout on the simulated clock,
+  or is drawn to, is abandoned at a random point (its lock and lease must recover).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +42,10 @@ class FaultProfile:
     stream_duplicate: float = 0.0  # per record read: delivered again later
     stream_reorder: float = 0.0  # per page: two records of different items swap places
     schedule_duplicate: float = 0.0  # per scheduled invocation: delivered twice
+    #: Per scheduled invocation: another container runs the same event at a random point of this one.
+    overlapping_container: float = 0.0
+    #: Per invocation: the run outlives its timeout and Lambda stops it at a random store call.
+    killed_at_timeout: float = 0.0
     token_rotations_per_day: float = 0.0
 
     def backmarket_rules(self) -> list[dict[str, Any] | Fault]:
@@ -66,6 +75,8 @@ PROFILES: dict[str, FaultProfile] = {
         stream_duplicate=0.02,
         stream_reorder=0.05,
         schedule_duplicate=0.02,
+        overlapping_container=0.02,
+        killed_at_timeout=0.001,
         token_rotations_per_day=1.0,
     ),
     "heavy": FaultProfile(
@@ -81,6 +92,8 @@ PROFILES: dict[str, FaultProfile] = {
         stream_duplicate=0.1,
         stream_reorder=0.2,
         schedule_duplicate=0.1,
+        overlapping_container=0.1,
+        killed_at_timeout=0.005,
         token_rotations_per_day=2.0,
     ),
 }
@@ -91,22 +104,50 @@ class SimulatedCrash(BaseException):
     the handler can catch it, exactly like the real thing; the invoker reports a function error."""
 
 
-class StoreFaults:
-    """Throttling and crashes on the store's DynamoDB client, only while ``armed`` (a handler runs).
+class SimulatedTimeout(SimulatedCrash):
+    """Lambda stopped the run at its function's timeout: mid-way, whatever it was doing."""
 
-    It also counts the handlers' store calls.
+
+#: A run drawn to be killed at its timeout dies at one of its first this-many store calls.
+TIMEOUT_KILL_WITHIN_CALLS = 40
+#: A second container starts at one of the first run's first this-many store calls.
+OVERLAP_WITHIN_CALLS = 20
+
+
+@dataclass
+class _Run:
+    """What is planned for one invocation (a stack of them: a second container runs inside the first)."""
+
+    deadline: float  # on the simulated clock's monotonic time
+    calls: int = 0
+    injected: int = 0  # faults injected into this run
+    crash_pending: bool = False
+    kill_at: int | None = None
+    overlap_at: int | None = None
+    overlap: Callable[[], object] | None = None
+
+
+class StoreFaults:
+    """Throttling, crashes, timeouts and overlapping containers on the store's DynamoDB client, only
+    while a handler runs (:meth:`start_run` … :meth:`end_run`). It also counts the handlers' store calls.
     """
 
-    def __init__(self, profile: FaultProfile, rng: random.Random) -> None:
+    def __init__(self, profile: FaultProfile, rng: random.Random, clock: Any) -> None:
         self.profile = profile
         self.rng = rng
-        self.armed = False
+        self.clock = clock
         self.enabled = True
-        self._crash_pending = False
+        self._runs: list[_Run] = []
         self.throttled = 0
         self.crashes = 0
+        self.timeouts = 0
+        self.overlapping_containers = 0
         self.calls = 0
         self._hooked: Any = None
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._runs)
 
     def install(self) -> None:
         """Hook the store's current client (``bmsync.store.dynamo``'s cached resource)."""
@@ -117,20 +158,52 @@ class StoreFaults:
         client.meta.events.register("after-call.dynamodb.*", self._after_call)
         self._hooked = client
 
+    def start_run(
+        self, timeout_seconds: float, *, second_container: Callable[[], object] | None = None
+    ) -> None:
+        """A handler starts; ``second_container`` (when drawn) runs at a random point of it."""
+        run = _Run(deadline=self.clock.monotonic() + timeout_seconds)
+        if (
+            self.enabled
+            and self.profile.killed_at_timeout
+            and self.rng.random() < self.profile.killed_at_timeout
+        ):
+            run.kill_at = self.rng.randint(1, TIMEOUT_KILL_WITHIN_CALLS)
+        if self.enabled and second_container is not None:
+            run.overlap_at = self.rng.randint(1, OVERLAP_WITHIN_CALLS)
+            run.overlap = second_container
+        self._runs.append(run)
+
+    def end_run(self) -> int:
+        """The handler returned or died: how many faults were injected into it."""
+        return self._runs.pop().injected
+
     def _before_call(self, model: Any, **kwargs: Any) -> None:
-        if not self.armed:
+        if not self._runs:
             return
+        run = self._runs[-1]
+        run.calls += 1
         self.calls += 1
         if not self.enabled:
             return
-        if self._crash_pending:
-            self._crash_pending = False
+        if run.crash_pending:
+            run.crash_pending = False
             self.crashes += 1
+            run.injected += 1
             raise SimulatedCrash(
                 f"the function died before {model.name} (simulated crash between two writes)"
             )
+        if run.overlap is not None and run.overlap_at is not None and run.calls >= run.overlap_at:
+            second_container, run.overlap = run.overlap, None
+            self.overlapping_containers += 1
+            second_container()
+        if (run.kill_at is not None and run.calls >= run.kill_at) or self.clock.monotonic() > run.deadline:
+            self.timeouts += 1
+            run.injected += 1
+            raise SimulatedTimeout(f"the function reached its timeout before {model.name} (simulated)")
         if self.profile.dynamodb_throttle and self.rng.random() < self.profile.dynamodb_throttle:
             self.throttled += 1
+            run.injected += 1
             raise ClientError(
                 {
                     "Error": {
@@ -142,14 +215,10 @@ class StoreFaults:
             )
 
     def _after_call(self, model: Any, **kwargs: Any) -> None:
-        if not (self.armed and self.enabled) or model.name not in WRITE_OPERATIONS:
+        if not (self._runs and self.enabled) or model.name not in WRITE_OPERATIONS:
             return
         if self.profile.crash_after_write and self.rng.random() < self.profile.crash_after_write:
-            self._crash_pending = True
-
-    def disarm(self) -> None:
-        self.armed = False
-        self._crash_pending = False
+            self._runs[-1].crash_pending = True
 
 
 class ChaoticStreams:

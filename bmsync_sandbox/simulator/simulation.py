@@ -36,7 +36,7 @@ from bmsync.settings import (
     WholeCellConnection,
 )
 from bmsync.store.settings_repo import SettingsRepository
-from bmsync_sandbox.runtime.collaborators import use_clock, use_jitter
+from bmsync_sandbox.runtime.collaborators import use_clock, use_fan_out, use_jitter
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
 from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
@@ -123,6 +123,8 @@ class SimulationInvoker(Invoker):
         self.local_aws = local_aws
         self.rng = rng
         self.duplicate_schedules = 0.0
+        #: Chance that a second container runs a scheduled event while the first is mid-way.
+        self.overlapping_containers = 0.0
         self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.invocations: dict[str, int] = defaultdict(int)
         self.records: dict[str, int] = defaultdict(int)
@@ -140,26 +142,38 @@ class SimulationInvoker(Invoker):
             self._invoke_once(name, event)
         return invocation
 
-    def _invoke_once(self, name: str, event: dict[str, Any]) -> Invocation:
+    def _invoke_once(self, name: str, event: dict[str, Any], *, second_container: bool = False) -> Invocation:
+        """One invocation; a second container's runs inside the first's (its CPU and store calls are
+        counted there: the same function's)."""
         self.store_faults.install()
-        injected_before = self.store_faults.throttled + self.store_faults.crashes
         calls_before = self.store_faults.calls
         local_aws_before = self.local_aws.cpu_seconds
-        self.store_faults.armed = True
+        overlap = (
+            (lambda: self._invoke_once(name, event, second_container=True))
+            if not second_container
+            and event.get("source") == "bmsync.schedule"
+            and self.rng.random() < self.overlapping_containers
+            else None
+        )
+        self.store_faults.start_run(self.specs[name].timeout_seconds, second_container=overlap)
         started = time.thread_time()
         try:
-            invocation = super().invoke(name, event)
+            if second_container:
+                invocation = super().invoke_in_new_container(name, event)
+            else:
+                invocation = super().invoke(name, event)
         except SimulatedCrash as crash:
             invocation = Invocation(function=name, request_id="crashed", error=str(crash), error_type="Crash")
         finally:
-            self.store_faults.disarm()
-            self.cpu_seconds[name] += time.thread_time() - started
-            self.store_calls[name] += self.store_faults.calls - calls_before
-            self.local_aws_cpu_seconds[name] += self.local_aws.cpu_seconds - local_aws_before
+            injected = self.store_faults.end_run()
+            if not second_container:
+                self.cpu_seconds[name] += time.thread_time() - started
+                self.store_calls[name] += self.store_faults.calls - calls_before
+                self.local_aws_cpu_seconds[name] += self.local_aws.cpu_seconds - local_aws_before
         self.invocations[name] += 1
         self.records[name] += len(event.get("Records") or [])
         if not invocation.ok:
-            if self.store_faults.throttled + self.store_faults.crashes > injected_before:
+            if injected:
                 self.injected_errors += 1
             else:
                 self.errors.append(invocation)
@@ -343,7 +357,11 @@ class Simulation:
     def running(self) -> Iterator[Simulation]:
         """The whole system up (store, emulators, connection, triggers), the functions' logs in a
         file; everything torn down after. ``run`` uses it, and so does the benchmark."""
-        previous_clock, previous_jitter = process.clock(), process.jitter()
+        previous_clock, previous_jitter, previous_fan_out = (
+            process.clock(),
+            process.jitter(),
+            process.fan_out(),
+        )
         previous_level = logger.log_level
         self.function_logs = FunctionLogs(self.work_dir / "functions.log")
         logger.setLevel("WARNING")  # what needs a person still goes to the log; chatter would cost time
@@ -378,6 +396,7 @@ class Simulation:
             logger.setLevel(previous_level)
             use_clock(previous_clock)
             use_jitter(previous_jitter)
+            use_fan_out(previous_fan_out)
 
     def advance(self, minutes: float) -> None:
         """Let ``minutes`` of simulated time pass, step by step (the benchmark's driver)."""
@@ -437,13 +456,14 @@ class Simulation:
 
     def _wire(self, dynamodb: Any, streams: Any, settings: Settings) -> None:
         fault_rng = random.Random(self.config.seed * 7919 + 1)
-        self.store_faults = StoreFaults(self.profile, fault_rng)
+        self.store_faults = StoreFaults(self.profile, fault_rng, self.clock)
         self.streams = ChaoticStreams(streams, self.profile, fault_rng)
         periodic = self.config.strategy == "periodic-15m"
         specs = _periodic_specs() if periodic else tuple(spec for spec in FUNCTIONS if spec.name != "admin")
         self.invoker = SimulationInvoker(
             self.clock, store_faults=self.store_faults, local_aws=self.local_aws, rng=fault_rng, specs=specs
         )
+        use_fan_out(self.invoker.invoke_async)
         # The faults start with the measurement: the warm-up brings the system to a synced state.
         self.store_faults.enabled = False
         self.streams.enabled = False
@@ -529,6 +549,7 @@ class Simulation:
         self.store_faults.enabled = True
         self.streams.enabled = True
         self.invoker.duplicate_schedules = self.profile.schedule_duplicate
+        self.invoker.overlapping_containers = self.profile.overlapping_container
 
     def _faults_off(self) -> None:
         self.backmarket.clear_faults()
@@ -536,6 +557,7 @@ class Simulation:
         self.store_faults.enabled = False
         self.streams.flush()
         self.invoker.duplicate_schedules = 0.0
+        self.invoker.overlapping_containers = 0.0
         if self.backmarket.token != self._stored_token():
             self._replace_token()  # a rotation left half-done at the end is finished by the admin
 
@@ -709,6 +731,8 @@ class Simulation:
                 "profile": self.profile.name,
                 "dynamodb_throttled": self.store_faults.throttled,
                 "crashes_between_writes": self.store_faults.crashes,
+                "runs_killed_at_timeout": self.store_faults.timeouts,
+                "overlapping_containers": self.store_faults.overlapping_containers,
                 "stream_records_duplicated": self.streams.duplicated,
                 "stream_records_reordered": self.streams.reordered,
                 "scheduled_deliveries_duplicated": self.invoker.duplicated_deliveries,

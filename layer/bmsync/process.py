@@ -1,4 +1,5 @@
-"""Process-wide collaborators that handlers share: the clock, and the random source of retry jitter.
+"""Process-wide collaborators that handlers share: the clock, the random source of retry jitter, and
+how a scheduled run fans out to one invocation per connection.
 
 Lambda handlers are entry points, so they cannot take a clock as an argument; they ask this module.
 In Lambda they are the system clock and an unseeded generator, and nothing ever replaces them. A
@@ -13,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from bmsync.clock import Clock, SystemClock
+from bmsync.fan_out import FanOut, invoke_async
 
 
 @dataclass
@@ -20,6 +22,8 @@ class Collaborators:
     clock: Clock = field(default_factory=SystemClock)
     #: Where retry waits draw their jitter (never used for anything secret).
     jitter: random.Random = field(default_factory=random.Random)
+    #: How a scheduled run starts one invocation per connection (Lambda's asynchronous invoke).
+    fan_out: FanOut = invoke_async
 
 
 #: The injection point: read through :func:`clock` and :func:`jitter`; only a harness assigns its fields.
@@ -33,3 +37,8 @@ def clock() -> Clock:
 def jitter() -> random.Random:
     """Where retry waits draw their jitter (never used for anything secret)."""
     return current.jitter
+
+
+def fan_out() -> FanOut:
+    """How a scheduled run starts one invocation of its function per connection."""
+    return current.fan_out

@@ -125,7 +125,9 @@ def test_no_function_may_reach_the_local_emulators(deployed: Any) -> None:
     assert LOCAL_SANDBOX_HOSTS_ENV not in json.dumps(deployed.raw)
 
 
-def test_only_the_admin_may_start_a_listing_import(deployed: Any) -> None:
+def test_only_the_admin_may_start_a_listing_import_and_a_scheduled_function_only_itself(
+    deployed: Any,
+) -> None:
     listing_import = deployed.stack.functions.by_name["listing_import"]
     listing_import_arn = {"Fn::GetAtt": [deployed.logical_id(listing_import), "Arn"]}
     for spec in FUNCTIONS:
@@ -134,8 +136,12 @@ def test_only_the_admin_may_start_a_listing_import(deployed: Any) -> None:
             for s in _role_statements(deployed, spec.name)
             if "lambda:InvokeFunction" in _as_list(s["Action"])
         ]
+        own_arn = {"Fn::GetAtt": [deployed.logical_id(deployed.stack.functions.by_name[spec.name]), "Arn"]}
         if spec.name == "admin":
             assert [s["Resource"] for s in invoke] == [listing_import_arn]
+        elif spec.schedules:
+            # The fan-out of a scheduled run: one invocation of itself per connection.
+            assert [(s["Action"], s["Resource"]) for s in invoke] == [("lambda:InvokeFunction", own_arn)]
         else:
             assert invoke == []
     admin = deployed.raw["Resources"][deployed.logical_id(deployed.stack.functions.by_name["admin"])]

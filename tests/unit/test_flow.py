@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bmsync.errors import IntegrationError
+from bmsync.events import ScheduledEvent
+from bmsync.settings import Settings
+from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.flow import run_flow
+from bmsync.sync.flow import connections_for, run_flow
 
 
 class TokenRevoked(IntegrationError):
@@ -66,3 +71,40 @@ def test_an_unexpected_error_is_recorded_released_and_raised(aws: None, clock) -
     last = state.last_run("order_import")
     assert last is not None and last.status == "failed" and "boom" in (last.error or "")
     assert run_flow("order_import", state, clock, lambda run: None).status == "succeeded"
+
+
+class _Context:
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:bmsync-order-import"
+
+
+def _scheduled(clock, connection_id: str | None = None) -> ScheduledEvent:
+    return ScheduledEvent(function="order_import", scheduled_time=clock.now(), connection_id=connection_id)
+
+
+def test_a_scheduled_run_for_several_connections_starts_one_invocation_each(aws: None, clock) -> None:
+    repo = SettingsRepository()
+    for connection_id in ("eu", "us", "ap"):
+        repo.save(Settings(connection_id=connection_id))
+    started: list[tuple[str, dict[str, Any]]] = []
+
+    runs_here = connections_for(
+        _scheduled(clock), _Context(), fan_out=lambda arn, event: started.append((arn, event))
+    )
+
+    assert runs_here == []
+    assert [arn for arn, _ in started] == [_Context.invoked_function_arn] * 3
+    assert [ScheduledEvent.model_validate(event) for _, event in started] == [
+        _scheduled(clock, connection_id) for connection_id in ("ap", "eu", "us")
+    ]
+    # Each invocation then runs its own connection only.
+    assert [s.connection_id for s in connections_for(_scheduled(clock, "us"), _Context())] == ["us"]
+
+
+def test_a_single_connection_runs_in_the_scheduled_invocation_itself(aws: None, clock) -> None:
+    SettingsRepository().save(Settings(connection_id="eu"))
+
+    def never(arn: str, event: dict[str, Any]) -> None:
+        raise AssertionError("one connection needs no fan-out")
+
+    assert [s.connection_id for s in connections_for(_scheduled(clock), _Context(), fan_out=never)] == ["eu"]
+    assert connections_for(_scheduled(clock, "gone"), _Context(), fan_out=never) == []

@@ -54,6 +54,8 @@ from bmsync.connection_secrets import read_backmarket_token
 from bmsync.observability import logger, redact_text, register_secret
 from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
+from bmsync.shared_budget import BudgetStore
+from bmsync.store.budgets_repo import BudgetsRepository
 
 PAGE_SIZE = 50
 #: Back Market blocks for 10 s once a budget is exceeded: never come back sooner.
@@ -181,6 +183,8 @@ class BackMarketClient:
         user_agent: str,
         clock: Clock,
         limiter: RateLimiter | None = None,
+        budget_store: BudgetStore | None = None,
+        budget_scope: str = "",
         timeout: tuple[float, float] = (3.05, 20.0),
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -189,6 +193,9 @@ class BackMarketClient:
         self.user_agent = user_agent
         self.clock = clock
         self._limiter = limiter
+        #: Where the token's budgets are counted for every container (none: this process only).
+        self._budget_store = budget_store
+        self._budget_scope = budget_scope
         self.timeout = timeout
         self._token: str | None = None
 
@@ -196,7 +203,13 @@ class BackMarketClient:
 
     def limiter(self) -> RateLimiter:
         if self._limiter is None:
-            self._limiter = shared_limiter(self.base_url, self._current_token(), self.clock)
+            self._limiter = shared_limiter(
+                self.base_url,
+                self._current_token(),
+                self.clock,
+                store=self._budget_store,
+                scope=self._budget_scope,
+            )
         return self._limiter
 
     def requests_remaining(self) -> int:
@@ -204,6 +217,10 @@ class BackMarketClient:
 
     def sku_updates_remaining(self) -> int:
         return self.limiter().sku_updates_remaining()
+
+    def hold_sku_updates(self, count: int, *, keep: int) -> bool:
+        """Set aside ``count`` SKU updates for the next calls if ``keep`` stay free for every container."""
+        return self.limiter().hold_sku_updates(count, keep=keep)
 
     # --- orders
 
@@ -701,4 +718,6 @@ def client_for(settings: Settings, clock: Clock) -> BackMarketClient:
         market=settings.backmarket.market,
         user_agent=settings.backmarket.user_agent,
         clock=clock,
+        budget_store=BudgetsRepository(settings.connection_id),
+        budget_scope=settings.connection_id,
     )

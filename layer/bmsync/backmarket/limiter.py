@@ -1,20 +1,21 @@
-"""A client-side rate limiter that keeps a whole process under Back Market's budgets.
+"""A client-side rate limiter that keeps every process of a token under Back Market's budgets.
 
 Back Market blocks a seller for 10 s after about 200 requests in 10 s, and refuses listing writes after
-about 2,000 SKU lines in an hour. The limiter keeps a sliding log of what was sent per (host, token),
-shared by every client of the process, with defaults a little under those budgets. Waits go through
-the injected clock, so a simulated clock runs thousands of calls in seconds.
+about 2,000 SKU lines in an hour, per token. The limiter counts both in shared budgets, stored
+per connection so that every container and function using the token keeps under them together, with
+defaults a little under those budgets. Waits go through the injected clock, so a simulated clock runs
+thousands of calls in seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 from bmsync.backmarket.errors import RateLimited
 from bmsync.clock import Clock
+from bmsync.shared_budget import BudgetRule, BudgetStore, InMemoryBudgetStore, SharedBudget
 
 DEFAULT_REQUESTS_PER_WINDOW = 180
 REQUEST_WINDOW_SECONDS = 10.0
@@ -23,6 +24,13 @@ SKU_WINDOW_SECONDS = 3600.0
 #: A SKU update waits at most this long for budget; beyond it the caller gets RateLimited (a Lambda
 #: must not sit idle for most of an hour: the next run carries on).
 DEFAULT_MAX_SKU_WAIT_SECONDS = 30.0
+#: The request window is counted in buckets of a tenth of it (a shared count checks 11 buckets: 11 s).
+REQUEST_BUCKETS_PER_WINDOW = 10
+#: Requests reserved per write of the shared count (unspent ones go back when their bucket ends).
+REQUEST_BATCH = 10
+#: The hour of SKU updates is counted in half-minutes: a unit frees at most 30 s after its hour (finer
+#: buckets would make the stored item, written once per SKU update, larger).
+SKU_BUCKETS_PER_WINDOW = 120
 
 
 @dataclass(frozen=True)
@@ -34,95 +42,115 @@ class Budgets:
     max_sku_wait_seconds: float = DEFAULT_MAX_SKU_WAIT_SECONDS
 
 
-class _SlidingLog:
-    """Timestamps of the events of the last ``window`` seconds; at most ``limit`` of them."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._events: deque[float] = deque()
-
-    def _expire(self, now: float) -> None:
-        while self._events and now - self._events[0] >= self.window:
-            self._events.popleft()
-
-    def remaining(self, now: float) -> int:
-        self._expire(now)
-        return max(0, self.limit - len(self._events))
-
-    def wait_for(self, count: int, now: float) -> float:
-        """Seconds until ``count`` more events fit (0 when they fit now)."""
-        self._expire(now)
-        excess = len(self._events) + count - self.limit
-        if excess <= 0:
-            return 0.0
-        if count > self.limit:
-            raise ValueError(f"{count} events can never fit a budget of {self.limit}")
-        # The excess-th oldest event must leave the window first.
-        return self._events[excess - 1] + self.window - now
-
-    def record(self, count: int, now: float) -> None:
-        self._events.extend([now] * count)
+def _rules(budgets: Budgets) -> tuple[BudgetRule, BudgetRule]:
+    """The shared rules of the request window and the SKU-update budget."""
+    requests = BudgetRule(
+        limit=budgets.requests_per_window,
+        window_seconds=budgets.window_seconds,
+        bucket_seconds=budgets.window_seconds / REQUEST_BUCKETS_PER_WINDOW,
+        batch=REQUEST_BATCH,
+    )
+    sku_updates = BudgetRule(
+        limit=budgets.sku_updates_per_hour,
+        window_seconds=budgets.sku_window_seconds,
+        bucket_seconds=budgets.sku_window_seconds / SKU_BUCKETS_PER_WINDOW,
+    )
+    return requests, sku_updates
 
 
 class RateLimiter:
-    """Thread-safe; one per (host, token) in a process (see :func:`shared_limiter`)."""
+    """Thread-safe; one per (host, token) in a process (see :func:`shared_limiter`).
 
-    def __init__(self, clock: Clock, budgets: Budgets | None = None) -> None:
+    Its budgets live in ``store``: a connection's DynamoDB item, shared by every container and
+    function using the token (:class:`bmsync.store.budgets_repo.BudgetsRepository`), or by default
+    this process's memory.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        budgets: Budgets | None = None,
+        *,
+        store: BudgetStore | None = None,
+        scope: str = "",
+    ) -> None:
         self.clock = clock
         self.budgets = budgets or Budgets()
-        self._requests = _SlidingLog(self.budgets.requests_per_window, self.budgets.window_seconds)
-        self._sku_updates = _SlidingLog(self.budgets.sku_updates_per_hour, self.budgets.sku_window_seconds)
-        self._lock = threading.Lock()
+        self.store: BudgetStore = store if store is not None else InMemoryBudgetStore()
+        self.scope = scope
+        request_rule, sku_rule = _rules(self.budgets)
+        self._requests = SharedBudget(self.store, "backmarket-requests", request_rule, clock)
+        self._sku_updates = SharedBudget(self.store, "backmarket-sku-updates", sku_rule, clock)
 
     def acquire(self, *, sku_updates: int = 0) -> None:
         """Block (on the clock) until one request, carrying ``sku_updates`` SKU lines, may be sent."""
+        pending_sku_updates = sku_updates
         while True:
-            with self._lock:
-                now = self.clock.monotonic()
-                sku_wait = self._sku_updates.wait_for(sku_updates, now) if sku_updates else 0.0
-                if sku_wait > self.budgets.max_sku_wait_seconds:
+            if pending_sku_updates:
+                wait = self._sku_updates.try_take(pending_sku_updates)
+                if wait > self.budgets.max_sku_wait_seconds:
                     raise RateLimited(
                         f"Back Market's SKU update budget ({self.budgets.sku_updates_per_hour} per hour) is "
-                        f"used up; the next update fits in {sku_wait / 60:.0f} min.",
+                        f"used up; the next update fits in {wait / 60:.0f} min.",
                         status=None,
-                        retry_after=sku_wait,
+                        retry_after=wait,
                     )
-                wait = max(sku_wait, self._requests.wait_for(1, now))
                 if wait <= 0:
-                    self._requests.record(1, now)
-                    if sku_updates:
-                        self._sku_updates.record(sku_updates, now)
+                    pending_sku_updates = 0
+                    continue
+            else:
+                wait = self._requests.try_take(1)
+                if wait <= 0:
                     return
-            # Sleep outside the lock so other threads can read the budgets; re-check after.
             self.clock.sleep(wait)
 
+    def hold_sku_updates(self, count: int, *, keep: int) -> bool:
+        """Set aside ``count`` SKU updates for this process's next calls if ``keep`` stay free for
+        everyone afterwards (an increase must leave the reserve kept for decreases)."""
+        return self._sku_updates.hold(count, keep=keep)
+
     def requests_remaining(self) -> int:
-        with self._lock:
-            return self._requests.remaining(self.clock.monotonic())
+        return self._requests.remaining()
 
     def sku_updates_remaining(self) -> int:
-        with self._lock:
-            return self._sku_updates.remaining(self.clock.monotonic())
+        return self._sku_updates.remaining()
 
 
 _shared: dict[tuple[str, str], RateLimiter] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_limiter(host: str, token: str, clock: Clock, budgets: Budgets | None = None) -> RateLimiter:
+def shared_limiter(
+    host: str,
+    token: str,
+    clock: Clock,
+    budgets: Budgets | None = None,
+    *,
+    store: BudgetStore | None = None,
+    scope: str = "",
+) -> RateLimiter:
     """The process-wide limiter of a (host, token); the token is only kept as a hash.
 
-    Giving ``budgets`` that differ from the current limiter's installs a new limiter with them (tests
-    and the simulator tune budgets this way); a different clock does the same.
+    ``store`` and ``scope`` (the connection whose stored budgets it is) make the limiter count in the
+    budgets every container shares. Giving ``budgets`` that differ from the current limiter's installs a
+    new limiter with them and the current store (tests and the simulator tune budgets this way); a
+    different scope or clock does the same.
     """
     key = (host.lower().rstrip("/"), hashlib.sha256(token.encode()).hexdigest())
     with _shared_lock:
         limiter = _shared.get(key)
-        reconfigured = budgets is not None and limiter is not None and limiter.budgets != budgets
-        if limiter is None or limiter.clock is not clock or reconfigured:
-            limiter = RateLimiter(clock, budgets)
-            _shared[key] = limiter
+        if limiter is None or limiter.clock is not clock:
+            limiter = RateLimiter(clock, budgets, store=store, scope=scope)
+        elif (budgets is not None and budgets != limiter.budgets) or (
+            store is not None and scope != limiter.scope
+        ):
+            limiter = RateLimiter(
+                clock,
+                budgets or limiter.budgets,
+                store=store if store is not None else limiter.store,
+                scope=scope if store is not None else limiter.scope,
+            )
+        _shared[key] = limiter
         return limiter
 
 

@@ -21,12 +21,13 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bmsync import alerts
+from bmsync import alerts, process
 from bmsync.catalog import FunctionSpec
 from bmsync.clock import Clock, utc_iso
 from bmsync.environment import function_environment
 from bmsync.errors import IntegrationError
 from bmsync.events import ScheduledEvent
+from bmsync.fan_out import FanOut
 from bmsync.observability import emit_run_metrics, logger, take_run_measures
 from bmsync.settings import Settings
 from bmsync.store.run_aggregates import RunAggregatesRepository
@@ -118,18 +119,42 @@ def scheduled_event(event: dict[str, Any], spec: FunctionSpec) -> ScheduledEvent
     return scheduled
 
 
-def connections_for(event: ScheduledEvent, settings_repo: SettingsRepository | None = None) -> list[Settings]:
-    """The connections a scheduled invocation runs for: all of them unless the event names one."""
+def connections_for(
+    event: ScheduledEvent,
+    context: Any,
+    settings_repo: SettingsRepository | None = None,
+    *,
+    fan_out: FanOut | None = None,
+) -> list[Settings]:
+    """The connections this invocation runs for: the one the event names, or the only one.
+
+    An event without a connection, when there are several, is fanned out: the function invokes itself
+    once per connection (``connection_id`` in the event) and runs none here, so each connection has
+    its own invocation, duration and failure, and a slow one delays no other.
+    """
     repo = settings_repo or SettingsRepository()
-    if event.connection_id is None:
-        return repo.list()
-    settings = repo.get(event.connection_id)
-    if settings is None:
-        logger.warning(
-            "scheduled run for an unknown connection", extra={"connection_id": event.connection_id}
+    if event.connection_id is not None:
+        settings = repo.get(event.connection_id)
+        if settings is None:
+            logger.warning(
+                "scheduled run for an unknown connection", extra={"connection_id": event.connection_id}
+            )
+            return []
+        return [settings]
+    connections = repo.list()
+    if len(connections) <= 1:
+        return connections
+    start = fan_out or process.fan_out()
+    for settings in connections:
+        start(
+            context.invoked_function_arn,
+            event.model_copy(update={"connection_id": settings.connection_id}).model_dump(mode="json"),
         )
-        return []
-    return [settings]
+    logger.info(
+        "scheduled run fanned out: one invocation per connection",
+        extra={"function": event.function, "connections": [s.connection_id for s in connections]},
+    )
+    return []
 
 
 def run_summary(spec: FunctionSpec, runs: Iterable[tuple[str, RunRecord]]) -> dict[str, Any]:

@@ -243,7 +243,7 @@ def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
         FUNCTION,
         (
             (settings.connection_id, run_connection(wire(settings, clock)))
-            for settings in connections_for(scheduled)
+            for settings in connections_for(scheduled, context)
             if on_demand or import_due(SyncStateRepository(settings.connection_id, clock), clock)
         ),
     )

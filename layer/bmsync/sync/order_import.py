@@ -1031,6 +1031,6 @@ def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
         FUNCTION,
         (
             (settings.connection_id, run_connection(wire(settings, clock), catch_up=catch_up))
-            for settings in connections_for(scheduled)
+            for settings in connections_for(scheduled, context)
         ),
     )

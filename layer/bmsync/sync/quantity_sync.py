@@ -296,7 +296,8 @@ def _apply(push: _Push, decisions: list[QuantityDecision]) -> None:
     for decision in increases:
         # Only the hourly SKU-update budget defers: the 10-second request window comes back within
         # seconds, and the client's limiter waits for it (deferring would cost up to a drift check).
-        if push.backmarket.sku_updates_remaining() > push.decrease_reserve:
+        # Held in the budget every container shares, so two of them never both eat into the reserve.
+        if push.backmarket.hold_sku_updates(1, keep=push.decrease_reserve):
             _push(push, decision)
         else:
             _defer(push, decision)
@@ -615,7 +616,7 @@ def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
             FUNCTION,
             (
                 (settings.connection_id, run_drift_check(wire(settings, clock)))
-                for settings in connections_for(scheduled)
+                for settings in connections_for(scheduled, context)
             ),
         )
 

@@ -6,6 +6,7 @@ from bmsync.clock import Clock
 from bmsync.connection_secrets import WholeCellCredentials, read_wholecell_credentials
 from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings
+from bmsync.store.budgets_repo import BudgetsRepository
 from bmsync.wholecell.client import MalformedItem, MalformedSink, WholeCellClient
 from bmsync.wholecell.errors import Unauthorized
 
@@ -36,4 +37,5 @@ def client_for(
         clock=clock,
         requests_per_second=settings.wholecell.requests_per_second,
         on_malformed=on_malformed,
+        budget_store=BudgetsRepository(settings.connection_id),
     )

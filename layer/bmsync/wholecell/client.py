@@ -15,6 +15,7 @@ Retry policy (why each case is safe):
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from bmsync.clock import Clock
 from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.observability import logger
+from bmsync.shared_budget import BudgetRule, BudgetStore, SharedBudget
 from bmsync.wholecell import contract
 from bmsync.wholecell.errors import (
     EndpointMissing,
@@ -74,23 +76,43 @@ MalformedSink = Callable[[MalformedItem], None]
 MAX_BACKOFF_SECONDS = 60.0
 
 
-class RequestLimiter:
-    """Spaces requests at least ``1 / requests_per_second`` apart (thread-safe, on the injected clock)."""
+#: WholeCell's requests a second are counted across containers over this window, in 1-second buckets.
+SHARED_WINDOW_SECONDS = 5.0
 
-    def __init__(self, clock: Clock, requests_per_second: float) -> None:
+
+class RequestLimiter:
+    """Spaces requests at least ``1 / requests_per_second`` apart (thread-safe, on the injected clock).
+
+    With ``shared`` (the connection's stored budgets) every container and function using the
+    credentials also stays, together, under ``requests_per_second`` over :data:`SHARED_WINDOW_SECONDS`.
+    """
+
+    def __init__(
+        self, clock: Clock, requests_per_second: float, *, shared: BudgetStore | None = None
+    ) -> None:
         if requests_per_second <= 0:
             raise ValueError("requests_per_second must be positive")
         self._clock = clock
         self._interval = 1.0 / requests_per_second
         self._next_slot: float | None = None
         self._lock = threading.Lock()
+        rule = BudgetRule(
+            limit=max(1, math.floor(requests_per_second * SHARED_WINDOW_SECONDS)),
+            window_seconds=SHARED_WINDOW_SECONDS,
+            bucket_seconds=1.0,
+            batch=max(1, math.floor(requests_per_second)),
+        )
+        self._shared = SharedBudget(shared, "wholecell-requests", rule, clock) if shared is not None else None
 
     def acquire(self) -> None:
         with self._lock:
             now = self._clock.monotonic()
             if self._next_slot is not None and self._next_slot > now:
                 self._clock.sleep(self._next_slot - now)
-                now = self._clock.monotonic()
+            if self._shared is not None:
+                while (wait := self._shared.try_take(1)) > 0:
+                    self._clock.sleep(wait)
+            now = self._clock.monotonic()
             self._next_slot = max(now, self._next_slot or now) + self._interval
 
 
@@ -102,6 +124,7 @@ class WholeCellClient:
         credentials_provider: CredentialsProvider,
         clock: Clock,
         requests_per_second: float = 2.0,
+        budget_store: BudgetStore | None = None,
         timeout: tuple[float, float] = (3.05, 30.0),
         max_attempts: int = 5,
         backoff_seconds: float = 1.0,
@@ -111,7 +134,8 @@ class WholeCellClient:
         self._base_url = base_url.rstrip("/")
         self._credentials_provider = credentials_provider
         self._clock = clock
-        self._limiter = RequestLimiter(clock, requests_per_second)
+        #: ``budget_store``: where the credentials' request budget is counted for every container.
+        self._limiter = RequestLimiter(clock, requests_per_second, shared=budget_store)
         self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
         self._backoff_seconds = backoff_seconds

@@ -53,7 +53,8 @@ def test_5000_calls_with_known_budgets_never_see_a_429(
     assert statuses == {200: CALLS}
     assert _max_in_any_window(_call_times(bm_sandbox), 10.0) <= 180
     # ~5000 / 180 per 10 s: the limiter paced the traffic instead of bursting into a block.
-    assert 270 <= bm_clock.monotonic() <= 300
+    # 180 per 11 s: the shared count looks at 11 one-second buckets, so that no 10 s ever holds more.
+    assert 270 <= bm_clock.monotonic() <= 310
     for listing_id, quantity in quantities.items():
         assert client.get_listing(listing_id).quantity == quantity
     assert 0 <= client.requests_remaining() <= 180
@@ -88,7 +89,7 @@ def test_the_sku_budget_is_respected_and_exhaustion_is_a_typed_error(
 ) -> None:
     empty_sandbox.add_listing("SKU-BUDGET", 1)
     listing_id = empty_sandbox.listing("SKU-BUDGET")["id"]
-    limiter = RateLimiter(bm_clock, Budgets(sku_updates_per_hour=40, max_sku_wait_seconds=3600))
+    limiter = RateLimiter(bm_clock, Budgets(sku_updates_per_hour=40, max_sku_wait_seconds=3700))
     client = make_client(empty_sandbox, limiter=limiter)
     for number in range(100):
         client.update_listing(listing_id, quantity=number)

@@ -12,6 +12,8 @@ import pytest
 from bmsync.catalog import FUNCTIONS, FunctionSpec
 from bmsync.clock import ManualClock, parse_iso
 from bmsync.events import ScheduledEvent
+from bmsync.fan_out import invoke_async
+from bmsync_sandbox.runtime.collaborators import use_fan_out
 from bmsync_sandbox.runtime.events import RuntimeEvent
 from bmsync_sandbox.runtime.invoker import HandlerMissing, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler
@@ -170,3 +172,52 @@ def test_a_handler_that_fails_to_import_is_a_failed_invocation_until_it_is_fixed
     assert "module_that_does_not_exist" in (failed.error or "")
     handler.write_text("def handler(event, context):\n    return 'fixed'\n")
     assert invoker.invoke("every_minute", {}).result == "fixed"
+
+
+FANNING_OUT = textwrap.dedent(
+    """
+    import json
+    from pathlib import Path
+
+    from bmsync import process
+
+    def handler(event, context):
+        if event.get("connection_id") is None:
+            for connection_id in ("eu", "us"):
+                process.fan_out()(context.invoked_function_arn, {**event, "connection_id": connection_id})
+            return {"fanned_out": 2}
+        if event["connection_id"] == "eu":
+            raise ValueError("eu's WholeCell is down")
+        with (Path(__file__).parent / "events.jsonl").open("a") as file:
+            file.write(json.dumps({"event": event}) + "\\n")
+        return {"ran": event["connection_id"]}
+    """
+)
+
+
+def test_a_fanned_out_connection_fails_alone(tmp_path: Path) -> None:
+    spec = FunctionSpec("fanning", "", schedule_minutes=1)
+    (tmp_path / spec.name).mkdir()
+    (tmp_path / spec.name / "handler.py").write_text(FANNING_OUT)
+    clock = ManualClock()
+    events: list[RuntimeEvent] = []
+    invoker = Invoker(clock, functions_dir=tmp_path, specs=(spec,))
+    scheduler = Scheduler(invoker, start=clock.now(), functions={spec.name}, on_event=events.append)
+    use_fan_out(invoker.invoke_async)
+    try:
+        fired = scheduler.fire_due(clock.now())
+    finally:
+        use_fan_out(invoke_async)
+
+    assert [(i.ok, i.result) for i in fired] == [
+        (True, {"fanned_out": 2}),
+        (False, None),
+        (True, {"ran": "us"}),
+    ]
+    assert "eu's WholeCell is down" in str(fired[1].error)
+    assert [event["connection_id"] for event in _received(tmp_path, spec.name)] == ["us"]
+    assert [(event.connection, event.outcome) for event in events] == [
+        ("*", "ok"),
+        ("eu", "error"),
+        ("us", "ok"),
+    ]

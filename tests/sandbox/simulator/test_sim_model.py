@@ -13,10 +13,13 @@ from bmsync.store import dynamo
 from bmsync.store.tables import ALL_TABLES
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
 from bmsync_sandbox.simulator.faults import (
+    OVERLAP_WITHIN_CALLS,
     PROFILES,
+    TIMEOUT_KILL_WITHIN_CALLS,
     ChaoticStreams,
     FaultProfile,
     SimulatedCrash,
+    SimulatedTimeout,
     StoreFaults,
 )
 from bmsync_sandbox.simulator.options import FAULT_LEVELS
@@ -144,17 +147,18 @@ def test_fault_levels_on_the_command_line_are_the_profiles() -> None:
 @pytest.mark.usefixtures("aws")
 def test_store_faults_throttle_and_crash_only_inside_a_handler() -> None:
     table = dynamo.table(ALL_TABLES[0])
-    faults = StoreFaults(FaultProfile("test", dynamodb_throttle=1.0), random.Random(1))
+    clock = ManualClock()
+    faults = StoreFaults(FaultProfile("test", dynamodb_throttle=1.0), random.Random(1), clock)
     faults.install()
     table.get_item(Key={name: "x" for name in _key_names(table)})  # disarmed: untouched
-    faults.armed = True
+    faults.start_run(60)
     with pytest.raises(Exception, match="ProvisionedThroughputExceeded"):
         table.get_item(Key={name: "x" for name in _key_names(table)})
-    faults.disarm()
+    assert faults.end_run() == 1
 
-    crashing = StoreFaults(FaultProfile("test", crash_after_write=1.0), random.Random(1))
+    crashing = StoreFaults(FaultProfile("test", crash_after_write=1.0), random.Random(1), clock)
     crashing.install()
-    crashing.armed = True
+    crashing.start_run(60)
     item = {name: "x" for name in _key_names(table)}
     table.put_item(Item=item)  # the first write lands...
     with pytest.raises(SimulatedCrash):
@@ -162,8 +166,60 @@ def test_store_faults_throttle_and_crash_only_inside_a_handler() -> None:
             table.put_item(Item=item)  # ...the process dies before the second
         except Exception:  # a handler's own error handling cannot catch a crash
             pytest.fail("a crash must not be catchable as an Exception")
-    crashing.disarm()
+    crashing.end_run()
     assert crashing.crashes == 1 and faults.throttled == 1
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_run_past_its_timeout_or_drawn_to_is_killed_mid_way() -> None:
+    table = dynamo.table(ALL_TABLES[0])
+    key = {name: "x" for name in _key_names(table)}
+    clock = ManualClock()
+    faults = StoreFaults(FaultProfile("test"), random.Random(1), clock)
+    faults.install()
+    faults.start_run(60)
+    table.get_item(Key=key)
+    clock.advance(61)  # e.g. a long rate-limit wait: Lambda stops the function at its timeout
+    with pytest.raises(SimulatedTimeout):
+        try:
+            table.get_item(Key=key)
+        except Exception:
+            pytest.fail("a timeout must not be catchable as an Exception")
+    assert faults.end_run() == 1 and faults.timeouts == 1
+
+    drawn = StoreFaults(FaultProfile("test", killed_at_timeout=1.0), random.Random(1), clock)
+    drawn.install()
+    drawn.start_run(60)
+    with pytest.raises(SimulatedTimeout):
+        for _ in range(TIMEOUT_KILL_WITHIN_CALLS):
+            table.get_item(Key=key)
+    drawn.end_run()
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_second_container_runs_while_the_first_is_mid_way() -> None:
+    table = dynamo.table(ALL_TABLES[0])
+    key = {name: "x" for name in _key_names(table)}
+    faults = StoreFaults(FaultProfile("test"), random.Random(1), ManualClock())
+    faults.install()
+    order: list[str] = []
+
+    def second_container() -> None:
+        faults.start_run(60)
+        order.append("second starts")
+        table.get_item(Key=key)
+        faults.end_run()
+        order.append("second ends")
+
+    faults.start_run(60, second_container=second_container)
+    for number in range(OVERLAP_WITHIN_CALLS + 1):
+        order.append(f"first call {number}")
+        table.get_item(Key=key)
+    faults.end_run()
+    started = order.index("second starts")
+    # The second ran between two store calls of the first, which then went on.
+    assert started > 0 and order[started + 1] == "second ends" and order[-1].startswith("first call")
+    assert faults.overlapping_containers == 1 and not faults.armed
 
 
 def _key_names(table: Any) -> list[str]:

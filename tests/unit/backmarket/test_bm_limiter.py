@@ -18,9 +18,10 @@ def test_requests_wait_for_the_window_and_never_exceed_it() -> None:
     for _ in range(12):
         limiter.acquire()
         sent_at.append(clock.monotonic())
+    # Counted in 1-second buckets: the first five wait until their bucket has left the last 11 s.
     assert sent_at[:5] == [0.0] * 5
-    assert sent_at[5:10] == [10.0] * 5
-    assert sent_at[10:] == [20.0, 20.0]
+    assert sent_at[5:10] == [11.0] * 5
+    assert sent_at[10:] == [22.0, 22.0]
     # In any 10 s window, at most 5 were sent.
     for start in sent_at:
         assert sum(1 for moment in sent_at if start <= moment < start + 10) <= 5
@@ -33,10 +34,10 @@ def test_remaining_budgets_are_queryable_and_refill() -> None:
         limiter.acquire(sku_updates=20)
     assert limiter.requests_remaining() == 7
     assert limiter.sku_updates_remaining() == 40
-    clock.advance(10)
+    clock.advance(11)
     assert limiter.requests_remaining() == 10
     assert limiter.sku_updates_remaining() == 40
-    clock.advance(3600)
+    clock.advance(3630)
     assert limiter.sku_updates_remaining() == 100
 
 
@@ -47,14 +48,15 @@ def test_sku_budget_waits_briefly_but_refuses_a_long_wait() -> None:
         limiter.acquire(sku_updates=1)
     with pytest.raises(RateLimited) as caught:
         limiter.acquire(sku_updates=1)
-    assert caught.value.retryable and caught.value.retry_after == pytest.approx(3600)
+    # Counted per half-minute: the first one leaves the count once a full hour lies after it.
+    assert caught.value.retryable and caught.value.retry_after == pytest.approx(3630)
     assert "SKU update budget" in caught.value.message
     # Nothing was recorded for the refused update; plain requests still go.
     assert limiter.sku_updates_remaining() == 0
     limiter.acquire()
-    clock.advance(3590)
-    limiter.acquire(sku_updates=1)  # waits the last 10 s instead of failing
-    assert clock.monotonic() == pytest.approx(3600)
+    clock.advance(3610)
+    limiter.acquire(sku_updates=1)  # waits the last 20 s instead of failing
+    assert clock.monotonic() == pytest.approx(3630)
 
 
 def test_more_sku_lines_than_the_budget_can_never_fit() -> None:

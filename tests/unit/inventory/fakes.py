@@ -203,3 +203,6 @@ class FakeBackMarket:
 
     def requests_remaining(self) -> int:
         return 180
+
+    def hold_sku_updates(self, count: int, *, keep: int) -> bool:
+        return self.sku_budget - count >= keep
