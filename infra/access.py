@@ -59,7 +59,7 @@ TABLE_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "listings": ("GetItem", "Query", "UpdateItem", "DeleteItem"),
         "listing_links": ("Query", "PutItem", "DeleteItem"),
         "stock": ("GetItem", "Query", "DeleteItem"),
-        "orders": ("GetItem", "BatchGetItem", "Query", "DeleteItem"),
+        "orders": ("GetItem", "BatchGetItem", "Query", "PutItem", "DeleteItem"),  # confirm-absent
         # Plus the sign-in counters' atomic ADD and API tokens' last use (bmsync.store.admin_auth).
         "sync_state": _SYNC_STATE,
     },

@@ -13,8 +13,8 @@ from bmsync.backmarket import BackMarketClient
 from bmsync.backmarket.limiter import reset_shared_limiters
 from bmsync.backmarket.models import ListingCounts
 from bmsync.clock import ManualClock
+from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.probe import FixtureWriter, ProbeReport, probe, shape_findings
-from bmsync.secrets import WholeCellCredentials
 from bmsync.wholecell import WholeCellClient
 from bmsync.wholecell.models import InventoryUnit, SalesOrder
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
