@@ -52,6 +52,8 @@ def test_a_finished_order_expires_and_is_not_imported_again_when_back_market_cha
     stock = StockRepository(CONNECTION)
     calculated = sum(item.calculated for item in stock.by_sku(sku))
 
+    # DynamoDB's TTL deletes the item once its expiry has passed.
+    system.clock.advance(timedelta(days=7, minutes=10).total_seconds())
     _expire(order_id)
     # Back Market changes the order again: the buyer is refunded after it shipped.
     seller.refund_orderline(order_id, sku, after_shipping=True)
