@@ -73,3 +73,32 @@ def test_cursors_runs_and_alerts(aws: None, clock) -> None:
     assert [alert.alert_id for alert in state.alerts()] == ["sku-X"]
     # Another connection sees none of it.
     assert SyncStateRepository("us", clock).alerts() == []
+
+
+def test_a_backmarket_sale_lowers_the_believed_quantity_only_if_sold_after_the_last_push(aws: None) -> None:
+    from datetime import UTC, datetime
+
+    from bmsync.store.listings_repo import ListingItem, ListingsRepository
+
+    repo = ListingsRepository("uk")
+    pushed_at = "2026-01-05T08:00:11Z"
+    repo.create(
+        ListingItem(
+            connection_id="uk",
+            listing_id="l1",
+            sku="A",
+            bm_quantity=6,
+            imported_at=pushed_at,
+            seen_at=pushed_at,
+            last_synced=6,
+            last_synced_at=pushed_at,
+        )
+    )
+    # Ordered before bmsync sent 6 (an order imported hours late): Back Market shows the 6 sent.
+    assert not repo.record_backmarket_sale("l1", 1, writer="t", sold_at=datetime(2026, 1, 5, 8, tzinfo=UTC))
+    listing = repo.get("l1")
+    assert listing is not None and (listing.last_synced, listing.bm_quantity) == (6, 6)
+    # Ordered after it: Back Market lowered the 6 sent itself.
+    assert repo.record_backmarket_sale("l1", 1, writer="t", sold_at=datetime(2026, 1, 5, 8, 5, tzinfo=UTC))
+    listing = repo.get("l1")
+    assert listing is not None and (listing.last_synced, listing.bm_quantity) == (5, 5)

@@ -9,12 +9,14 @@ variations. Each writer updates only its own attributes, so no write ever loses 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
+from bmsync.clock import utc_iso
 from bmsync.store.dynamo import from_dynamo, paginate, table, to_dynamo
 from bmsync.store.stock_repo import sku_key
 from bmsync.store.tables import LISTING_LINKS, LISTINGS
@@ -169,14 +171,25 @@ class ListingsRepository:
             raise
         return True
 
-    def record_backmarket_sale(self, listing_id: str, quantity: int, *, writer: str) -> bool:
+    def record_backmarket_sale(
+        self, listing_id: str, quantity: int, *, writer: str, sold_at: datetime | None = None
+    ) -> bool:
         """Back Market lowered the listing by ``quantity`` itself (a buyer ordered): lower what bmsync
         believes Back Market shows (``last_synced``, ``bm_quantity``) to match.
 
         Without this, a later stock change that brings the computed quantity back to the value last
         sent would push nothing, and the listing would stay at Back Market's lowered value.
-        Returns ``False`` when nothing was synced yet or less than ``quantity`` was.
+        Returns ``False`` when nothing was synced yet or less than ``quantity`` was, or when bmsync
+        sent the listing's quantity after the sale (``sold_at``, the order's creation on Back Market):
+        that quantity replaced the lowered one, so Back Market shows what was sent. An order imported
+        hours late (a status mapped late, an outage) would otherwise make bmsync believe Back Market
+        shows one less than it does, and the listing would stay one too high.
         """
+        condition = "attribute_exists(listing_id) AND last_synced >= :q"
+        values: dict[str, Any] = {":q": quantity, ":writer": writer}
+        if sold_at is not None:
+            condition += " AND (attribute_not_exists(last_synced_at) OR last_synced_at < :sold_at)"
+            values[":sold_at"] = utc_iso(sold_at)
         try:
             self._listings.update_item(
                 Key=self._key(listing_id),
@@ -184,8 +197,8 @@ class ListingsRepository:
                     "SET last_synced = last_synced - :q, bm_quantity = if_not_exists(bm_quantity, :q) - :q, "
                     "last_writer = :writer"
                 ),
-                ConditionExpression="attribute_exists(listing_id) AND last_synced >= :q",
-                ExpressionAttributeValues={":q": quantity, ":writer": writer},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":

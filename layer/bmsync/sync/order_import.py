@@ -117,7 +117,9 @@ class OrderListings(Protocol):
 
     def by_sku(self, sku: str) -> Sequence[ListingRef]: ...
     def chosen_variations(self, listing_id: str) -> list[str]: ...
-    def record_backmarket_sale(self, listing_id: str, quantity: int, *, writer: str) -> bool: ...
+    def record_backmarket_sale(
+        self, listing_id: str, quantity: int, *, writer: str, sold_at: datetime | None = None
+    ) -> bool: ...
 
 
 def backmarket_status(order: BackMarketOrder) -> BackMarketOrderStatus | None:
@@ -791,11 +793,11 @@ def _record_import(
     stored = context.orders.update(context.connection_id, order.order_id, imported, writer=WRITER, now=now)
     if stored is None:  # pragma: no cover - the claim created the item
         raise RuntimeError(f"order {order.order_id} vanished from the orders table while importing")
-    _reserve_stock(context, stored)
+    _reserve_stock(context, stored, sold_at=order.date_creation)
     return stored
 
 
-def _reserve_stock(context: _Run, record: OrderRecord) -> None:
+def _reserve_stock(context: _Run, record: OrderRecord, *, sold_at: datetime | None = None) -> None:
     """Lower the stock mirror at once, so quantity sync protects the other listings sharing the stock."""
     if record.stock_reserved:
         return
@@ -803,9 +805,12 @@ def _reserve_stock(context: _Run, record: OrderRecord) -> None:
     for line in record.lines:
         if line.state not in CLOSED_LINE_STATES:
             # Back Market already lowered the ordered listing; noted before the stock write, so quantity
-            # sync compares the new mirror with what Back Market really shows.
+            # sync compares the new mirror with what Back Market really shows (unless bmsync sent the
+            # listing's quantity after the sale: then Back Market shows what was sent).
             for listing in context.listings.by_sku(line.sku):
-                context.listings.record_backmarket_sale(listing.listing_id, line.quantity, writer=WRITER)
+                context.listings.record_backmarket_sale(
+                    listing.listing_id, line.quantity, writer=WRITER, sold_at=sold_at
+                )
         if line.variation_ids and line.state not in CLOSED_LINE_STATES:
             context.stock.reserve_for_order(str(line.variation_ids[0]), line.quantity, as_of=as_of)
 

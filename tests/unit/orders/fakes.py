@@ -310,6 +310,8 @@ class FakeListings:
     def chosen_variations(self, listing_id: str) -> list[str]:
         return self.chosen[listing_id.removeprefix("listing-")]
 
-    def record_backmarket_sale(self, listing_id: str, quantity: int, *, writer: str) -> bool:
+    def record_backmarket_sale(
+        self, listing_id: str, quantity: int, *, writer: str, sold_at: datetime | None = None
+    ) -> bool:
         self.sales.append((listing_id, quantity, writer))
         return True
