@@ -44,6 +44,7 @@ QUIET = TrafficRates(
     shipments=0,
     hand_status_changes=0,
     bursts_per_day=0,
+    late_mapping_hours=None,  # `paid` mapped from the start: the orders measured are imported at once
 )
 #: Listings restocked at once for the backlog measurement (more than the ~2,000 SKU updates an hour
 #: Back Market allows), and the hours it is watched.
