@@ -183,12 +183,14 @@ class ListingsRepository:
         sent the listing's quantity after the sale (``sold_at``, the order's creation on Back Market):
         that quantity replaced the lowered one, so Back Market shows what was sent. An order imported
         hours late (a status mapped late, an outage) would otherwise make bmsync believe Back Market
-        shows one less than it does, and the listing would stay one too high.
+        shows one less than it does, and the listing would stay one too high. A sale in the same
+        second as the push counts as after it: bmsync then pushes once more rather than leave the
+        listing short.
         """
         condition = "attribute_exists(listing_id) AND last_synced >= :q"
         values: dict[str, Any] = {":q": quantity, ":writer": writer}
         if sold_at is not None:
-            condition += " AND (attribute_not_exists(last_synced_at) OR last_synced_at < :sold_at)"
+            condition += " AND (attribute_not_exists(last_synced_at) OR last_synced_at <= :sold_at)"
             values[":sold_at"] = utc_iso(sold_at)
         try:
             self._listings.update_item(
