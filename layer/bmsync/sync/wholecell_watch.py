@@ -31,6 +31,7 @@ listing in *Match via SKU* mode (which sums every variation of the SKU) sees it 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -299,6 +300,7 @@ def watch_wholecell(
     chunk: Chunk | None = None
     if reconciliation is not None:
         run.progress = "reconciliation: " + reconciliation.position()
+        reconciliation.note_changes(len(units))
         chunk = reconciliation.read_chunk(
             wholecell=wholecell,
             mirror=mirror,
@@ -329,7 +331,12 @@ def watch_wholecell(
             | chunk.orders_seen,
         )
 
-    changed = _write_changes(mirror, stored, reservations, stock, now, check_every_variation=completed)
+    # Until a first pass completes there is no stock to correct: a half-read account would show every
+    # listing too low (a variation whose units are on pages not read yet, at 0).
+    first_pass = reconciliation is not None and not completed and not cursors.get("reconciled_at")
+    changed = _write_changes(
+        mirror, stored, reservations, stock, now, check_every_variation=completed, write_stock=not first_pass
+    )
     captured = {str(order.id): order for order in [*(chunk.orders if chunk else []), *orders]}
     shipments = capture_shipments(list(captured.values())) if capture_shipments and captured else 0
     previous_quantity_key = cursors.get("quantity_key")
@@ -427,7 +434,7 @@ class Reconciliation:
         key = _settings_key(settings)
         under_way = cursors.get("reconciliation")
         if under_way and under_way.get("settings_key") == key:
-            return cls(under_way)
+            return cls(dict(under_way))
         reconciled_at = cursors.get("reconciled_at")
         due = (
             bool(under_way)
@@ -453,6 +460,8 @@ class Reconciliation:
                 "pages_read": 0,
                 "runs": 0,
                 "chunks": 0,
+                "changes": 0,
+                "page_size": 1,
             },
             restarted=bool(under_way),
         )
@@ -496,20 +505,24 @@ class Reconciliation:
     ) -> Chunk:
         """Read pages, applying each to ``mirror``, while ``pages`` and ``time_left()`` allow.
 
-        A resumed list starts one page back: units that left the pages already read shift the rest
-        forward, and a unit must not slip past the boundary unread (re-reading is harmless)."""
+        A resumed list starts back: units that left the pages already read (each one a change the
+        incremental reads saw, :meth:`note_changes`) move the rest towards the front, and a unit must
+        not slip past the boundary unread; one page more covers changes not seen yet. Re-reading is
+        harmless."""
         chunk = Chunk()
         self.state["runs"] += 1
         first_page = True
         while not self.finished and chunk.pages_read < pages and time_left() > 0:
             endpoint = self.state["endpoints"][self.state["endpoint"]]
             page = int(self.state["page"])
-            if first_page and page > 1 and pages > 1:
-                page -= 1
+            if first_page and page > 1:
+                shifted = math.ceil(int(self.state["changes"]) / int(self.state["page_size"]))
+                page = max(1, page - min(pages - 1, 1 + shifted))
             first_page = False
             listed = self._read_page(wholecell, state, endpoint, page, missing, now)
             chunk.pages_read += 1
             self.state["pages_read"] += 1
+            self.state["changes"] = 0
             if listed is None:  # the endpoint is missing: its fallback (alerted) is nothing to read
                 self._next_endpoint()
                 continue
@@ -517,8 +530,13 @@ class Reconciliation:
             if listed.last:
                 self._next_endpoint()
             else:
-                self.state["page"], self.state["pages"] = page + 1, listed.pages
+                self.state.update(page=page + 1, pages=listed.pages)
+                self.state["page_size"] = max(int(self.state["page_size"]), len(listed.items))
         return chunk
+
+    def note_changes(self, units: int) -> None:
+        """``units`` changed since the last page read: as many may have left the pages read."""
+        self.state["changes"] = int(self.state["changes"]) + units
 
     def save_seen(self, state: SyncStateRepository, chunk: Chunk) -> None:
         """What this run saw, kept until the pass completes (only then is the unseen gone)."""
@@ -628,14 +646,20 @@ def _write_changes(
     now: datetime,
     *,
     check_every_variation: bool,
+    write_stock: bool = True,
 ) -> int:
     """Save the touched memory; write ``stock`` only where the calculated quantity (or SKU) changed.
 
     A full reconciliation compares every variation with its stock item, not only those whose memory
     changed: an item lowered ahead of WholeCell (order_import's reservation) for an order that never
-    reached WholeCell is healed here; so is every reservation past its grace, at any run.
+    reached WholeCell is healed here; so is every reservation past its grace, at any run. Without
+    ``write_stock`` only the memory is saved.
     """
     changed = 0
+    if not write_stock:
+        for variation_id in sorted(mirror.touched):
+            stock.save_mirror_entry(mirror.entries[variation_id])
+        return changed
     variation_ids = set(mirror.entries) if check_every_variation else set(mirror.touched)
     variation_ids |= reservations & set(mirror.entries)
     for variation_id in sorted(variation_ids):

@@ -118,7 +118,7 @@ class Inventory:
         self.clock.advance(1)
 
     # -- the flows
-    def watch(self) -> RunRecord:
+    def watch(self, budget: wholecell_watch.ChunkBudget | None = None) -> RunRecord:
         def body(run: RunRecord) -> None:
             wholecell_watch.watch_wholecell(
                 settings=self.settings,
@@ -129,6 +129,7 @@ class Inventory:
                 run=run,
                 capture_shipments=self._capture,
                 listings=self.listings,
+                budget=budget,
             )
 
         return run_flow(wholecell_watch.FLOW, self.state, self.clock, body)
