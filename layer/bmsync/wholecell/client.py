@@ -84,6 +84,7 @@ class ListPage(Generic[ModelT]):
     pages: int
     last: bool
 
+
 MAX_BACKOFF_SECONDS = 60.0
 
 
