@@ -134,7 +134,9 @@ def test_status_says_what_needs_a_person(signed_in: AdminClient, clock: ManualCl
     assert '<p class="verdict bad" role="status">Needs you: ' in html
 
 
-def test_status_says_where_the_wholecell_reconciliation_is(signed_in: AdminClient, clock: ManualClock) -> None:
+def test_status_says_where_the_wholecell_reconciliation_is(
+    signed_in: AdminClient, clock: ManualClock
+) -> None:
     state = SyncStateRepository(CID, clock)
     assert (
         signed_in.api("GET", f"/api/connections/{CID}/status").json()["reconciliation"]["text"]
