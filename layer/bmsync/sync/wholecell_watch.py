@@ -40,6 +40,7 @@ from typing import Any
 from bmsync import wholecell
 from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
+from bmsync.errors import IntegrationError
 from bmsync.observability import logger
 from bmsync.settings import Settings, settings_fingerprint
 from bmsync.store.listings_repo import ListingsRepository
@@ -255,9 +256,10 @@ def watch_wholecell(
     missing: set[str] = set(cursors.get("missing_endpoints") or [])
     open_statuses = open_statuses_or_setting(wholecell, settings, state, missing=missing)
     reconciliation = Reconciliation.due(cursors, settings, now)
-    if reconciliation is not None and reconciliation.restarted:
-        for name in state.documents(SEEN_DOCUMENT_PREFIX):
-            state.delete_document(name)  # a pass left by settings that no longer hold
+    if reconciliation is not None and reconciliation.fresh:
+        # What an earlier pass saw is no observation of this one (a pass left by settings that no
+        # longer hold, or a completed pass's leftovers if its run died before deleting them).
+        _delete_seen(state)
 
     def sales_orders(since: datetime) -> list[WholeCellSalesOrder]:
         def read() -> list[WholeCellSalesOrder]:
@@ -312,11 +314,11 @@ def watch_wholecell(
             pages=(budget or ChunkBudget()).pages,
             time_left=lambda: deadline - clock.monotonic(),
         )
+        units_read += len(chunk.units_seen)
+        orders_read += len(chunk.orders)
         # Changes the incremental read applied are observations of this pass too.
         chunk.units_seen.update(unit.id for unit in units)
         chunk.orders_seen.update(str(order.id) for order in orders)
-        units_read += len(chunk.units_seen)
-        orders_read += len(chunk.orders)
         if first_start:
             # The cursors start from WholeCell's own clock where it showed it (ours may run ahead of it).
             unit_cursor = _first_cursor(chunk.latest_unit, now)
@@ -347,12 +349,8 @@ def watch_wholecell(
                 listing.listing_id, {"settings_seen": _quantity_key(settings)}, writer=FLOW
             )
             listings_marked += 1
-    if reconciliation is not None and chunk is not None:
-        if completed:
-            for name in state.documents(SEEN_DOCUMENT_PREFIX):
-                state.delete_document(name)
-        elif chunk.units_seen or chunk.orders_seen:
-            reconciliation.save_seen(state, chunk)
+    if reconciliation is not None and chunk is not None and not completed and chunk.observed:
+        reconciliation.save_seen(state, chunk)
 
     document = {
         "inventories": utc_iso(unit_cursor),
@@ -376,6 +374,8 @@ def watch_wholecell(
     }
     if document != cursors:  # an idle minute moves nothing: no write
         state.put_document(CURSOR_DOCUMENT, document)
+    if completed:
+        _delete_seen(state)  # only once the cursor says the pass is over: it needed them until then
     run.counts.update(
         {
             "full_reconciliation": int(completed),
@@ -397,6 +397,14 @@ def watch_wholecell(
     else:
         run.progress = "reconciliation: " + reconciliation.position()
     logger.info("wholecell_watch run", extra={"connection_id": settings.connection_id, **run.counts})
+    if chunk is not None and chunk.failure is not None:
+        # The incremental read and the pages before the failure are saved; the run says what failed.
+        raise chunk.failure
+
+
+def _delete_seen(state: SyncStateRepository) -> None:
+    for name in state.documents(SEEN_DOCUMENT_PREFIX):
+        state.delete_document(name)
 
 
 def _first_cursor(latest: datetime | None, now: datetime) -> datetime:
@@ -417,15 +425,22 @@ class Chunk:
     orders: list[WholeCellSalesOrder] = field(default_factory=list)
     latest_unit: datetime | None = None
     pages_read: int = 0
+    #: WholeCell's failure that ended the chunk (the pass resumes at that page next run).
+    failure: IntegrationError | None = None
+
+    @property
+    def observed(self) -> bool:
+        return bool(self.units_seen or self.orders_seen)
 
 
 class Reconciliation:
     """A full re-read of WholeCell, as a job over several runs, resumable from ``state`` (stored in
     the cursor document; see the module's doc)."""
 
-    def __init__(self, state: dict[str, Any], *, restarted: bool = False) -> None:
+    def __init__(self, state: dict[str, Any], *, fresh: bool = False) -> None:
         self.state = state
-        self.restarted = restarted
+        #: A pass that starts in this run.
+        self.fresh = fresh
 
     @classmethod
     def due(cls, cursors: dict[str, Any], settings: Settings, now: datetime) -> Reconciliation | None:
@@ -463,7 +478,7 @@ class Reconciliation:
                 "changes": 0,
                 "page_size": 1,
             },
-            restarted=bool(under_way),
+            fresh=True,
         )
 
     @property
@@ -519,7 +534,12 @@ class Reconciliation:
                 shifted = math.ceil(int(self.state["changes"]) / int(self.state["page_size"]))
                 page = max(1, page - min(pages - 1, 1 + shifted))
             first_page = False
-            listed = self._read_page(wholecell, state, endpoint, page, missing, now)
+            try:
+                listed = self._read_page(wholecell, state, endpoint, page, missing, now)
+            except IntegrationError as error:
+                # A page WholeCell keeps failing must not hold up the stock changes read before it.
+                chunk.failure = error
+                break
             chunk.pages_read += 1
             self.state["pages_read"] += 1
             self.state["changes"] = 0

@@ -249,3 +249,62 @@ def test_a_chunk_stops_when_its_time_is_up(inventory: Inventory, monkeypatch) ->
     assert run.counts["reconciliation_pages"] == 2 + 15
     saved = inventory.state.get_document(wholecell_watch.CURSOR_DOCUMENT)
     assert saved is not None and saved["reconciliation"]["page"] == 16
+
+
+def test_a_page_wholecell_keeps_failing_does_not_hold_up_stock_changes(
+    inventory: Inventory, monkeypatch
+) -> None:
+    from bmsync.wholecell.errors import ServerError
+
+    skus = seed_large_account(inventory)
+    reconcile_in_chunks(inventory, ONE_SHOT)
+    inventory.later(inventory.settings.wholecell_reconcile_minutes)
+    inventory.watch(CHUNK)
+    read_page = inventory.wholecell.inventory_page
+
+    def page_50_fails(*, page: int, status: str | None = None) -> Any:
+        if page == 50:
+            raise ServerError("WholeCell answered 500 to GET /inventories", status=500)
+        return read_page(page=page, status=status)
+
+    monkeypatch.setattr(inventory.wholecell, "inventory_page", page_50_fails)
+    before = counts(inventory)["5"][0]
+    inventory.receive(skus[4], 2)
+    inventory.later(1)
+    run = inventory.watch(CHUNK)
+    # The run says what failed, yet the units received reached the stock, and the pages read before
+    # the failure count: the pass resumes at the failing page.
+    assert run.status == "failed" and "500" in (run.error or "")
+    assert counts(inventory)["5"][0] == before + 2
+    saved = inventory.state.get_document(wholecell_watch.CURSOR_DOCUMENT)
+    assert saved is not None and saved["reconciliation"]["page"] == 50
+    monkeypatch.undo()
+    reconcile_in_chunks(inventory)
+    assert inventory.stock.load_mirror() == one_shot_mirror(inventory)
+
+
+def test_a_pass_whose_leftovers_outlived_a_crash_does_not_lend_them_to_the_next(
+    inventory: Inventory, monkeypatch
+) -> None:
+    seed_large_account(inventory)
+    inventory.watch(CHUNK)
+
+    def dies(name: str) -> None:
+        raise TimeoutError("the function reached its timeout")
+
+    # The pass completes, its cursor is saved, and the run dies before deleting what each run saw.
+    monkeypatch.setattr(inventory.state, "delete_document", dies)
+    with pytest.raises(TimeoutError):
+        reconcile_in_chunks(inventory)
+    monkeypatch.undo()
+    saved = inventory.state.get_document(wholecell_watch.CURSOR_DOCUMENT)
+    assert saved is not None and saved["reconciliation"] is None and saved["reconciled_at"]
+    assert inventory.state.documents(wholecell_watch.SEEN_DOCUMENT_PREFIX) != {}
+    # A unit sold unseen by the incremental reads (seen by the earlier pass) is gone for the next.
+    lost = max(inventory.wholecell.units.values(), key=lambda unit: unit.id)
+    lost.status = "Sold"
+    lost.updated_at -= timedelta(days=2)
+    inventory.later(inventory.settings.wholecell_reconcile_minutes)
+    reconcile_in_chunks(inventory)
+    assert inventory.stock.load_mirror() == one_shot_mirror(inventory)
+    assert all(lost.id not in entry.units for entry in inventory.stock.load_mirror().values())
