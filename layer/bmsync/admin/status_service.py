@@ -33,6 +33,7 @@ COUNT_LABELS = {
     "exports_requeued": "shipment exports queued again",
     "pushed": "quantities pushed to Back Market",
     "deferred": "quantities deferred (hourly budget)",
+    "out_of_time": "quantities left for the next drift check (out of time)",
     "unchanged": "listings already right",
     "failed": "failed (will be retried)",
     "errors": "errors",

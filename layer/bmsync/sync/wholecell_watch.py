@@ -47,7 +47,14 @@ from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrdersRepository
 from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
+from bmsync.sync.flow import (
+    connections_for,
+    run_flow,
+    run_summary,
+    scheduled_event,
+    start_invocation,
+    time_left,
+)
 from bmsync.sync.ports import (
     InventoryUnitLike,
     ListPageLike,
@@ -223,10 +230,10 @@ class ChunkBudget:
     @classmethod
     def for_invocation(cls, context: Any) -> ChunkBudget:
         """The default budget, cut so the chunk's writes still fit before the function's timeout."""
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        remaining = time_left(context)
         if remaining is None:
             return cls()
-        left = remaining() / 1000 - RECONCILE_WRITE_RESERVE_SECONDS
+        left = remaining() - RECONCILE_WRITE_RESERVE_SECONDS
         return cls(seconds=max(0.0, min(RECONCILE_SECONDS_PER_RUN, left)))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -195,8 +195,8 @@ class Inventory:
             responses += self.deliver(records)
         return responses
 
-    def drift_check(self) -> RunRecord:
-        return run_drift_check(self.quantity_sync())
+    def drift_check(self, time_left: Callable[[], float] | None = None) -> RunRecord:
+        return run_drift_check(self.quantity_sync(), time_left)
 
     def listing(self, listing_id: str) -> ListingItem:
         listing = self.listings.get(listing_id)
