@@ -9,6 +9,13 @@ on first start, whenever the available statuses or warehouses change, and every
 ``wholecell_reconcile_minutes``, to heal anything an incremental read missed. The cursors move only
 after every write succeeded.
 
+A reconciliation is a job over several runs (:class:`Reconciliation`): each run does its incremental
+read first, then reads the next chunk of WholeCell's lists within a :class:`ChunkBudget` (pages, and
+time before the run's next minute or its timeout), applies each page to the memory, writes what
+changed, keeps the ids it saw (``SEEN_DOCUMENT_PREFIX``) and only then moves the pass's page cursor.
+Units and open orders are taken for gone only once the last page is read, if neither the pass nor an
+incremental read since it started saw them. No ``stock`` item is written before a first pass completes.
+
 Where WholeCell differs from the contract (``bmsync.sync.wholecell_reading``): a unit or order it cannot
 read is left out with an alert naming it and the field, and the run goes on; without
 ``/product_variations`` the variations come from the units, without ``/sales_order_statuses`` the open
@@ -493,7 +500,7 @@ class Reconciliation:
         return int(self.state["endpoint"]) >= len(self.state["endpoints"])
 
     def position(self) -> str:
-        """ "page 57 of 173 (units: Available)", in words."""
+        """ "page 57 of 173 (units in Available)", in words."""
         if self.finished:
             return "every page read"
         endpoint = self.state["endpoints"][self.state["endpoint"]]
@@ -542,7 +549,7 @@ class Reconciliation:
                 page = max(1, page - min(pages - 1, 1 + shifted))
             first_page = False
             try:
-                listed = self._read_page(wholecell, state, endpoint, page, missing, now)
+                listed = self._read_page(wholecell, state, endpoint, page, missing)
             except IntegrationError as error:
                 # A page WholeCell keeps failing must not hold up the stock changes read before it.
                 chunk.failure = error
@@ -583,7 +590,6 @@ class Reconciliation:
         endpoint: str,
         page: int,
         missing: set[str],
-        now: datetime,
     ) -> ListPageLike | None:
         if endpoint == VARIATIONS_ENDPOINT:
             return read_or_fallback(
