@@ -26,7 +26,9 @@ from bmsync.settings import (
 )
 from bmsync.store.listings_repo import ListingItem, ListingsRepository
 from bmsync.store.settings_repo import SettingsRepository
-from bmsync.sync import quantity_sync
+from bmsync.store.stock_repo import StockRepository
+from bmsync.store.sync_state import SyncStateRepository
+from bmsync.sync import quantity_sync, wholecell_watch
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
 from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
@@ -349,3 +351,73 @@ def test_a_duplicated_drift_check_delivery_reads_back_market_once(runtime: Runti
     runtime.clock.advance(3600)
     runtime.run("quantity_sync", task="drift_check")
     assert len([call for call in runtime.backmarket.calls() if call["method"] == "GET"]) == 2
+
+
+# --- a WholeCell account too large to re-read in one run
+
+#: 12,000 available units: 120 pages of WholeCell's 100, two runs' worth of pages and more.
+UNITS = 12_000
+
+
+def seed_large_account(runtime: Runtime) -> dict[int, list[int]]:
+    """The units of each variation (their ids), spread over every variation of the catalogue."""
+    variation_ids = [int(variation["id"]) for variation in runtime.wholecell.variations()]
+    units = {}
+    for index, variation_id in enumerate(variation_ids):
+        share = UNITS // len(variation_ids) + (1 if index < UNITS % len(variation_ids) else 0)
+        units[variation_id] = [unit["id"] for unit in runtime.wholecell.receive_units(variation_id, share)]
+    return units
+
+
+def reconciliation_under_way(runtime: Runtime) -> dict | None:
+    cursors = SyncStateRepository(CONNECTION, runtime.clock).get_document(wholecell_watch.CURSOR_DOCUMENT)
+    assert cursors is not None
+    return cursors["reconciliation"]
+
+
+def watch_runs(runtime: Runtime) -> list[dict]:
+    """Minutes of the system until the reconciliation under way completes: each minute's run."""
+    runs = []
+    for _ in range(10):
+        runtime.clock.advance(60)
+        invocation = runtime.run("wholecell_watch")
+        runtime.pump.drain()
+        runs.append(invocation.result["runs"][CONNECTION])
+        if reconciliation_under_way(runtime) is None:
+            return runs
+    raise AssertionError("the reconciliation never completed")
+
+
+def test_a_large_account_is_reconciled_over_several_invocations_while_stock_changes_flow(
+    runtime: Runtime,
+) -> None:
+    units = seed_large_account(runtime)
+    sku_b = runtime.variation(SKU_B)
+    runtime.backmarket.add_listing(SKU_B, 0)
+    runtime.run("listing_import")
+    runtime.clock.advance(3600)  # the stock is old by the time bmsync starts
+
+    first = watch_runs(runtime)
+    # The first pass: several invocations, the listing raised only once every page was read.
+    assert len(first) >= 3 and all(run["status"] == "succeeded" for run in first)
+    assert [run["counts"]["full_reconciliation"] for run in first] == [0] * (len(first) - 1) + [1]
+    available_b = runtime.wholecell.calculated_quantity(sku_b)
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == available_b > 0
+
+    # An hour later the next pass starts; mid-pass, a unit of the listing sells in WholeCell.
+    runtime.clock.advance(runtime.settings.wholecell_reconcile_minutes * 60)
+    runtime.run("wholecell_watch")
+    under_way = reconciliation_under_way(runtime)
+    assert under_way is not None and under_way["endpoint"] >= 1
+    runtime.wholecell.set_unit_status(units[sku_b][0], "Sold")
+    runtime.cycle()
+    # The same minute: Back Market shows one less, though the pass has pages left to read.
+    assert reconciliation_under_way(runtime) is not None
+    assert runtime.backmarket.listing(SKU_B)["quantity"] == available_b - 1
+
+    rest = watch_runs(runtime)
+    assert rest[-1]["counts"]["full_reconciliation"] == 1
+    # The mirror agrees with WholeCell's own numbers for every variation.
+    stock = StockRepository(CONNECTION).all()
+    for variation_id in units:
+        assert stock[str(variation_id)].calculated == runtime.wholecell.calculated_quantity(variation_id)

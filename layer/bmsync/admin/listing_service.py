@@ -18,12 +18,11 @@ from bmsync.errors import IntegrationError
 from bmsync.secrets import SecretMissing
 from bmsync.settings import ProductVariationMode, Settings, error_fields
 from bmsync.store.listings_repo import ListingItem, SyncStatus
-from bmsync.store.stock_repo import StockItem, sku_key
 from bmsync.store.sync_state import RunRecord
 from bmsync.sync import doctor
 from bmsync.sync.listing_import import FLOW as LISTING_IMPORT_FLOW
 from bmsync.sync.listing_import import LISTING_COUNTS_DOCUMENT
-from bmsync.sync.quantity_sync import decide_quantity
+from bmsync.sync.quantity_sync import StockSnapshot, decide_quantity
 
 WRITER = "admin"
 ListingFilter = Literal["", "connected", "unmapped", "product_not_set", "sync_error"]
@@ -147,26 +146,7 @@ def list_listings(services: AdminServices, settings: Settings, wanted: str, text
     return sorted(chosen, key=lambda item: (item.title.lower(), item.sku))
 
 
-class _StockSnapshot:
-    """The connection's stock mirror read once (one Query), so 3,000 listings cost no read each."""
-
-    def __init__(self, items: dict[str, StockItem]) -> None:
-        self.by_variation = items
-        self.by_sku: dict[str, list[StockItem]] = {}
-        for item in items.values():
-            key = sku_key(item.sku)
-            if key is not None:
-                self.by_sku.setdefault(key, []).append(item)
-
-    def levels(self, listing: ListingItem, settings: Settings) -> list[StockItem]:
-        """What :func:`bmsync.sync.quantity_sync.mapped_levels` reads, from the snapshot."""
-        if settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
-            chosen = listing.chosen_variation_ids
-            return [self.by_variation[vid] for vid in chosen if vid in self.by_variation]
-        return self.by_sku.get(listing.sku_key or "", [])
-
-
-def _row(listing: ListingItem, settings: Settings, stock: _StockSnapshot) -> ListingRow:
+def _row(listing: ListingItem, settings: Settings, stock: StockSnapshot) -> ListingRow:
     decision = decide_quantity(listing, stock.levels(listing, settings), settings)
     computed = decision.target is not None
     status: SyncStatus = decision.status
@@ -213,7 +193,7 @@ def _sorted(rows: list[ListingRow], sort: str, descending: bool) -> list[Listing
 def listing_rows(services: AdminServices, settings: Settings, query: ListingQuery) -> list[ListingRow]:
     """Every listing the filter and search keep, with its quantities, in the query's order."""
     kept = list_listings(services, settings, query.filter, query.q)
-    stock = _StockSnapshot(services.stock(settings.connection_id).all())
+    stock = StockSnapshot(services.stock(settings.connection_id).all())
     rows = [_row(listing, settings, stock) for listing in kept]
     return _sorted(rows, query.sort, query.order == "desc")
 

@@ -144,6 +144,7 @@ def status_view(connection_id: str, document: dict[str, Any]) -> Response[str]:
         + table(["Severity", "What happened", "What to do", "About", "Since"], alert_rows, empty="No alerts.")
         + "<h2>Flows</h2>"
         + table(["Flow", "Last run", "When", "What it did", "Error"], run_rows)
+        + f'<p class="help">{esc(document["reconciliation"]["text"])}.</p>'
         + "<h2>Backlog</h2>"
         + table(["Waiting", "How many"], backlog_rows, empty="Nothing waiting.")
     )

@@ -12,7 +12,8 @@ from bmsync.backmarket.limiter import DEFAULT_REQUESTS_PER_WINDOW, DEFAULT_SKU_U
 from bmsync.catalog import FUNCTIONS
 from bmsync.clock import parse_iso, utc_iso
 from bmsync.store.run_aggregates import DIRECTIONS, Minute, percentile
-from bmsync.store.sync_state import Alert
+from bmsync.store.sync_state import Alert, SyncStateRepository
+from bmsync.sync import wholecell_watch
 
 FLOWS = tuple(spec.name for spec in FUNCTIONS if not spec.function_url)
 HOURS = 24
@@ -32,6 +33,7 @@ COUNT_LABELS = {
     "exports_requeued": "shipment exports queued again",
     "pushed": "quantities pushed to Back Market",
     "deferred": "quantities deferred (hourly budget)",
+    "out_of_time": "quantities left for the next drift check (out of time)",
     "unchanged": "listings already right",
     "failed": "failed (will be retried)",
     "errors": "errors",
@@ -51,7 +53,9 @@ COUNT_LABELS = {
     "connected": "listings connected",
     "unmapped": "listings not connected",
     "missing": "listings no longer listed",
-    "full_reconciliation": "full reconciliations",
+    "full_reconciliation": "full reconciliations completed",
+    "reconciliation_pages": "WholeCell pages read by the reconciliation",
+    "units_gone": "units no longer available (found by the reconciliation)",
     "units_read": "units read",
     "units_changed": "units changed",
     "sales_orders_read": "sales orders read",
@@ -200,6 +204,29 @@ def verdict(alerts: list[Alert], waiting: dict[str, int], flows: list[dict[str, 
     return {"healthy": True, "text": "Healthy"}
 
 
+def reconciliation(state: SyncStateRepository, now: datetime) -> dict[str, Any]:
+    """wholecell_watch's full re-read of WholeCell, in words: where the pass under way is, or when
+    the last one completed ("Reconciliation: page 57 of 173 (units in Available), started 12 min ago")."""
+    cursors = state.get_document(wholecell_watch.CURSOR_DOCUMENT) or {}
+    under_way = cursors.get("reconciliation")
+    last = cursors.get("last_reconciliation")
+    if under_way:
+        position = wholecell_watch.Reconciliation(under_way).position()
+        text = f"Reconciliation: {position}, started {ago(under_way['started_at'], now)}"
+        if last:
+            text += f"; the last one completed {ago(last['completed_at'], now)}"
+    elif last:
+        text = (
+            f"Reconciliation: last completed {ago(last['completed_at'], now)} "
+            f"({last['pages_read']} pages in {last['runs']} runs)"
+        )
+    elif cursors.get("reconciled_at"):
+        text = f"Reconciliation: last completed {ago(cursors['reconciled_at'], now)}"
+    else:
+        text = "Reconciliation: not started yet"
+    return {"under_way": under_way, "last": last, "text": text}
+
+
 def status_document(services: AdminServices, connection_id: str) -> dict[str, Any]:
     state = services.state(connection_id)
     now = services.clock().now()
@@ -227,5 +254,6 @@ def status_document(services: AdminServices, connection_id: str) -> dict[str, An
         "flows": flows,
         "alerts": [alert.model_dump() | {"when": ago(alert.raised_at, now)} for alert in alerts],
         "backlog": waiting,
+        "reconciliation": reconciliation(state, now),
         "day": day_in_hours(minutes, now),
     }

@@ -85,6 +85,16 @@ class SyncStateRepository:
             }
         )
 
+    def documents(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every document whose name starts with ``prefix``, by name (one query)."""
+        return {
+            str(item["state_key"]).removeprefix("doc#"): json.loads(item["document"])
+            for item in self._query_prefix(f"doc#{prefix}")
+        }
+
+    def delete_document(self, name: str) -> None:
+        self._table.delete_item(Key=self._key(f"doc#{name}"))
+
     # -- locks with expiry: a crashed holder never blocks a flow for longer than the lease
     def acquire_lock(self, flow: str, owner: str, lease: timedelta) -> bool:
         now = self._clock.now()

@@ -157,6 +157,14 @@ def connections_for(
     return []
 
 
+def time_left(context: Any) -> Callable[[], float] | None:
+    """Seconds left before the invocation's timeout, from Lambda's context (None without one)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    return lambda: remaining() / 1000
+
+
 def run_summary(spec: FunctionSpec, runs: Iterable[tuple[str, RunRecord]]) -> dict[str, Any]:
     """What a scheduled handler returns (each connection's run record); each run is measured."""
     summary: dict[str, Any] = {}

@@ -139,6 +139,26 @@ class WholeCellInventory(Protocol):
     ) -> Iterator[Any]: ...
 
 
+class ListPageLike(Protocol):
+    """One page of a WholeCell list (``bmsync.wholecell.client.ListPage``)."""
+
+    @property
+    def items(self) -> Sequence[Any]: ...
+    @property
+    def pages(self) -> int: ...
+    @property
+    def last(self) -> bool: ...
+
+
+class WholeCellPagedInventory(WholeCellInventory, Protocol):
+    """What wholecell_watch uses: the inventory flows' reads, and single pages of the long lists (a
+    reconciliation reads them a chunk at a time, across runs)."""
+
+    def inventory_page(self, *, page: int, status: str | None = None) -> ListPageLike: ...
+    def product_variation_page(self, *, page: int) -> ListPageLike: ...
+    def sales_order_page(self, *, page: int, updated_at_gt: datetime | None = None) -> ListPageLike: ...
+
+
 # --- Back Market
 
 

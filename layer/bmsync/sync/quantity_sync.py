@@ -44,7 +44,7 @@ from bmsync.store.listings_repo import (
     unmapped_reason,
 )
 from bmsync.store.settings_repo import SettingsRepository
-from bmsync.store.stock_repo import StockRepository
+from bmsync.store.stock_repo import StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import (
     connections_for,
@@ -55,6 +55,7 @@ from bmsync.sync.flow import (
     scheduled_event,
     start_invocation,
     stream_run,
+    time_left,
 )
 from bmsync.sync.ports import BackMarketListings, ListingLike
 
@@ -68,6 +69,10 @@ DECREASE_RESERVE = 20
 SYNC_OFF = "quantity sync is off: enable Inventory Quantity Sync in the settings"
 PAUSED = "quantity sync is paused for this listing in the admin"
 DEFERRED = "not pushed: deferred by the SKU-update budget; the next drift check sends it"
+OUT_OF_TIME = "not pushed: the drift check ran out of time before it; the next drift check sends it"
+#: A drift check stops pushing this long before its function's timeout: what is left is recorded
+#: ``deferred`` (the next check sends it), where a run killed at its timeout would leave it unsaid.
+DRIFT_CHECK_RESERVE_SECONDS = 15.0
 GONE = "Back Market no longer has this listing: nothing is pushed (import listings again if it came back)"
 
 
@@ -143,6 +148,25 @@ def decide_quantity(
     return QuantityDecision(listing, "pending", "", **computed)
 
 
+class StockSnapshot:
+    """The connection's stock mirror read once (one Query), so 3,000 listings cost no read each."""
+
+    def __init__(self, items: dict[str, StockItem]) -> None:
+        self.by_variation = items
+        self.by_sku: dict[str, list[StockItem]] = {}
+        for item in items.values():
+            key = sku_key(item.sku)
+            if key is not None:
+                self.by_sku.setdefault(key, []).append(item)
+
+    def levels(self, listing: ListingItem, settings: Settings) -> list[StockItem]:
+        """What :func:`mapped_levels` reads, from the snapshot."""
+        if settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
+            chosen = listing.chosen_variation_ids
+            return [self.by_variation[vid] for vid in chosen if vid in self.by_variation]
+        return self.by_sku.get(listing.sku_key or "", [])
+
+
 def mapped_levels(listing: ListingItem, settings: Settings, stock: StockRepository) -> list[StockLevel]:
     """The stock mirror of the variations ``listing`` maps to, read consistently."""
     if settings.product_variations is ProductVariationMode.CHOOSE_SPECIFIC:
@@ -190,11 +214,24 @@ class _Push:
     halted: IntegrationError | None = None
     #: Listings whose push failed transiently: the stream retries their records.
     retry: set[str] = field(default_factory=set)
+    #: The stock read once for many decisions (the drift check); None: each decision reads its own.
+    snapshot: StockSnapshot | None = None
+    #: Seconds left before the invocation's timeout (the drift check); None: no limit.
+    time_left: Callable[[], float] | None = None
 
-    def decide(self, listing: ListingItem, observed: int | None = None) -> QuantityDecision:
-        return decide_quantity(
-            listing, mapped_levels(listing, self.settings, self.stock), self.settings, observed=observed
+    def decide(
+        self, listing: ListingItem, observed: int | None = None, *, reread: bool = False
+    ) -> QuantityDecision:
+        """``reread``: from the stock as stored now, not the snapshot (a listing another push changed)."""
+        levels: Sequence[StockLevel] = (
+            self.snapshot.levels(listing, self.settings)
+            if self.snapshot is not None and not reread
+            else mapped_levels(listing, self.settings, self.stock)
         )
+        return decide_quantity(listing, list(levels), self.settings, observed=observed)
+
+    def out_of_time(self) -> bool:
+        return self.time_left is not None and self.time_left() < DRIFT_CHECK_RESERVE_SECONDS
 
 
 def listings_of_variation(
@@ -242,9 +279,15 @@ def check_drift(
     clock: Clock,
     run: RunRecord,
     decrease_reserve: int = DECREASE_RESERVE,
+    time_left: Callable[[], float] | None = None,
 ) -> None:
-    """Compare what Back Market shows with the computed quantities; correct and send the deferred."""
+    """Compare what Back Market shows with the computed quantities; correct and send the deferred.
+
+    The stock is read once for every listing. ``time_left``: the pushes stop
+    :data:`DRIFT_CHECK_RESERVE_SECONDS` before the timeout, the rest recorded ``deferred``.
+    """
     push = _Push(settings, listings, stock, backmarket, state, clock, run, decrease_reserve)
+    push.snapshot, push.time_left = StockSnapshot(stock.all()), time_left
     run.progress = "reading Back Market listings"
     shown: dict[str, ListingLike] = {listing.id: listing for listing in backmarket.iter_listings()}
     decisions = []
@@ -292,8 +335,11 @@ def _apply(push: _Push, decisions: list[QuantityDecision]) -> None:
         key=lambda decision: decision.baseline - (decision.target or 0),
     )
     for decision in decreases:
-        _push(push, decision)
+        if not _deferred_for_time(push, decision):
+            _push(push, decision)
     for decision in increases:
+        if _deferred_for_time(push, decision):
+            continue
         # Only the hourly SKU-update budget defers: the 10-second request window comes back within
         # seconds, and the client's limiter waits for it (deferring would cost up to a drift check).
         # Held in the budget every container shares, so two of them never both eat into the reserve.
@@ -331,13 +377,22 @@ def _record_without_push(push: _Push, decision: QuantityDecision) -> None:
         push.listings.update_fields(listing.listing_id, fields, writer=FLOW)
 
 
-def _defer(push: _Push, decision: QuantityDecision) -> None:
+def _defer(push: _Push, decision: QuantityDecision, reason: str = DEFERRED) -> None:
     push.run.count("deferred")
     push.listings.update_fields(
         decision.listing.listing_id,
-        {"sync_status": "deferred", "reason": DEFERRED, "last_calculated": decision.target},
+        {"sync_status": "deferred", "reason": reason, "last_calculated": decision.target},
         writer=FLOW,
     )
+
+
+def _deferred_for_time(push: _Push, decision: QuantityDecision) -> bool:
+    """Whether the run is too close to its timeout to push: then ``decision`` is deferred."""
+    if not push.out_of_time():
+        return False
+    push.run.count("out_of_time")
+    _defer(push, decision, OUT_OF_TIME)
+    return True
 
 
 def _push(push: _Push, decision: QuantityDecision) -> None:
@@ -353,7 +408,7 @@ def _push(push: _Push, decision: QuantityDecision) -> None:
         # Another invocation pushed this listing since it was read: decide again from what it stored.
         fresh = push.listings.get(listing.listing_id)
         if fresh is not None and fresh.sync_seq != listing.sync_seq:
-            retry = push.decide(fresh)
+            retry = push.decide(fresh, reread=True)
             if retry.needs_push:
                 _push(push, retry)
             else:
@@ -570,7 +625,7 @@ def wire(settings: Settings, clock: Clock) -> QuantitySyncWiring:
     )
 
 
-def run_drift_check(wired: QuantitySyncWiring) -> RunRecord:
+def run_drift_check(wired: QuantitySyncWiring, time_left: Callable[[], float] | None = None) -> RunRecord:
     """One connection's drift check: :func:`check_drift` under its flow's lock."""
 
     def body(run: RunRecord) -> None:
@@ -583,6 +638,7 @@ def run_drift_check(wired: QuantitySyncWiring) -> RunRecord:
             clock=wired.clock,
             run=run,
             decrease_reserve=wired.decrease_reserve,
+            time_left=time_left,
         )
 
     return run_flow(DRIFT_FLOW, wired.state, wired.clock, body, services=("backmarket",))
@@ -615,7 +671,7 @@ def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
         return run_summary(
             FUNCTION,
             (
-                (settings.connection_id, run_drift_check(wire(settings, clock)))
+                (settings.connection_id, run_drift_check(wire(settings, clock), time_left(context)))
                 for settings in connections_for(scheduled, context)
             ),
         )

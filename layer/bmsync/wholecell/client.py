@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import requests
 from pydantic import BaseModel, ValidationError
@@ -72,6 +72,18 @@ class MalformedItem:
 
 
 MalformedSink = Callable[[MalformedItem], None]
+
+
+@dataclass(frozen=True)
+class ListPage(Generic[ModelT]):
+    """One page of a WholeCell list: its readable items, its number, the list's page count, and
+    whether it is the last (an empty page, or the count reached)."""
+
+    items: list[ModelT]
+    page: int
+    pages: int
+    last: bool
+
 
 MAX_BACKOFF_SECONDS = 60.0
 
@@ -169,6 +181,23 @@ class WholeCellClient:
             if sku is None or variation.sku == sku:
                 yield variation
 
+    def inventory_page(self, *, page: int, status: str | None = None) -> ListPage[InventoryUnit]:
+        """One page of ``/inventories`` (a reconciliation reads a long list a chunk at a time)."""
+        return self._page_of_models(contract.INVENTORIES, contract.query(status=status), InventoryUnit, page)
+
+    def product_variation_page(self, *, page: int) -> ListPage[ProductVariation]:
+        return self._page_of_models(contract.PRODUCT_VARIATIONS, {}, ProductVariation, page)
+
+    def sales_order_page(self, *, page: int, updated_at_gt: datetime | None = None) -> ListPage[SalesOrder]:
+        listed = self._page_of_models(
+            contract.SALES_ORDERS, contract.query(updated_at_gt=updated_at_gt), SalesOrder, page
+        )
+        if updated_at_gt is None:
+            return listed
+        # The filter is adopted: re-check locally in case the API ignores it.
+        kept = [order for order in listed.items if order.updated_at > updated_at_gt]
+        return ListPage(items=kept, page=listed.page, pages=listed.pages, last=listed.last)
+
     def list_sales_order_statuses(self) -> list[SalesOrderStatus]:
         return list(self._iter_models(contract.SALES_ORDER_STATUSES, {}, SalesOrderStatus))
 
@@ -257,22 +286,31 @@ class WholeCellClient:
         that must not miss what it looks for) makes it an :class:`UnexpectedResponse`."""
         page = 1
         while True:
-            body = self.read_page(path, {**filters, contract.PAGE_PARAM: page})
-            try:
-                items, _, pages = contract.page_items(body)
-            except (TypeError, ValueError) as error:
-                raise UnexpectedResponse(f"WholeCell {path} page {page} is not a list envelope") from error
-            for item in items:
-                if strict:
-                    yield self._model(model, item)
-                    continue
-                try:
-                    yield model.model_validate(item)
-                except ValidationError as error:
-                    self._quarantine(path, model, item, error)
-            if not items or page >= pages:
+            listed = self._page_of_models(path, filters, model, page, strict=strict)
+            yield from listed.items
+            if listed.last:
                 return
             page += 1
+
+    def _page_of_models(
+        self, path: str, filters: dict[str, Any], model: type[ModelT], page: int, *, strict: bool = False
+    ) -> ListPage[ModelT]:
+        """One page of a list (see :meth:`_iter_models`)."""
+        body = self.read_page(path, {**filters, contract.PAGE_PARAM: page})
+        try:
+            raw_items, _, pages = contract.page_items(body)
+        except (TypeError, ValueError) as error:
+            raise UnexpectedResponse(f"WholeCell {path} page {page} is not a list envelope") from error
+        items: list[ModelT] = []
+        for item in raw_items:
+            if strict:
+                items.append(self._model(model, item))
+                continue
+            try:
+                items.append(model.model_validate(item))
+            except ValidationError as error:
+                self._quarantine(path, model, item, error)
+        return ListPage(items=items, page=page, pages=pages, last=not raw_items or page >= pages)
 
     def _quarantine(self, path: str, model: type[BaseModel], item: Any, error: ValidationError) -> None:
         """One unreadable item is left out; the rest of the page and of the list go on."""

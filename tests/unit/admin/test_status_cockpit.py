@@ -132,3 +132,38 @@ def test_status_says_what_needs_a_person(signed_in: AdminClient, clock: ManualCl
     assert sum(document["day"]["totals"]["alerts"]) == 1  # the alert is counted once, in its hour
     html = signed_in.request("GET", f"/connections/{CID}/status").body
     assert '<p class="verdict bad" role="status">Needs you: ' in html
+
+
+def test_status_says_where_the_wholecell_reconciliation_is(
+    signed_in: AdminClient, clock: ManualClock
+) -> None:
+    state = SyncStateRepository(CID, clock)
+    assert (
+        signed_in.api("GET", f"/api/connections/{CID}/status").json()["reconciliation"]["text"]
+        == "Reconciliation: not started yet"
+    )
+    started = utc_iso(clock.now() - timedelta(minutes=12))
+    completed = utc_iso(clock.now() - timedelta(hours=3))
+    under_way = {
+        "started_at": started,
+        "endpoints": ["product_variations", "inventories:Available", "sales_orders"],
+        "endpoint": 1,
+        "page": 57,
+        "pages": 173,
+        "pages_read": 58,
+        "runs": 2,
+    }
+    last = {"started_at": completed, "completed_at": completed, "pages_read": 210, "runs": 5}
+    state.put_document("wholecell_watch", {"reconciliation": under_way, "last_reconciliation": last})
+    document = signed_in.api("GET", f"/api/connections/{CID}/status").json()
+    assert document["reconciliation"]["text"] == (
+        "Reconciliation: page 57 of 173 (units in Available), started 12 min ago; "
+        "the last one completed 3 h ago"
+    )
+    assert document["reconciliation"]["under_way"]["page"] == 57
+    html = signed_in.request("GET", f"/connections/{CID}/status").body
+    assert "Reconciliation: page 57 of 173 (units in Available), started 12 min ago" in html
+
+    state.put_document("wholecell_watch", {"reconciliation": None, "last_reconciliation": last})
+    html = signed_in.request("GET", f"/connections/{CID}/status").body
+    assert "Reconciliation: last completed 3 h ago (210 pages in 5 runs)." in html

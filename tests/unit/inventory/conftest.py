@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -118,7 +118,7 @@ class Inventory:
         self.clock.advance(1)
 
     # -- the flows
-    def watch(self) -> RunRecord:
+    def watch(self, budget: wholecell_watch.ChunkBudget | None = None) -> RunRecord:
         def body(run: RunRecord) -> None:
             wholecell_watch.watch_wholecell(
                 settings=self.settings,
@@ -129,6 +129,7 @@ class Inventory:
                 run=run,
                 capture_shipments=self._capture,
                 listings=self.listings,
+                budget=budget,
             )
 
         return run_flow(wholecell_watch.FLOW, self.state, self.clock, body)
@@ -194,8 +195,8 @@ class Inventory:
             responses += self.deliver(records)
         return responses
 
-    def drift_check(self) -> RunRecord:
-        return run_drift_check(self.quantity_sync())
+    def drift_check(self, time_left: Callable[[], float] | None = None) -> RunRecord:
+        return run_drift_check(self.quantity_sync(), time_left)
 
     def listing(self, listing_id: str) -> ListingItem:
         listing = self.listings.get(listing_id)

@@ -69,8 +69,27 @@ class Status:
     is_open: bool
 
 
+@dataclass
+class Page:
+    items: list[Any]
+    page: int
+    pages: int
+
+    @property
+    def last(self) -> bool:
+        return not self.items or self.page >= self.pages
+
+
+def page_of(items: list[Any], page: int, size: int) -> Page:
+    """WholeCell's paging: ``size`` a page in id order; past the end, an empty page."""
+    ordered = sorted(items, key=lambda item: item.id)
+    return Page(ordered[(page - 1) * size : page * size], page, -(-len(ordered) // size))
+
+
 class FakeWholeCell:
     def __init__(self) -> None:
+        #: Items a page (WholeCell's is 100; tests of a reconciliation over several runs make it small).
+        self.page_size = 100
         self.variations: list[Variation] = []
         self.units: dict[int, Unit] = {}
         self.orders: dict[int, Order] = {}
@@ -103,6 +122,20 @@ class FakeWholeCell:
                 and (updated_at_gt is None or unit.updated_at > updated_at_gt)
             ]
         )
+
+    def product_variation_page(self, *, page: int) -> Page:
+        self.calls.append(("product_variations", {"page": page}))
+        return page_of(self.variations, page, self.page_size)
+
+    def inventory_page(self, *, page: int, status: str | None = None) -> Page:
+        self.calls.append(("inventories", {"status": status, "page": page}))
+        units = [unit for unit in self.units.values() if status is None or unit.status == status]
+        return page_of(units, page, self.page_size)
+
+    def sales_order_page(self, *, page: int, updated_at_gt: datetime | None = None) -> Page:
+        self.calls.append(("sales_orders", {"updated_at_gt": updated_at_gt, "page": page}))
+        orders = [o for o in self.orders.values() if updated_at_gt is None or o.updated_at > updated_at_gt]
+        return page_of(orders, page, self.page_size)
 
     def list_sales_order_statuses(self) -> list[Status]:
         return list(self.statuses)

@@ -431,3 +431,42 @@ def test_switching_to_specific_variations_waits_for_a_choice_then_follows_it(inv
     inventory.watch()
     inventory.cycle()
     assert inventory.backmarket.updates[-1] == ("L-1", 5, None)
+
+
+def portal_edited_listings(inventory: Inventory, count: int) -> None:
+    """``count`` listings in sync at 2, then raised to 50 in the Back Market portal: all drifted."""
+    for number in range(1, count + 1):
+        inventory.receive(inventory.variation(number, f"SKU-{number}"), 2)
+        inventory.backmarket.add(f"L-{number}", f"SKU-{number}", 2)
+    inventory.import_listings()
+    inventory.watch()
+    inventory.cycle()
+    for listing in inventory.backmarket.listings.values():
+        listing.quantity = 50
+
+
+def test_a_drift_check_near_its_timeout_leaves_the_rest_for_the_next(inventory: Inventory) -> None:
+    portal_edited_listings(inventory, 6)
+    # Each push takes 10 s of a run with 60 s left: pushing stops 15 s before the timeout.
+    run = inventory.drift_check(time_left=lambda: 60 - 10 * len(inventory.backmarket.updates))
+    assert run.status == "succeeded" and run.counts["pushed"] == 5 and run.counts["out_of_time"] == 1
+    [left] = [listing for listing in inventory.listings.all() if listing.sync_status == "deferred"]
+    assert left.reason == (
+        "not pushed: the drift check ran out of time before it; the next drift check sends it"
+    )
+    assert inventory.backmarket.listings[left.listing_id].quantity == 50
+    run = inventory.drift_check()
+    assert run.counts["pushed"] == 1 and inventory.backmarket.listings[left.listing_id].quantity == 2
+
+
+def test_a_drift_check_reads_the_stock_once_not_per_listing(inventory: Inventory, monkeypatch) -> None:
+    portal_edited_listings(inventory, 4)
+
+    def per_listing_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a stock read per listing")
+
+    monkeypatch.setattr(inventory.stock, "get", per_listing_read)
+    monkeypatch.setattr(inventory.stock, "by_sku", per_listing_read)
+    run = inventory.drift_check()
+    assert run.status == "succeeded" and run.counts["pushed"] == 4
+    assert all(listing.quantity == 2 for listing in inventory.backmarket.listings.values())

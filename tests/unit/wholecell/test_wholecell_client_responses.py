@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -69,6 +70,44 @@ def test_paging_stops_at_an_empty_page_even_if_pages_says_more(clock):
     session = ScriptedSession([(200, unit_page, {}), (200, {"data": [], "page": 2, "pages": 5}, {})])
     assert [u.id for u in _client(session, clock).iter_inventories()] == [1]
     assert [s["params"]["page"] for s in session.sent] == [1, 2]
+
+
+def test_one_page_of_a_list_says_whether_it_is_the_last(clock):
+    unit = {
+        "id": 7,
+        "status": "Available",
+        "created_at": "2026-01-05T09:00:00.000Z",
+        "updated_at": "2026-01-05T09:00:00.000Z",
+    }
+    session = ScriptedSession(
+        [
+            (200, {"data": [unit, {"id": "not a unit"}], "page": 57, "pages": 173}, {}),
+            (200, {"data": [unit], "page": 173, "pages": 173}, {}),
+            (200, {"data": [], "page": 174, "pages": 173}, {}),
+        ]
+    )
+    client = _client(session, clock)
+    middle = client.inventory_page(page=57, status="Available")
+    assert [u.id for u in middle.items] == [7] and middle.pages == 173 and not middle.last  # one quarantined
+    assert session.sent[0]["params"] == {"status": "Available", "page": 57}
+    assert client.inventory_page(page=173, status="Available").last
+    assert client.inventory_page(page=174, status="Available").last
+
+
+def test_a_sales_order_page_keeps_the_updated_at_filter_when_the_api_ignores_it(clock):
+    def order(order_id: int, updated_at: str) -> dict[str, Any]:
+        return {
+            "id": order_id,
+            "status": "Pending",
+            "created_at": "2026-01-01T09:00:00.000Z",
+            "updated_at": updated_at,
+        }
+
+    body = {"data": [order(1, "2026-01-01T09:00:00.000Z"), order(2, "2026-01-05T09:00:00.000Z")], "pages": 1}
+    session = ScriptedSession([(200, body, {})])
+    since = clock.now() - timedelta(days=2)
+    listed = _client(session, clock).sales_order_page(page=1, updated_at_gt=since)
+    assert [o.id for o in listed.items] == [2] and listed.last
 
 
 def test_a_shape_bmsync_cannot_read_asks_for_attention_naming_the_field(clock):
