@@ -66,8 +66,11 @@ from bmsync.sync.ports import (
     BackMarketOrders,
     WholeCellOrders,
     WholeCellSalesOrder,
+    WholeCellVariation,
 )
 from bmsync.sync.validation import validate_new_lines
+from bmsync.sync.wholecell_reading import read_or_fallback, variations_of_units
+from bmsync.wholecell import contract
 from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate, WholeCellAddress
 
 FUNCTION = by_name("order_import")
@@ -167,6 +170,10 @@ class _Run:
     channel_orders: list[WholeCellSalesOrder] = field(default_factory=list)
     channel_since: datetime | None = None
     external_id_lookup_confirmed: bool | None = None
+    #: Without ``/product_variations``: the variations the inventory list's units name (read once).
+    unit_variations: list[WholeCellVariation] | None = None
+    #: The unadvertised endpoints found missing this run (alerted once per run).
+    missing_endpoints: set[str] = field(default_factory=set)
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
@@ -650,7 +657,7 @@ def _variations_for(context: _Run, sku: str) -> list[int]:
         if context.settings.product_variations == ProductVariationMode.MATCH_VIA_SKU:
             ids = [
                 variation.id
-                for variation in context.wholecell.iter_product_variations(sku=sku)
+                for variation in _variations_with_sku(context, sku)
                 if (variation.sku or "").strip().lower() == key
             ]
         else:
@@ -661,6 +668,25 @@ def _variations_for(context: _Run, sku: str) -> list[int]:
                 )
         context.variations_by_sku[key] = sorted(set(ids))
     return context.variations_by_sku[key]
+
+
+def _variations_with_sku(context: _Run, sku: str) -> list[WholeCellVariation]:
+    """WholeCell's variations with ``sku``; where it has no ``/product_variations``, every variation the
+    units of the inventory list name (one read per run; a variation without units is not among them)."""
+    if context.unit_variations is not None:
+        return context.unit_variations
+
+    def from_units() -> list[WholeCellVariation]:
+        context.unit_variations = list(variations_of_units(context.wholecell.iter_inventories()))
+        return context.unit_variations
+
+    return read_or_fallback(
+        context.state,
+        contract.PRODUCT_VARIATIONS,
+        lambda: list(context.wholecell.iter_product_variations(sku=sku)),
+        from_units,
+        missing=context.missing_endpoints,
+    )
 
 
 def _sales_order_request(
