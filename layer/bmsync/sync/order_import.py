@@ -90,6 +90,13 @@ SETTINGS_FINGERPRINT = "settings_fingerprint"
 RECHECKED_AT = "waiting_orders_rechecked_at"
 #: Orders of the channel created this recently by someone else mean another integration still imports.
 OTHER_INTEGRATION_WINDOW = timedelta(hours=1)
+#: A run that had nothing to look up in WholeCell still lists the channel's recent orders this often
+#: (and every run while the warning is up): a duplicate another integration made of an order bmsync
+#: imported is seen, and the warning clears once that integration stopped, without a new order.
+OTHER_INTEGRATION_CHECK = timedelta(minutes=15)
+#: When the channel was last listed, and whether another integration was seen at work then (its own
+#: document: the import document's settings fingerprint is also written by the console).
+OTHER_INTEGRATION_DOCUMENT = "order_import_other_integration"
 #: The channel listing reaches this far before the Back Market order's creation (clocks differ).
 LISTING_MARGIN = timedelta(hours=1)
 #: How far back the listing reaches for an order without a creation date.
@@ -170,6 +177,8 @@ class _Run:
     channel_orders: list[WholeCellSalesOrder] = field(default_factory=list)
     channel_since: datetime | None = None
     external_id_lookup_confirmed: bool | None = None
+    #: Whether the last listing of the channel showed another integration at work.
+    other_integration_seen: bool = False
     #: Without ``/product_variations``: the variations the inventory list's units name (read once).
     unit_variations: list[WholeCellVariation] | None = None
     #: The unadvertised endpoints found missing this run (alerted once per run).
@@ -249,6 +258,8 @@ def import_orders(
         seen.add(order.order_id)
         context.count("read")
         _handle(context, order, first_import_at)
+    if not out_of_time:
+        _look_for_other_integration(context)
     if out_of_time:
         run.progress = (
             f"{mode}: {len(seen)} orders handled before the run's time limit; the next run carries on"
@@ -475,6 +486,33 @@ def _channel_orders(context: _Run, order: BackMarketOrder) -> list[WholeCellSale
     return context.channel_orders
 
 
+def _look_for_other_integration(context: _Run) -> None:
+    """After the run's orders: list the channel if this run did not and it is due (every
+    ``OTHER_INTEGRATION_CHECK``, every run while another integration was seen), and note when."""
+    now = context.clock.now()
+    if context.channel_since is None:
+        document = context.state.get_document(OTHER_INTEGRATION_DOCUMENT) or {}
+        checked = document.get("checked_at")
+        if checked and not document.get("seen") and parse_iso(checked) > now - OTHER_INTEGRATION_CHECK:
+            return
+        since = now - OTHER_INTEGRATION_WINDOW - LISTING_MARGIN
+        try:
+            context.channel_orders = list(
+                context.wholecell.iter_sales_orders(channel=SALES_CHANNEL, updated_at_gt=since)
+            )
+        except IntegrationError as error:
+            if error.needs_attention:
+                raise
+            # Listed again at the next check; the warning stays as it is until then.
+            logger.warning("channel orders not listed", extra={"error_type": type(error).__name__})
+            context.other_integration_seen = bool(document.get("seen"))
+        else:
+            _watch_other_integration(context)
+    context.state.put_document(
+        OTHER_INTEGRATION_DOCUMENT, {"checked_at": utc_iso(now), "seen": context.other_integration_seen}
+    )
+
+
 def _watch_other_integration(context: _Run) -> None:
     """Orders of the channel created in the last hour that bmsync did not create: another
     integration (WholeCell's own) is still importing, the classic cause of duplicate orders."""
@@ -486,6 +524,7 @@ def _watch_other_integration(context: _Run) -> None:
         and not ANY_MARKER.search(sales_order.notes or "")
         and not _created_by_bmsync(context, sales_order)
     ]
+    context.other_integration_seen = bool(foreign)
     if not foreign:
         alerts.OTHER_INTEGRATION_IMPORTING.clear_on(context.state)
         return

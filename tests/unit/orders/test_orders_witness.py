@@ -124,3 +124,41 @@ def test_another_integration_still_importing_raises_the_alert(harness: OrdersHar
         "Another integration is still importing Back Market orders into WholeCell"
     )
     assert alert.severity == "critical"
+
+
+def _still_importing(harness: OrdersHarness) -> bool:
+    return any(a.alert_id == "other-integration-importing" for a in harness.state.alerts())
+
+
+def test_a_duplicate_the_other_integration_makes_later_is_seen_without_a_new_order(
+    harness: OrdersHarness,
+) -> None:
+    harness.order(1001, 1)
+    harness.run()  # bmsync first
+    harness.wholecell.add_foreign_order("1001")  # then WholeCell's integration: a duplicate
+    harness.clock.advance(60)
+    harness.run()  # checked at the first run: not due yet
+    assert not _still_importing(harness)
+
+    harness.clock.advance(15 * 60)
+    harness.run()
+
+    assert _still_importing(harness)
+
+
+def test_the_warning_clears_by_itself_once_the_other_integration_stopped(harness: OrdersHarness) -> None:
+    harness.order(1001, 1)
+    harness.run()
+    harness.clock.advance(60)
+    harness.wholecell.add_foreign_order("1002")
+    harness.order(1002, 1)
+    harness.run()
+    assert _still_importing(harness)
+    harness.clock.advance(30 * 60)
+    harness.run()  # looked at every run while it is up: still within the hour
+    assert _still_importing(harness)
+
+    harness.clock.advance(31 * 60)
+    harness.run()
+
+    assert not _still_importing(harness)
