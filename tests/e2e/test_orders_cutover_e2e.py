@@ -27,10 +27,12 @@ def system(tmp_path: Path) -> Iterator[OrdersSystem]:
 
 
 def _wholecell_integration_imports(
-    system: OrdersSystem, order: dict[str, Any], *, at: datetime | None = None
+    system: OrdersSystem, order: dict[str, Any], *, at: datetime | None = None, in_notes: bool = False
 ) -> dict[str, Any]:
     """What WholeCell's own integration makes of a Back Market order: an order of the Backmarket
-    channel, the order number as its external id, and no bmsync marker."""
+    channel, the order number as its external id (or ``in_notes``: only in its notes, as we cannot
+    rule out), and no bmsync marker."""
+    number = str(order["order_id"])
     return system.wholecell.create_sales_order(
         order_items=[
             {"sku": line["listing"], "quantity": line["quantity"], "price": round(float(line["price"]) * 100)}
@@ -39,7 +41,8 @@ def _wholecell_integration_imports(
         channel="Backmarket",
         status="Pending",
         customer_name="Back Market",
-        external_id=str(order["order_id"]),
+        external_id=None if in_notes else number,
+        notes=f"Imported from BackMarket, order #{number}" if in_notes else None,
         created_at=at,
     )
 
@@ -100,6 +103,29 @@ def test_the_first_import_adopts_what_wholecell_s_integration_made_and_ships_it(
     assert shipped["orderlines"][0]["imei"] == IMEI
     assert system.record(order_id).export_state == "sent"
     assert _one_wholecell_order_each(system) == in_wholecell  # adopting never created anything
+
+
+def test_an_order_adopted_by_the_number_in_its_notes_ships_too(system: OrdersSystem) -> None:
+    system.import_orders()  # the demo's open orders
+    sku = _a_listed_sku(system)
+    order = system.backmarket.create_buyer_order(sku)
+    system.seller().accept_orderline(order["order_id"], sku)
+    theirs = _wholecell_integration_imports(
+        system,
+        system.backmarket.order(order["order_id"]),
+        at=system.clock.now() - timedelta(hours=2),
+        in_notes=True,
+    )
+    system.import_orders()
+    assert system.record(order["order_id"]).wholecell_order_id == theirs["id"]  # adopted
+
+    _commit_unit(system, order["order_id"], sku, IMEI)
+    _ship_in_wholecell(system, order["order_id"], "DHL", "JD014600006281232")
+    system.watch()
+
+    shipped = system.backmarket.order(order["order_id"])
+    assert shipped["state"] == 9 and shipped["tracking_number"] == "JD014600006281232"
+    assert system.record(order["order_id"]).export_state == "sent"
 
 
 def test_the_console_warns_while_another_integration_imports_and_clears_when_it_stopped(

@@ -18,6 +18,7 @@ from bmsync.sync.order_import import order_marker
 from bmsync.wholecell.client import WholeCellClient
 from tests.e2e.orders_sandbox import CONNECTION, OrdersSystem, orders_system
 from tests.e2e.test_orders_import_e2e import _a_listed_sku
+from tests.e2e.test_orders_shipments_e2e import IMEI, _commit_unit, _ship_in_wholecell
 
 STATUS = f"/api/connections/{CONNECTION}/status"
 
@@ -51,8 +52,12 @@ def _alert_messages(system: OrdersSystem) -> list[str]:
     return [alert["message"] for alert in system.console().api("GET", STATUS).json()["alerts"]]
 
 
-def test_a_lost_create_is_found_by_the_marker_in_its_notes(system: OrdersSystem) -> None:
-    order_id = system.backmarket.create_buyer_order(_a_listed_sku(system))["order_id"]
+def test_a_lost_create_is_found_by_the_marker_in_its_notes_and_its_shipment_sent(
+    system: OrdersSystem,
+) -> None:
+    sku = _a_listed_sku(system)
+    order_id = system.backmarket.create_buyer_order(sku)["order_id"]
+    system.seller().accept_orderline(order_id, sku)
     _lose_the_answer_to_the_next_create(system)
 
     system.import_orders()
@@ -70,6 +75,12 @@ def test_a_lost_create_is_found_by_the_marker_in_its_notes(system: OrdersSystem)
     assert system.record(order_id).wholecell_order_id == made["id"]
     _exactly_one_wholecell_order_each(system)
     assert not is_confirmed(SyncStateRepository(CONNECTION, system.clock), EXTERNAL_ID_LOOKUP)
+
+    # Shipped in WholeCell: found by the marker again (no external id), the tracking reaches Back Market.
+    _commit_unit(system, order_id, sku, IMEI)
+    _ship_in_wholecell(system, order_id, "DHL", "JD014600006281233")
+    system.watch()
+    assert system.backmarket.order(order_id)["tracking_number"] == "JD014600006281233"
 
 
 def test_a_lost_create_neither_witness_finds_waits_for_the_seller_and_is_not_made_twice(
