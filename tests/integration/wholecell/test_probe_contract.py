@@ -136,6 +136,19 @@ def test_an_ignored_filter_is_a_precise_finding(clock: ManualClock, sandboxes, m
     assert problem.startswith("PROBLEM WholeCell /inventories: filter 'updated_at_gt' ignored: 100 items")
 
 
+def test_an_external_id_the_api_does_not_keep_is_a_precise_finding(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    sandboxes[0].set_unknown_order_fields(["external_id"])  # as if the real API named it otherwise
+
+    report = _probe(clock, sandboxes, make_wholecell_client)
+
+    assert _problems(report) == [
+        "PROBLEM WholeCell /sales_orders: orders on the 'Backmarket' channel have no 'external_id': "
+        "bmsync cannot find an order by its Back Market number"
+    ]
+
+
 def test_a_differently_typed_field_names_its_sample_path() -> None:
     unit = {"id": 1, "status": "Available", "order_id": "ORD-7", "created_at": "x", "updated_at": "y"}
     problems = shape_findings(InventoryUnit, [unit], "/inventories data")
