@@ -424,11 +424,12 @@ class _Probe:
                 "no 'count' or 'next' in the list: bmsync cannot page it",
             )
         self.every_item("/ws/listings", {}, bm_models.Listing)
-        self.date_formats()
+        date_format = self.date_formats()
         since = self.clock.now() - ORDERS_WINDOW
+        # In a format Back Market accepts, as the client does (it falls back from one to the other).
         self.every_item(
             "/ws/orders",
-            {"date_modification": format_filter_date(since, DATE_FORMAT_RFC3339)},
+            {"date_modification": format_filter_date(since, date_format)} if date_format else {},
             bm_models.Order,
         )
         try:
@@ -491,9 +492,11 @@ class _Probe:
             if not results or not body.get("next"):
                 return
 
-    def date_formats(self) -> None:
+    def date_formats(self) -> str | None:
+        """Which date filter formats Back Market accepts; returns the first accepted (None: neither)."""
         since = self.clock.now() - timedelta(days=1)
-        accepted = []
+        accepted: list[str] = []
+        formats: list[str] = []
         for date_format, words in (
             (DATE_FORMAT_RFC3339, "RFC 3339"),
             (DATE_FORMAT_PLAIN, "YYYY-MM-DD HH:MM:SS"),
@@ -514,8 +517,9 @@ class _Probe:
                     "problem",
                     f"orders not reachable: {error.message}",
                 )
-                return
+                return None
             accepted.append(words)
+            formats.append(date_format)
         if accepted:
             self.add(
                 "backmarket",
@@ -528,6 +532,7 @@ class _Probe:
             self.add(
                 "backmarket", "/ws/orders", "date filter", "problem", "neither date filter format is accepted"
             )
+        return formats[0] if formats else None
 
 
 def probe(

@@ -149,6 +149,40 @@ def test_an_external_id_the_api_does_not_keep_is_a_precise_finding(
     ]
 
 
+def test_a_refused_date_format_is_a_note_and_the_orders_are_read_in_the_other(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    sandboxes[1].configure(refuse_date_format="rfc3339")
+
+    report = _probe(clock, sandboxes, make_wholecell_client)
+
+    assert report.holds, "\n".join(report.lines())  # bmsync's client falls back to the other format
+    lines = report.lines()
+    assert "note    Back Market /ws/orders: the RFC 3339 date filter is refused" in lines
+    assert any(
+        line.startswith("ok      Back Market /ws/orders: ") and "read as Order" in line for line in lines
+    )
+
+
+def test_a_user_agent_the_firewall_refuses_is_a_precise_finding(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    wholecell, backmarket = sandboxes
+    anonymous = BackMarketClient(
+        base_url=backmarket.base_url,
+        token_provider=lambda force_refresh: BM_TOKEN,
+        market="en-gb",
+        user_agent="python-requests/2.32",
+        clock=clock,
+        timeout=(1.0, 2.0),
+    )
+
+    report = probe(wholecell=make_wholecell_client(wholecell), backmarket=anonymous, clock=clock)
+
+    [problem] = _problems(report)
+    assert problem.startswith("PROBLEM Back Market /ws/listings: firewall page instead of an answer")
+
+
 def test_a_differently_typed_field_names_its_sample_path() -> None:
     unit = {"id": 1, "status": "Available", "order_id": "ORD-7", "created_at": "x", "updated_at": "y"}
     problems = shape_findings(InventoryUnit, [unit], "/inventories data")
