@@ -106,6 +106,12 @@ def test_without_customers_orders_wait_with_the_reason_and_the_stock_still_syncs
     ]
     assert reasons and all("/customers" in reason for reason in reasons), reasons
 
+    # Back: the orders are created, none held as "may already be in WholeCell" (no create was sent).
+    system.wholecell.set_contract_drift()
+    run = system.import_orders()
+    open_orders = [order for order in system.backmarket.orders() if order["state"] in (1, 3)]
+    assert run.counts.get("imported") == len(open_orders) and "needs_confirmation" not in run.counts
+
 
 def test_without_product_variations_an_order_is_imported_with_the_variation_its_units_name(
     system: OrdersSystem,

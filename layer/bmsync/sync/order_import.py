@@ -179,6 +179,8 @@ class _Run:
     external_id_lookup_confirmed: bool | None = None
     #: Whether the last listing of the channel showed another integration at work.
     other_integration_seen: bool = False
+    #: Orders WholeCell may hold already: a create was sent this run, or an earlier claim was interrupted.
+    may_be_in_wholecell: set[int] = field(default_factory=set)
     #: Without ``/product_variations``: the variations the inventory list's units name (read once).
     unit_variations: list[WholeCellVariation] | None = None
     #: The unadvertised endpoints found missing this run (alerted once per run).
@@ -393,10 +395,12 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
         context.count("busy_elsewhere")
         context.retry_later = True
         return None
-    lines = _resolve_lines(context, order)
     # An earlier run claimed this order and did not finish, or imported it before its item expired:
     # the WholeCell order may exist already.
     unclear = claimed.import_interrupted or maybe_expired
+    if unclear:
+        context.may_be_in_wholecell.add(order.order_id)
+    lines = _resolve_lines(context, order)
     sales_order, adopted = _find_in_wholecell(context, order, unclear=unclear)
     after_expiry = False
     if sales_order is not None:
@@ -407,9 +411,9 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
         return None
     created = sales_order is None
     if sales_order is None:
-        sales_order = context.wholecell.create_sales_order(
-            _sales_order_request(context, order, lines, wholecell_status)
-        )
+        request = _sales_order_request(context, order, lines, wholecell_status)
+        context.may_be_in_wholecell.add(order.order_id)  # from the create on, whatever its answer
+        sales_order = context.wholecell.create_sales_order(request)
         context.count("imported")
         if order.date_creation is not None:
             record_latency("OrderImport", (context.clock.now() - order.date_creation).total_seconds())
@@ -1015,14 +1019,20 @@ def _record_failure(context: _Run, order: BackMarketOrder, error: IntegrationErr
         else f"not imported: {error.message}" + (f" ({error.action})" if error.action else "")
     )
 
+    may_exist = order.order_id in context.may_be_in_wholecell
+
     def failed(record: OrderRecord) -> bool:
         if record.import_state == "imported":
             return False
-        if record.import_state == "creating":
+        if record.import_state == "creating" and may_exist:
             # Let the next run take over at once; it looks the order up before creating it.
             record.claim_until = utc_iso(now)
         else:
+            # Failed before any create was sent: WholeCell cannot hold it, nothing to look up later.
             record.import_state = "not_imported"
+            record.claim_owner = None
+            record.claim_until = None
+            record.import_interrupted = False
         record.import_status = reason
         record.add_history(now, reason)
         return True

@@ -7,6 +7,7 @@ import pytest
 
 from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, record_confirmed
 from bmsync.sync.order_import import confirm_absent
+from bmsync.wholecell.errors import ServerError
 from tests.unit.orders.conftest import OrdersHarness
 
 
@@ -162,3 +163,23 @@ def test_the_warning_clears_by_itself_once_the_other_integration_stopped(harness
     harness.run()
 
     assert not _still_importing(harness)
+
+
+def test_a_failure_before_the_create_was_sent_leaves_nothing_to_confirm(
+    harness: OrdersHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def answers_500(name: str) -> None:
+        raise ServerError("WholeCell answered 500", status=500)
+
+    harness.order(1001, 1)
+    monkeypatch.setattr(harness.wholecell, "find_or_create_customer", answers_500)
+    run = harness.run()
+    assert run.counts["failed"] == 1 and not harness.wholecell.created
+    assert harness.record(1001).import_state == "not_imported"
+    monkeypatch.undo()
+    harness.clock.advance(60)
+
+    run = harness.run()
+
+    assert run.counts["imported"] == 1 and "needs_confirmation" not in run.counts
+    assert len(harness.wholecell.orders) == 1 and harness.record(1001).import_state == "imported"
