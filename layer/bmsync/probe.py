@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -33,6 +33,7 @@ from bmsync.catalog import by_name
 from bmsync.clock import Clock
 from bmsync.errors import IntegrationError
 from bmsync.observability import REDACTED, redact
+from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, DocumentStore, record_confirmed
 from bmsync.wholecell import contract
 from bmsync.wholecell import models as wc_models
 from bmsync.wholecell.errors import EndpointMissing, Unauthorized, WholeCellError
@@ -63,6 +64,8 @@ NO_SUCH_VALUE = "bmsync-probe-no-such-value"
 #: How far back the Back Market orders are read to check that each one parses.
 ORDERS_WINDOW = timedelta(days=30)
 MAX_BACKMARKET_PAGES = 20
+#: The points of the contract a check that passes confirms on the account (``contract_confirmed``).
+CONFIRMED_BY = {("wholecell", contract.SALES_ORDERS, "order lookup"): EXTERNAL_ID_LOOKUP}
 
 
 class Finding(BaseModel):
@@ -88,6 +91,24 @@ class ProbeReport(BaseModel):
 
     def lines(self) -> list[str]:
         return [finding.line() for finding in self.findings]
+
+    def confirmed_points(self) -> list[str]:
+        """The points of the contract this probe saw work (``bmsync.sync.contract_confirmed``)."""
+        return [
+            CONFIRMED_BY[key]
+            for finding in self.findings
+            if finding.level == "ok"
+            and (key := (finding.side, finding.endpoint, finding.check)) in CONFIRMED_BY
+        ]
+
+
+def record_confirmations(report: ProbeReport, state: DocumentStore, *, at: datetime) -> list[str]:
+    """Note in the connection's ``contract_confirmed`` document what the probe saw work (it lets
+    order_import recover an unclear create by itself); bmsync's own table, not the accounts."""
+    points = report.confirmed_points()
+    for point in points:
+        record_confirmed(state, point, by="probe", at=at)
+    return points
 
 
 class FixtureWriter:
