@@ -339,7 +339,7 @@ class _Probe:
         except (WholeCellError, ValueError) as error:
             self.add("wholecell", path, f"filter {name}", "problem", f"filter '{name}' refused: {error}")
             return
-        if items:
+        if items and len(items) >= without:
             self.add(
                 "wholecell",
                 path,
@@ -347,6 +347,17 @@ class _Probe:
                 "problem",
                 f"filter '{name}' ignored: {len(items)} items with a value nothing matches, "
                 f"{without} without it",
+            )
+        elif items:
+            # The filter cut the list, yet some items came back: odd records, not an ignored filter.
+            ids = ", ".join(str(item.get("id")) for item in items[:5] if isinstance(item, dict))
+            self.add(
+                "wholecell",
+                path,
+                f"filter {name}",
+                "note",
+                f"filter '{name}' honoured, but {len(items)} of {without} items came back with a value "
+                f"nothing matches (ids {ids}): look at them in WholeCell",
             )
         else:
             self.add("wholecell", path, f"filter {name}", "ok", f"filter '{name}' honoured")

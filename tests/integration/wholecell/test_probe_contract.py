@@ -186,6 +186,25 @@ def test_a_user_agent_the_firewall_refuses_is_a_precise_finding(
     assert problem.startswith("PROBLEM Back Market /ws/listings: firewall page instead of an answer")
 
 
+def test_an_unreadable_record_is_named_and_does_not_pass_for_an_ignored_filter(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    wholecell = sandboxes[0]
+    # Served whatever the filters (the emulator cannot know how they apply to a record it does not read).
+    wholecell.add_raw_item("/sales_orders", {**wholecell.orders()[0], "id": 990002, "status": None})
+
+    report = _probe(clock, sandboxes, make_wholecell_client)
+
+    [problem] = _problems(report)
+    assert problem.startswith("PROBLEM WholeCell /sales_orders: /sales_orders data[")
+    assert problem.endswith("].status: input should be a valid string (got NoneType)")
+    assert any(
+        line.startswith("note    WholeCell /sales_orders: filter 'status' honoured, but 1 of ")
+        and "(ids 990002)" in line
+        for line in report.lines()
+    )
+
+
 def test_a_differently_typed_field_names_its_sample_path() -> None:
     unit = {"id": 1, "status": "Available", "order_id": "ORD-7", "created_at": "x", "updated_at": "y"}
     problems = shape_findings(InventoryUnit, [unit], "/inventories data")
