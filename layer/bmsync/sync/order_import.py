@@ -12,7 +12,9 @@
   confirm it is absent (``needs_confirmation``) rather than risk a duplicate.
 - Cutover: before creating, the channel's recent WholeCell orders are searched for one another
   integration (WholeCell's own) created for the order; one found is adopted (linked, never created).
-  Such orders created in the last hour raise an alert: two integrations import at once.
+  Such orders created in the last hour raise an alert: two integrations import at once (the channel
+  is listed at least every 15 minutes for it, every run while the alert is up).
+- A failure before the create was sent releases the claim: nothing to look up or confirm later.
 - WholeCell's status follows Back Market's changes through the status map; WholeCell's own changes
   are never sent back.
 - A settings change that can make a not-imported order importable (a newly mapped status, order
@@ -260,13 +262,13 @@ def import_orders(
         seen.add(order.order_id)
         context.count("read")
         _handle(context, order, first_import_at)
-    if not out_of_time:
-        _look_for_other_integration(context)
     if out_of_time:
         run.progress = (
             f"{mode}: {len(seen)} orders handled before the run's time limit; the next run carries on"
         )
-    elif context.retry_later:
+        return
+    _look_for_other_integration(context)
+    if context.retry_later:
         run.progress = f"{mode}: {len(seen)} orders read; some failed and are read again on the next run"
     else:
         state.set_cursor(FLOW, utc_iso(started))
