@@ -167,8 +167,8 @@ _ASK_WHOLECELL = "Ask WholeCell support whether your API App can read {path}, th
 MISSING_ENDPOINT_COSTS: dict[str, tuple[str, str]] = {
     "/product_variations": (
         "bmsync learns the product variations from the units in the inventory list instead, so a "
-        "variation without any unit is unknown: a listing with its SKU stays not connected until a "
-        "unit of it is received.",
+        "variation without any unit is unknown: a listing with its SKU stays not connected, and a Back "
+        "Market order of it is imported without its variation (Unknown SKU), until a unit of it is received.",
         _ASK_WHOLECELL,
     ),
     "/sales_order_statuses": (

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -33,6 +33,7 @@ from bmsync.catalog import by_name
 from bmsync.clock import Clock
 from bmsync.errors import IntegrationError
 from bmsync.observability import REDACTED, redact
+from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, DocumentStore, record_confirmed
 from bmsync.wholecell import contract
 from bmsync.wholecell import models as wc_models
 from bmsync.wholecell.errors import EndpointMissing, Unauthorized, WholeCellError
@@ -63,6 +64,8 @@ NO_SUCH_VALUE = "bmsync-probe-no-such-value"
 #: How far back the Back Market orders are read to check that each one parses.
 ORDERS_WINDOW = timedelta(days=30)
 MAX_BACKMARKET_PAGES = 20
+#: The points of the contract a check that passes confirms on the account (``contract_confirmed``).
+CONFIRMED_BY = {("wholecell", contract.SALES_ORDERS, "order lookup"): EXTERNAL_ID_LOOKUP}
 
 
 class Finding(BaseModel):
@@ -88,6 +91,24 @@ class ProbeReport(BaseModel):
 
     def lines(self) -> list[str]:
         return [finding.line() for finding in self.findings]
+
+    def confirmed_points(self) -> list[str]:
+        """The points of the contract this probe saw work (``bmsync.sync.contract_confirmed``)."""
+        return [
+            CONFIRMED_BY[key]
+            for finding in self.findings
+            if finding.level == "ok"
+            and (key := (finding.side, finding.endpoint, finding.check)) in CONFIRMED_BY
+        ]
+
+
+def record_confirmations(report: ProbeReport, state: DocumentStore, *, at: datetime) -> list[str]:
+    """Note in the connection's ``contract_confirmed`` document what the probe saw work (it lets
+    order_import recover an unclear create by itself); bmsync's own table, not the accounts."""
+    points = report.confirmed_points()
+    for point in points:
+        record_confirmed(state, point, by="probe", at=at)
+    return points
 
 
 class FixtureWriter:
@@ -318,7 +339,7 @@ class _Probe:
         except (WholeCellError, ValueError) as error:
             self.add("wholecell", path, f"filter {name}", "problem", f"filter '{name}' refused: {error}")
             return
-        if items:
+        if items and len(items) >= without:
             self.add(
                 "wholecell",
                 path,
@@ -326,6 +347,17 @@ class _Probe:
                 "problem",
                 f"filter '{name}' ignored: {len(items)} items with a value nothing matches, "
                 f"{without} without it",
+            )
+        elif items:
+            # The filter cut the list, yet some items came back: odd records, not an ignored filter.
+            ids = ", ".join(str(item.get("id")) for item in items[:5] if isinstance(item, dict))
+            self.add(
+                "wholecell",
+                path,
+                f"filter {name}",
+                "note",
+                f"filter '{name}' honoured, but {len(items)} of {without} items came back with a value "
+                f"nothing matches (ids {ids}): look at them in WholeCell",
             )
         else:
             self.add("wholecell", path, f"filter {name}", "ok", f"filter '{name}' honoured")
@@ -424,11 +456,12 @@ class _Probe:
                 "no 'count' or 'next' in the list: bmsync cannot page it",
             )
         self.every_item("/ws/listings", {}, bm_models.Listing)
-        self.date_formats()
+        date_format = self.date_formats()
         since = self.clock.now() - ORDERS_WINDOW
+        # In a format Back Market accepts, as the client does (it falls back from one to the other).
         self.every_item(
             "/ws/orders",
-            {"date_modification": format_filter_date(since, DATE_FORMAT_RFC3339)},
+            {"date_modification": format_filter_date(since, date_format)} if date_format else {},
             bm_models.Order,
         )
         try:
@@ -491,9 +524,11 @@ class _Probe:
             if not results or not body.get("next"):
                 return
 
-    def date_formats(self) -> None:
+    def date_formats(self) -> str | None:
+        """Which date filter formats Back Market accepts; returns the first accepted (None: neither)."""
         since = self.clock.now() - timedelta(days=1)
-        accepted = []
+        accepted: list[str] = []
+        formats: list[str] = []
         for date_format, words in (
             (DATE_FORMAT_RFC3339, "RFC 3339"),
             (DATE_FORMAT_PLAIN, "YYYY-MM-DD HH:MM:SS"),
@@ -514,8 +549,9 @@ class _Probe:
                     "problem",
                     f"orders not reachable: {error.message}",
                 )
-                return
+                return None
             accepted.append(words)
+            formats.append(date_format)
         if accepted:
             self.add(
                 "backmarket",
@@ -528,6 +564,7 @@ class _Probe:
             self.add(
                 "backmarket", "/ws/orders", "date filter", "problem", "neither date filter format is accepted"
             )
+        return formats[0] if formats else None
 
 
 def probe(

@@ -1,8 +1,9 @@
 """The order directions end to end: moto's server, both emulators, the real handlers and the stream pump.
 
 order_import and wholecell_watch are invoked as their schedules would; shipment_export is reached
-through the ``orders`` stream, with Lambda's event filters, and by its every-minute retry task. Time
-is a ManualClock the test moves.
+through the ``orders`` stream, with Lambda's event filters, and by its every-minute retry task; the
+console is the admin function, sent the events its Function URL would. Time is a ManualClock the test
+moves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bmsync import backmarket, connection_secrets
+from bmsync.admin import credentials
 from bmsync.backmarket import BackMarketClient
 from bmsync.catalog import by_name
 from bmsync.clock import ManualClock, SystemClock
@@ -28,9 +30,23 @@ from bmsync_sandbox.runtime.local_aws import LocalAws
 from bmsync_sandbox.runtime.scheduler import scheduled_event
 from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
 from bmsync_sandbox.wholecell.server import WholeCellSandbox
+from tests.unit.admin.conftest import AdminClient
 
 CONNECTION = "shop"
-FUNCTIONS = ("order_import", "wholecell_watch", "shipment_export", "listing_import")
+FUNCTIONS = ("order_import", "wholecell_watch", "shipment_export", "listing_import", "admin")
+CONSOLE_PASSWORD = "orders e2e console passphrase"
+
+
+class AdminFunctionUrl:
+    """The admin function behind its Function URL, for :class:`AdminClient` (which calls ``resolve``)."""
+
+    def __init__(self, invoker: Invoker) -> None:
+        self._invoker = invoker
+
+    def resolve(self, event: dict[str, Any], context: Any) -> Any:
+        invocation = self._invoker.invoke("admin", event)
+        assert invocation.ok, f"admin failed: {invocation.error}\n{''.join(invocation.stack or [])}"
+        return invocation.result
 
 
 class OrdersSystem:
@@ -110,6 +126,15 @@ class OrdersSystem:
         stored = OrdersRepository().get(CONNECTION, order_id)
         assert stored is not None, f"order {order_id} has no item"
         return stored
+
+    def console(self) -> AdminClient:
+        """The seller, signed in to the console."""
+        assert self.invoker is not None
+        # Few PBKDF2 rounds keep the test fast; the hash format carries its round count.
+        credentials.save_admin_secret(credentials.new_admin_secret(CONSOLE_PASSWORD, iterations=1000))
+        seller = AdminClient(AdminFunctionUrl(self.invoker), self.clock)
+        assert seller.sign_in(CONSOLE_PASSWORD).status == 303
+        return seller
 
     def alerts(self) -> dict[str, Any]:
         return {alert.alert_id: alert for alert in SyncStateRepository(CONNECTION, self.clock).alerts()}

@@ -1,9 +1,10 @@
 """A WholeCell whose API differs from the inferred contract: the flows do what they can and say what not.
 
-Each unadvertised endpoint the stock flows read is removed in turn (the WholeCell emulator's
-``absent_endpoints``): wholecell_watch still builds the stock mirror and listing_import still connects
-listings, and the connection's alerts say in plain words what is missing and what it costs. One unit
-WholeCell serves in a shape bmsync cannot read is left out with an alert naming it and the field.
+Each unadvertised endpoint the flows read is removed in turn (the WholeCell emulator's
+``absent_endpoints``): wholecell_watch still builds the stock mirror, listing_import still connects
+listings and order_import still books an order on its variation, and the connection's alerts say in
+plain words what is missing and what it costs. One unit WholeCell serves in a shape bmsync cannot read
+is left out with an alert naming it and the field.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.stock_repo import StockRepository
 from tests.e2e.orders_sandbox import CONNECTION, OrdersSystem, orders_system
+from tests.e2e.test_orders_import_e2e import _a_listed_sku
 
 
 @pytest.fixture
@@ -103,3 +105,29 @@ def test_without_customers_orders_wait_with_the_reason_and_the_stock_still_syncs
         alert.message for alert in system.alerts().values() if alert.alert_id.startswith("order-import")
     ]
     assert reasons and all("/customers" in reason for reason in reasons), reasons
+
+    # Back: the orders are created, none held as "may already be in WholeCell" (no create was sent).
+    system.wholecell.set_contract_drift()
+    run = system.import_orders()
+    open_orders = [order for order in system.backmarket.orders() if order["state"] in (1, 3)]
+    assert run.counts.get("imported") == len(open_orders) and "needs_confirmation" not in run.counts
+
+
+def test_without_product_variations_an_order_is_imported_with_the_variation_its_units_name(
+    system: OrdersSystem,
+) -> None:
+    sku = _a_listed_sku(system)
+    system.import_orders()  # the demo's open orders, with /product_variations there
+    system.wholecell.set_contract_drift(absent_endpoints=["/product_variations"])
+    order = system.backmarket.create_buyer_order(sku)
+
+    run = system.import_orders()
+
+    assert run.status == "succeeded" and run.counts.get("imported") == 1
+    [item] = system.wholecell_order(order["order_id"])["order_items"]
+    with_sku = [v["id"] for v in system.wholecell.variations() if (v["sku"] or "").lower() == sku.lower()]
+    assert item["sku"] == sku and item["product_variation_id"] in with_sku
+    assert not system.record(order["order_id"]).unknown_skus
+    alert = system.alerts()["wholecell-missing-endpoint-product-variations"]
+    assert "/product_variations" in alert.message and "inventory list" in alert.message
+    assert "imported without" in alert.message  # what it costs the orders

@@ -152,4 +152,9 @@ def delete_connection(
 
 
 def run_contract_check(services: AdminServices, settings: Settings) -> ProbeReport:
-    return services.check_contract(settings, services.clock())
+    from bmsync.probe import record_confirmations  # imported when asked for, as the probe is
+
+    clock = services.clock()
+    report = services.check_contract(settings, clock)
+    record_confirmations(report, services.state(settings.connection_id), at=clock.now())
+    return report

@@ -14,8 +14,9 @@ from pathlib import Path
 from bmsync import backmarket, wholecell
 from bmsync.cli.admin import CommandRefused, add_local_arguments, use_local_sandbox
 from bmsync.clock import SystemClock
-from bmsync.probe import FixtureWriter, probe
+from bmsync.probe import FixtureWriter, probe, record_confirmations
 from bmsync.store.settings_repo import SettingsRepository
+from bmsync.store.sync_state import SyncStateRepository
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in report.lines():
         print(line)
+    for point in record_confirmations(
+        report, SyncStateRepository(settings.connection_id, clock), at=clock.now()
+    ):
+        print(f"Recorded as confirmed on connection {settings.connection_id!r}: {point}")
     if args.json:
         Path(args.json).write_text(report.model_dump_json(indent=2) + "\n")
     print("The contract holds." if report.holds else "The contract does NOT hold: see the PROBLEM lines.")

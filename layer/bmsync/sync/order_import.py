@@ -12,7 +12,9 @@
   confirm it is absent (``needs_confirmation``) rather than risk a duplicate.
 - Cutover: before creating, the channel's recent WholeCell orders are searched for one another
   integration (WholeCell's own) created for the order; one found is adopted (linked, never created).
-  Such orders created in the last hour raise an alert: two integrations import at once.
+  Such orders created in the last hour raise an alert: two integrations import at once (the channel
+  is listed at least every 15 minutes for it, every run while the alert is up).
+- A failure before the create was sent releases the claim: nothing to look up or confirm later.
 - WholeCell's status follows Back Market's changes through the status map; WholeCell's own changes
   are never sent back.
 - A settings change that can make a not-imported order importable (a newly mapped status, order
@@ -66,8 +68,11 @@ from bmsync.sync.ports import (
     BackMarketOrders,
     WholeCellOrders,
     WholeCellSalesOrder,
+    WholeCellVariation,
 )
 from bmsync.sync.validation import validate_new_lines
+from bmsync.sync.wholecell_reading import read_or_fallback, variations_of_units
+from bmsync.wholecell import contract
 from bmsync.wholecell.models import OrderItemCreate, SalesOrderCreate, WholeCellAddress
 
 FUNCTION = by_name("order_import")
@@ -87,6 +92,13 @@ SETTINGS_FINGERPRINT = "settings_fingerprint"
 RECHECKED_AT = "waiting_orders_rechecked_at"
 #: Orders of the channel created this recently by someone else mean another integration still imports.
 OTHER_INTEGRATION_WINDOW = timedelta(hours=1)
+#: A run that had nothing to look up in WholeCell still lists the channel's recent orders this often
+#: (and every run while the warning is up): a duplicate another integration made of an order bmsync
+#: imported is seen, and the warning clears once that integration stopped, without a new order.
+OTHER_INTEGRATION_CHECK = timedelta(minutes=15)
+#: When the channel was last listed, and whether another integration was seen at work then (its own
+#: document: the import document's settings fingerprint is also written by the console).
+OTHER_INTEGRATION_DOCUMENT = "order_import_other_integration"
 #: The channel listing reaches this far before the Back Market order's creation (clocks differ).
 LISTING_MARGIN = timedelta(hours=1)
 #: How far back the listing reaches for an order without a creation date.
@@ -167,6 +179,14 @@ class _Run:
     channel_orders: list[WholeCellSalesOrder] = field(default_factory=list)
     channel_since: datetime | None = None
     external_id_lookup_confirmed: bool | None = None
+    #: Whether the last listing of the channel showed another integration at work.
+    other_integration_seen: bool = False
+    #: Orders WholeCell may hold already: a create was sent this run, or an earlier claim was interrupted.
+    may_be_in_wholecell: set[int] = field(default_factory=set)
+    #: Without ``/product_variations``: the variations the inventory list's units name (read once).
+    unit_variations: list[WholeCellVariation] | None = None
+    #: The unadvertised endpoints found missing this run (alerted once per run).
+    missing_endpoints: set[str] = field(default_factory=set)
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + amount
@@ -246,7 +266,9 @@ def import_orders(
         run.progress = (
             f"{mode}: {len(seen)} orders handled before the run's time limit; the next run carries on"
         )
-    elif context.retry_later:
+        return
+    _look_for_other_integration(context)
+    if context.retry_later:
         run.progress = f"{mode}: {len(seen)} orders read; some failed and are read again on the next run"
     else:
         state.set_cursor(FLOW, utc_iso(started))
@@ -375,10 +397,12 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
         context.count("busy_elsewhere")
         context.retry_later = True
         return None
-    lines = _resolve_lines(context, order)
     # An earlier run claimed this order and did not finish, or imported it before its item expired:
     # the WholeCell order may exist already.
     unclear = claimed.import_interrupted or maybe_expired
+    if unclear:
+        context.may_be_in_wholecell.add(order.order_id)
+    lines = _resolve_lines(context, order)
     sales_order, adopted = _find_in_wholecell(context, order, unclear=unclear)
     after_expiry = False
     if sales_order is not None:
@@ -389,9 +413,9 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
         return None
     created = sales_order is None
     if sales_order is None:
-        sales_order = context.wholecell.create_sales_order(
-            _sales_order_request(context, order, lines, wholecell_status)
-        )
+        request = _sales_order_request(context, order, lines, wholecell_status)
+        context.may_be_in_wholecell.add(order.order_id)  # from the create on, whatever its answer
+        sales_order = context.wholecell.create_sales_order(request)
         context.count("imported")
         if order.date_creation is not None:
             record_latency("OrderImport", (context.clock.now() - order.date_creation).total_seconds())
@@ -468,6 +492,33 @@ def _channel_orders(context: _Run, order: BackMarketOrder) -> list[WholeCellSale
     return context.channel_orders
 
 
+def _look_for_other_integration(context: _Run) -> None:
+    """After the run's orders: list the channel if this run did not and it is due (every
+    ``OTHER_INTEGRATION_CHECK``, every run while another integration was seen), and note when."""
+    now = context.clock.now()
+    if context.channel_since is None:
+        document = context.state.get_document(OTHER_INTEGRATION_DOCUMENT) or {}
+        checked = document.get("checked_at")
+        if checked and not document.get("seen") and parse_iso(checked) > now - OTHER_INTEGRATION_CHECK:
+            return
+        since = now - OTHER_INTEGRATION_WINDOW - LISTING_MARGIN
+        try:
+            context.channel_orders = list(
+                context.wholecell.iter_sales_orders(channel=SALES_CHANNEL, updated_at_gt=since)
+            )
+        except IntegrationError as error:
+            if error.needs_attention:
+                raise
+            # Listed again at the next check; the warning stays as it is until then.
+            logger.warning("channel orders not listed", extra={"error_type": type(error).__name__})
+            context.other_integration_seen = bool(document.get("seen"))
+        else:
+            _watch_other_integration(context)
+    context.state.put_document(
+        OTHER_INTEGRATION_DOCUMENT, {"checked_at": utc_iso(now), "seen": context.other_integration_seen}
+    )
+
+
 def _watch_other_integration(context: _Run) -> None:
     """Orders of the channel created in the last hour that bmsync did not create: another
     integration (WholeCell's own) is still importing, the classic cause of duplicate orders."""
@@ -479,6 +530,7 @@ def _watch_other_integration(context: _Run) -> None:
         and not ANY_MARKER.search(sales_order.notes or "")
         and not _created_by_bmsync(context, sales_order)
     ]
+    context.other_integration_seen = bool(foreign)
     if not foreign:
         alerts.OTHER_INTEGRATION_IMPORTING.clear_on(context.state)
         return
@@ -650,7 +702,7 @@ def _variations_for(context: _Run, sku: str) -> list[int]:
         if context.settings.product_variations == ProductVariationMode.MATCH_VIA_SKU:
             ids = [
                 variation.id
-                for variation in context.wholecell.iter_product_variations(sku=sku)
+                for variation in _variations_with_sku(context, sku)
                 if (variation.sku or "").strip().lower() == key
             ]
         else:
@@ -661,6 +713,25 @@ def _variations_for(context: _Run, sku: str) -> list[int]:
                 )
         context.variations_by_sku[key] = sorted(set(ids))
     return context.variations_by_sku[key]
+
+
+def _variations_with_sku(context: _Run, sku: str) -> list[WholeCellVariation]:
+    """WholeCell's variations with ``sku``; where it has no ``/product_variations``, every variation the
+    units of the inventory list name (one read per run; a variation without units is not among them)."""
+    if context.unit_variations is not None:
+        return context.unit_variations
+
+    def from_units() -> list[WholeCellVariation]:
+        context.unit_variations = list(variations_of_units(context.wholecell.iter_inventories()))
+        return context.unit_variations
+
+    return read_or_fallback(
+        context.state,
+        contract.PRODUCT_VARIATIONS,
+        lambda: list(context.wholecell.iter_product_variations(sku=sku)),
+        from_units,
+        missing=context.missing_endpoints,
+    )
 
 
 def _sales_order_request(
@@ -950,14 +1021,20 @@ def _record_failure(context: _Run, order: BackMarketOrder, error: IntegrationErr
         else f"not imported: {error.message}" + (f" ({error.action})" if error.action else "")
     )
 
+    may_exist = order.order_id in context.may_be_in_wholecell
+
     def failed(record: OrderRecord) -> bool:
         if record.import_state == "imported":
             return False
-        if record.import_state == "creating":
+        if record.import_state == "creating" and may_exist:
             # Let the next run take over at once; it looks the order up before creating it.
             record.claim_until = utc_iso(now)
         else:
+            # Failed before any create was sent: WholeCell cannot hold it, nothing to look up later.
             record.import_state = "not_imported"
+            record.claim_owner = None
+            record.claim_until = None
+            record.import_interrupted = False
         record.import_status = reason
         record.add_history(now, reason)
         return True

@@ -11,6 +11,7 @@ of sending again. Every minute the function's schedule sends the exports whose r
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -63,6 +64,8 @@ RETRY_TASK = "send_due_retries"
 #: Transient failures are retried with a doubling delay up to this many attempts, then need a person.
 MAX_EXPORT_ATTEMPTS = 6
 EXPORT_LEASE = timedelta(minutes=2)
+#: A whole number in a WholeCell order's external id or notes: maybe its Back Market order number.
+WHOLE_NUMBER = re.compile(r"(?<!\d)\d+(?!\d)")
 
 
 def hand_change_note(record: OrderRecord, wholecell_status: str) -> str:
@@ -114,14 +117,16 @@ def capture_new_shipments(
     """Record on each order's item what changed in WholeCell: a new shipment, a status set by hand.
 
     ``sales_orders`` are the WholeCell sales orders that changed since wholecell_watch's cursor.
-    Only orders bmsync imported (channel ``Backmarket``, external id = the Back Market order number)
-    are considered. Returns how many order items were written; nothing is written when nothing changed.
+    Only orders of the channel ``Backmarket`` linked to an order item are considered (see
+    :func:`order_numbers`). Returns how many order items were written; nothing is written when
+    nothing changed.
     """
     # A list, not a map: WholeCell may hold two sales orders with one external id (one made by hand).
     ours = [
-        ((sales_order.external_id or "").strip(), sales_order)
+        (number, sales_order)
         for sales_order in sales_orders
-        if sales_order.channel == SALES_CHANNEL and (sales_order.external_id or "").strip().isdigit()
+        if sales_order.channel == SALES_CHANNEL
+        for number in order_numbers(sales_order)
     ]
     # One batch read for all of them (a full reconciliation hands over every recent sales order);
     # a write only where WholeCell shows something the record does not have yet.
@@ -154,6 +159,17 @@ def capture_new_shipments(
         if stored is not None and stored.revision > record.revision:
             written += 1
     return written
+
+
+def order_numbers(sales_order: WholeCellSalesOrder) -> list[str]:
+    """The Back Market orders a channel order may belong to: its external id when that is a number
+    (what bmsync writes); otherwise every whole number in its external id and notes: an order adopted
+    by a mention of its number (cutover), or bmsync's own where WholeCell kept no external id (the
+    marker in the notes). Only the item linked to this very WholeCell order takes what it shows."""
+    external_id = (sales_order.external_id or "").strip()
+    if external_id.isdigit():
+        return [external_id]
+    return list(dict.fromkeys(WHOLE_NUMBER.findall(f"{external_id} {sales_order.notes or ''}")))
 
 
 # --- the export

@@ -15,6 +15,7 @@ from bmsync.backmarket.models import ListingCounts
 from bmsync.clock import ManualClock
 from bmsync.connection_secrets import WholeCellCredentials
 from bmsync.probe import FixtureWriter, ProbeReport, probe, shape_findings
+from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP
 from bmsync.wholecell import WholeCellClient
 from bmsync.wholecell.models import InventoryUnit, SalesOrder
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
@@ -93,6 +94,7 @@ def test_the_contract_holds_on_the_emulators_and_the_probe_only_reads(
     assert ("wholecell", "/customers", "filter name") in checks
     assert ("wholecell", "/sales_orders", "order lookup") in checks
     assert any("found again by its Back Market number" in line for line in report.lines())
+    assert report.confirmed_points() == [EXTERNAL_ID_LOOKUP]
     assert any("timeout is" in line for line in report.lines())
     assert any("date filter accepted as RFC 3339 and YYYY-MM-DD HH:MM:SS" in line for line in report.lines())
     assert any(" online, " in line for line in report.lines())
@@ -134,6 +136,73 @@ def test_an_ignored_filter_is_a_precise_finding(clock: ManualClock, sandboxes, m
 
     [problem] = _problems(report)
     assert problem.startswith("PROBLEM WholeCell /inventories: filter 'updated_at_gt' ignored: 100 items")
+
+
+def test_an_external_id_the_api_does_not_keep_is_a_precise_finding(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    sandboxes[0].set_unknown_order_fields(["external_id"])  # as if the real API named it otherwise
+
+    report = _probe(clock, sandboxes, make_wholecell_client)
+
+    assert _problems(report) == [
+        "PROBLEM WholeCell /sales_orders: orders on the 'Backmarket' channel have no 'external_id': "
+        "bmsync cannot find an order by its Back Market number"
+    ]
+    assert report.confirmed_points() == []  # order_import keeps asking a person after an unclear create
+
+
+def test_a_refused_date_format_is_a_note_and_the_orders_are_read_in_the_other(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    sandboxes[1].configure(refuse_date_format="rfc3339")
+
+    report = _probe(clock, sandboxes, make_wholecell_client)
+
+    assert report.holds, "\n".join(report.lines())  # bmsync's client falls back to the other format
+    lines = report.lines()
+    assert "note    Back Market /ws/orders: the RFC 3339 date filter is refused" in lines
+    assert any(
+        line.startswith("ok      Back Market /ws/orders: ") and "read as Order" in line for line in lines
+    )
+
+
+def test_a_user_agent_the_firewall_refuses_is_a_precise_finding(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    wholecell, backmarket = sandboxes
+    anonymous = BackMarketClient(
+        base_url=backmarket.base_url,
+        token_provider=lambda force_refresh: BM_TOKEN,
+        market="en-gb",
+        user_agent="python-requests/2.32",
+        clock=clock,
+        timeout=(1.0, 2.0),
+    )
+
+    report = probe(wholecell=make_wholecell_client(wholecell), backmarket=anonymous, clock=clock)
+
+    [problem] = _problems(report)
+    assert problem.startswith("PROBLEM Back Market /ws/listings: firewall page instead of an answer")
+
+
+def test_an_unreadable_record_is_named_and_does_not_pass_for_an_ignored_filter(
+    clock: ManualClock, sandboxes, make_wholecell_client
+) -> None:
+    wholecell = sandboxes[0]
+    # Served whatever the filters (the emulator cannot know how they apply to a record it does not read).
+    wholecell.add_raw_item("/sales_orders", {**wholecell.orders()[0], "id": 990002, "status": None})
+
+    report = _probe(clock, sandboxes, make_wholecell_client)
+
+    [problem] = _problems(report)
+    assert problem.startswith("PROBLEM WholeCell /sales_orders: /sales_orders data[")
+    assert problem.endswith("].status: input should be a valid string (got NoneType)")
+    assert any(
+        line.startswith("note    WholeCell /sales_orders: filter 'status' honoured, but 1 of ")
+        and "(ids 990002)" in line
+        for line in report.lines()
+    )
 
 
 def test_a_differently_typed_field_names_its_sample_path() -> None:

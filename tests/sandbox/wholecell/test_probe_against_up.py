@@ -11,6 +11,8 @@ import pytest
 
 from bmsync.cli import main
 from bmsync.clock import ManualClock, SystemClock
+from bmsync.store.sync_state import SyncStateRepository
+from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed
 from bmsync_sandbox.runtime.collaborators import use_clock
 from bmsync_sandbox.runtime.system import ConsoleLog, LocalSystem, Ports
 
@@ -57,6 +59,12 @@ def _probe(
 def test_the_probe_passes_against_bmsync_up_without_writing(
     local: LocalSystem, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # An order bmsync imported earlier: the probe checks the lookup by Back Market number on it.
+    local.wholecell.create_sales_order(
+        order_items=[{"sku": "IP13-128-M-A", "quantity": 1, "price": 50000}],
+        channel="Backmarket",
+        external_id="7700123",
+    )
     local.wholecell.clear_calls()
     local.backmarket.clear_calls()
 
@@ -64,6 +72,9 @@ def test_the_probe_passes_against_bmsync_up_without_writing(
 
     assert status == 0, "\n".join(lines)
     assert lines[-1] == "The contract holds."
+    # The lookup by external id worked: order_import may now recover an unclear create by itself.
+    assert "Recorded as confirmed on connection 'demo': external_id_lookup" in lines
+    assert is_confirmed(SyncStateRepository("demo", SystemClock()), EXTERNAL_ID_LOOKUP)
     assert report["findings"] and not [f for f in report["findings"] if f["level"] == "problem"]
     assert {call["method"] for call in local.wholecell.calls()} == {"GET"}
     assert {call["method"] for call in local.backmarket.calls()} == {"GET"}

@@ -10,6 +10,8 @@ from bmsync.admin.app import build_app
 from bmsync.admin.services import AdminServices
 from bmsync.clock import ManualClock
 from bmsync.probe import Finding, ProbeReport
+from bmsync.store.sync_state import SyncStateRepository
+from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed
 from tests.unit.admin.conftest import AdminClient
 
 MISSING = Finding(
@@ -60,3 +62,26 @@ def test_the_button_shows_each_finding_and_the_verdict(
     assert api.status == 200 and api.json()["holds"] is False
     assert [finding["level"] for finding in api.json()["findings"]] == ["ok", "problem"]
     assert contract_check.calls == ["default", "default"]
+
+
+def test_a_lookup_the_check_saw_work_is_recorded_as_confirmed(
+    admin_secret, clock: ManualClock, aws: None
+) -> None:
+    lookup = Finding(
+        side="wholecell",
+        endpoint="/sales_orders",
+        check="order lookup",
+        level="ok",
+        message="order 50027 found again by its Back Market number ('external_id')",
+    )
+    app = build_app(
+        AdminServices(clock=lambda: clock, check_contract=lambda settings, at: ProbeReport(findings=[lookup]))
+    )
+    client = AdminClient(app, clock)
+    assert client.sign_in().status == 303
+    state = SyncStateRepository("default", clock)
+    assert not is_confirmed(state, EXTERNAL_ID_LOOKUP)
+
+    assert client.api("POST", "/api/connections/default/connection/contract").status == 200
+
+    assert is_confirmed(state, EXTERNAL_ID_LOOKUP)

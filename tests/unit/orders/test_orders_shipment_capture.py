@@ -163,3 +163,19 @@ def test_a_full_reconciliation_of_hundreds_of_orders_reads_in_batches_and_writes
     assert calls["PutItem"] == 1 and calls["GetItem"] == 1  # only the changed order is re-read and written
     assert repo.get("uk", order_ids[7]).export_state == "pending"
     assert repo.get("uk", order_ids[8]).shipment is None
+
+
+def test_an_order_without_the_number_as_external_id_is_found_by_the_number_in_its_notes(
+    aws: None, clock
+) -> None:
+    repo = OrdersRepository()
+    _imported(repo, clock)  # linked to WholeCell order 77 (adopted by a mention of its number)
+    adopted = _sales_order(external_id=None, notes="Imported from BackMarket, order #500001")
+    # Someone's note naming the same order on another WholeCell order is not taken for it.
+    other = _sales_order(id=78, external_id="BM 500001", notes=None)
+
+    assert capture_new_shipments([other, adopted], settings=SETTINGS, orders=repo, clock=clock) == 1
+
+    record = repo.get("uk", "500001")
+    assert record is not None and record.wholecell_order_id == 77
+    assert record.shipment is not None and record.export_state == "pending"

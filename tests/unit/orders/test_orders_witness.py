@@ -7,6 +7,7 @@ import pytest
 
 from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, record_confirmed
 from bmsync.sync.order_import import confirm_absent
+from bmsync.wholecell.errors import ServerError
 from tests.unit.orders.conftest import OrdersHarness
 
 
@@ -124,3 +125,61 @@ def test_another_integration_still_importing_raises_the_alert(harness: OrdersHar
         "Another integration is still importing Back Market orders into WholeCell"
     )
     assert alert.severity == "critical"
+
+
+def _still_importing(harness: OrdersHarness) -> bool:
+    return any(a.alert_id == "other-integration-importing" for a in harness.state.alerts())
+
+
+def test_a_duplicate_the_other_integration_makes_later_is_seen_without_a_new_order(
+    harness: OrdersHarness,
+) -> None:
+    harness.order(1001, 1)
+    harness.run()  # bmsync first
+    harness.wholecell.add_foreign_order("1001")  # then WholeCell's integration: a duplicate
+    harness.clock.advance(60)
+    harness.run()  # checked at the first run: not due yet
+    assert not _still_importing(harness)
+
+    harness.clock.advance(15 * 60)
+    harness.run()
+
+    assert _still_importing(harness)
+
+
+def test_the_warning_clears_by_itself_once_the_other_integration_stopped(harness: OrdersHarness) -> None:
+    harness.order(1001, 1)
+    harness.run()
+    harness.clock.advance(60)
+    harness.wholecell.add_foreign_order("1002")
+    harness.order(1002, 1)
+    harness.run()
+    assert _still_importing(harness)
+    harness.clock.advance(30 * 60)
+    harness.run()  # looked at every run while it is up: still within the hour
+    assert _still_importing(harness)
+
+    harness.clock.advance(31 * 60)
+    harness.run()
+
+    assert not _still_importing(harness)
+
+
+def test_a_failure_before_the_create_was_sent_leaves_nothing_to_confirm(
+    harness: OrdersHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def answers_500(name: str) -> None:
+        raise ServerError("WholeCell answered 500", status=500)
+
+    harness.order(1001, 1)
+    monkeypatch.setattr(harness.wholecell, "find_or_create_customer", answers_500)
+    run = harness.run()
+    assert run.counts["failed"] == 1 and not harness.wholecell.created
+    assert harness.record(1001).import_state == "not_imported"
+    monkeypatch.undo()
+    harness.clock.advance(60)
+
+    run = harness.run()
+
+    assert run.counts["imported"] == 1 and "needs_confirmation" not in run.counts
+    assert len(harness.wholecell.orders) == 1 and harness.record(1001).import_state == "imported"
