@@ -142,6 +142,8 @@ class Invariants:
     quantity_mismatches: list[str] = field(default_factory=list)
     unhandled_exceptions: list[str] = field(default_factory=list)
     dead_letters_without_reason: list[str] = field(default_factory=list)
+    #: Writes that reached either emulator while the connection was in shadow mode.
+    writes_in_shadow_mode: list[str] = field(default_factory=list)
 
     @property
     def broken(self) -> dict[str, list[str]]:
@@ -156,6 +158,7 @@ class Invariants:
             "quantity_mismatches": self.quantity_mismatches,
             "unhandled_exceptions": self.unhandled_exceptions,
             "dead_letters_without_reason": self.dead_letters_without_reason,
+            "writes_in_shadow_mode": self.writes_in_shadow_mode,
         }
 
 
