@@ -36,13 +36,20 @@ def shadow_report(services: AdminServices, settings: Settings) -> dict[str, Any]
     for write in by_kind["quantity"]:
         listing = listings.get(write.subject)
         shown = listing.bm_quantity if listing is not None else None
+        # The listing's current decision: a later one may have found nothing to send (the record is
+        # the last one that would have sent something).
+        would_send = (
+            listing.last_calculated
+            if listing is not None and listing.last_calculated is not None
+            else write.quantity
+        )
         quantities.append(
             {
                 "listing_id": write.subject,
                 "sku": listing.sku if listing is not None else None,
-                "would_send": write.quantity,
+                "would_send": would_send,
                 "backmarket_shows": shown,
-                "difference": None if shown is None or write.quantity is None else write.quantity - shown,
+                "difference": None if shown is None or would_send is None else would_send - shown,
                 "put_online": write.put_online,
                 "times": write.times,
                 "last_at": write.last_at,
