@@ -328,7 +328,7 @@ def shadow_section(settings: Settings, token: str) -> str:
         f"{counts.get('quantity', 0)} listing quantities ({report['quantity_differences']} differ from what "
         f"Back Market shows now), {counts.get('order', 0)} WholeCell orders, "
         f"{counts.get('validation', 0)} validations, {counts.get('shipment', 0)} shipments, "
-        f"{counts.get('order_status', 0)} WholeCell status changes, {counts.get('customer', 0)} new customers"
+        f"{counts.get('order_status', 0)} WholeCell status changes"
     )
     quantity_rows = [
         [

@@ -81,7 +81,7 @@ def shadow_report(services: AdminServices, settings: Settings) -> dict[str, Any]
         "orders": orders,
         "others": [
             write.model_dump(exclude_defaults=True) | {"kind": write.kind, "subject": write.subject}
-            for kind in ("customer", "order_status", "validation", "shipment")
+            for kind in ("order_status", "validation", "shipment")
             for write in by_kind[kind]
         ],
     }

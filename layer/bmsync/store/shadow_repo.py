@@ -1,7 +1,7 @@
 """What a connection in shadow mode would have written: one item per thing written to, in ``sync_state``.
 
 Each would-be write is kept under ``shadow#<kind>#<subject>`` (a listing's quantity, an order's
-creation, a line's validation, an order's shipment, a WholeCell status, a new customer): a newer
+creation, a line's validation, an order's shipment, a WholeCell status): a newer
 decision on the same subject replaces the older one (``times`` counts them), and every item expires
 ``RETENTION`` after its last decision, so the records stay bounded however long shadow mode runs.
 """
@@ -17,8 +17,8 @@ from bmsync.clock import Clock, utc_iso
 from bmsync.store.dynamo import paginate, table, to_dynamo
 from bmsync.store.tables import SYNC_STATE
 
-ShadowKind = Literal["quantity", "order", "customer", "order_status", "validation", "shipment"]
-KINDS: tuple[ShadowKind, ...] = ("quantity", "order", "customer", "order_status", "validation", "shipment")
+ShadowKind = Literal["quantity", "order", "order_status", "validation", "shipment"]
+KINDS: tuple[ShadowKind, ...] = ("quantity", "order", "order_status", "validation", "shipment")
 PREFIX = "shadow#"
 #: A shadow record older than this is moot (long after the decision, the state has moved on).
 RETENTION = timedelta(days=14)
@@ -38,7 +38,9 @@ class ShadowWrite(BaseModel):
     """One write bmsync would have sent, and when it decided it (first and last time)."""
 
     kind: ShadowKind
-    #: What it writes to: a listing id, a Back Market order id, ``<order>#<sku>``, a customer's name.
+    #: What it writes to: a listing id, a Back Market order id (a WholeCell one for a status),
+    #: ``<order>#<sku>``. Never a buyer's name: an order's customer is an existing WholeCell customer's
+    #: id or "a new customer".
     subject: str
     first_at: str = ""
     last_at: str = ""

@@ -115,18 +115,10 @@ class ShadowBackMarket(_Reads):
 class ShadowWholeCell(_Reads):
     """The WholeCell client of a connection in shadow mode."""
 
-    def __init__(self, client: Any, recorder: ShadowRepository) -> None:
-        super().__init__(client, recorder)
-        self._customer_names: dict[int, str] = {}
-
     def find_or_create_customer(self, name: str) -> Customer:
         found: Customer | None = self._client.find_customer(name)
-        if found is None:
-            # Recorded without raising: the order that needs the customer is recorded next, naming it.
-            self._recorder.record(ShadowWrite(kind="customer", subject=name, customer=name))
-            found = Customer(id=NEW_CUSTOMER_ID, name=name)
-        self._customer_names[found.id] = found.name
-        return found
+        # The order recorded next says whether it needs a new customer (no buyer's name is recorded).
+        return found if found is not None else Customer(id=NEW_CUSTOMER_ID, name=name)
 
     def create_sales_order(self, order: SalesOrderCreate) -> NoReturn:
         self._record(
@@ -134,7 +126,9 @@ class ShadowWholeCell(_Reads):
                 kind="order",
                 subject=order.external_id,
                 status=order.status,
-                customer=self._customer_names.get(order.customer_id, f"customer {order.customer_id}"),
+                customer="a new customer"
+                if order.customer_id == NEW_CUSTOMER_ID
+                else f"WholeCell customer {order.customer_id}",
                 items=[
                     ShadowItem(
                         sku=item.sku,

@@ -47,7 +47,7 @@ def _in_shadow(clock: ManualClock) -> None:
             kind="order",
             subject="9101",
             status="Pending",
-            customer="Ada Lovelace",
+            customer="a new customer",
             items=[ShadowItem(sku="IP12-64-A", quantity=2, price_cents=32900)],
         )
     )
@@ -64,7 +64,7 @@ def test_the_connection_page_shows_what_bmsync_would_do(
     assert "1 validations" in page
     # The quantity it would send against what Back Market shows now, and the order with its items.
     assert "IP12-64-A" in page and "<td>5</td><td>2</td><td>+3</td>" in page
-    assert "9101" in page and "Ada Lovelace" in page and "2 x IP12-64-A at 329.00" in page
+    assert "9101" in page and "a new customer" in page and "2 x IP12-64-A at 329.00" in page
     assert "658.00 GBP" in page
     assert 'action="/connections/shop/go-live"' in page
     home = signed_in.request("GET", "/").body
