@@ -18,9 +18,9 @@ from bmsync_sandbox.simulator.traffic import TrafficRates
 
 SEED = 7
 BUSY = TrafficRates(
-    buyer_orders=18.0,
-    units_received=9.0,
-    other_channel_orders=6.0,
+    buyer_orders=30.0,
+    units_received=15.0,
+    other_channel_orders=9.0,
     shipments=0.0,
     hand_status_changes=0.0,
     bursts_per_day=0.0,
@@ -30,19 +30,19 @@ BUSY = TrafficRates(
 
 def _run(mode: str, work_dir: Path) -> dict:
     config = SimulationConfig(
-        days=40 / (24 * 60),
+        days=20 / (24 * 60),
         seed=SEED,
         faults="none",
         extra_skus=5,
         rates=BUSY,
         mode=mode,
         stock_per_variation=20,
-        settle_minutes=10,
+        settle_minutes=8,
     )
     return simulate(config, work_dir=work_dir / mode)
 
 
-@pytest.mark.timeout(900)  # two runs of an hour of simulated time: minutes on a busy machine
+@pytest.mark.timeout(900)  # two runs of half an hour of simulated time: a minute or two
 def test_shadow_mode_writes_nothing_and_records_what_live_mode_does_on_the_same_seed(tmp_path: Path) -> None:
     shadow = _run("shadow", tmp_path)
     live = _run("live", tmp_path)
