@@ -71,6 +71,10 @@ def test_shadow_mode_records_the_orders_and_going_live_creates_each_exactly_once
         assert record.validations == []  # not decided yet: going live decides
     assert all(write.times >= 1 for write in recorded)
 
+    # Hours later (past any overlap window: only going live makes order_import read them again).
+    system.clock.advance(6 * 3600)
+    system.import_orders()
+    assert system.wholecell.orders(channel="Backmarket") == []
     new_order = system.backmarket.create_buyer_order(paid[0]["orderlines"][0]["listing"])
     settings = SettingsRepository().get(CONNECTION)
     assert settings is not None
