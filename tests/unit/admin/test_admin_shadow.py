@@ -69,6 +69,10 @@ def test_the_connection_page_shows_what_bmsync_would_do(
     assert 'action="/connections/shop/go-live"' in page
     home = signed_in.request("GET", "/").body
     assert "shadow mode" in home
+    # Every page of the connection says so, linking to what it would do.
+    status_page = signed_in.request("GET", f"{PAGES}/status").body
+    assert "shadow mode</span> bmsync writes nothing" in status_page
+    assert f'href="{PAGES}/connection#shadow"' in status_page
 
 
 def test_the_api_returns_the_same_and_needs_a_session(
