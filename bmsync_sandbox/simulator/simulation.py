@@ -787,7 +787,8 @@ class Simulation:
             },
             "ok": not invariants.broken,
             "invariants": {
-                name: {"count": len(ids), "examples": ids[:10]} for name, ids in invariants.as_dict().items()
+                name: {"count": len(ids), "examples": ids[:10]}
+                for name, ids in invariants.checked(shadow=self.config.mode == ConnectionMode.SHADOW).items()
             },
             "mismatch_explanations": explanations,
             "writes": {"backmarket": writes["backmarket"], "wholecell": writes["wholecell"]},
