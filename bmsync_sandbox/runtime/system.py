@@ -37,6 +37,7 @@ from bmsync.settings import (
     AutoValidation,
     BackMarketConnection,
     BackMarketOrderStatus,
+    ConnectionMode,
     ProductVariationMode,
     Settings,
     WholeCellConnection,
@@ -229,6 +230,8 @@ class LocalSystem:
             product_variations=ProductVariationMode.MATCH_VIA_SKU,
             # Validate new demo orders that stock covers, so the demo's shipments keep flowing both ways.
             auto_validation=AutoValidation.WHEN_STOCK_COVERS,
+            # The demo shows bmsync at work: live (a connection added in the admin starts in shadow mode).
+            mode=ConnectionMode.LIVE,
         )
         connection_secrets.write_backmarket_token(settings.connection_id, backmarket.token)
         connection_secrets.write_wholecell_credentials(

@@ -142,10 +142,27 @@ class Invariants:
     quantity_mismatches: list[str] = field(default_factory=list)
     unhandled_exceptions: list[str] = field(default_factory=list)
     dead_letters_without_reason: list[str] = field(default_factory=list)
+    #: Writes that reached either emulator while the connection was in shadow mode.
+    writes_in_shadow_mode: list[str] = field(default_factory=list)
+
+    #: What a live run must achieve, moot in shadow mode (nothing is written).
+    LIVE_ONLY = (
+        "duplicate_orders",
+        "missing_orders",
+        "lost_shipments",
+        "orders_late_after_mapping",
+        "quantity_mismatches",
+    )
 
     @property
     def broken(self) -> dict[str, list[str]]:
         return {name: ids for name, ids in self.as_dict().items() if ids}
+
+    def checked(self, *, shadow: bool) -> dict[str, list[str]]:
+        """The invariants that apply to the run's mode."""
+        if shadow:
+            return {name: ids for name, ids in self.as_dict().items() if name not in self.LIVE_ONLY}
+        return {name: ids for name, ids in self.as_dict().items() if name != "writes_in_shadow_mode"}
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
@@ -156,6 +173,7 @@ class Invariants:
             "quantity_mismatches": self.quantity_mismatches,
             "unhandled_exceptions": self.unhandled_exceptions,
             "dead_letters_without_reason": self.dead_letters_without_reason,
+            "writes_in_shadow_mode": self.writes_in_shadow_mode,
         }
 
 

@@ -19,7 +19,7 @@ def render(report: dict[str, Any]) -> str:
     config = report["config"]
     lines = [
         f"bmsync simulate: {config['days']} day(s), seed {config['seed']}, faults {config['faults']}, "
-        f"strategy {config['strategy']}, {config['listings']} listings "
+        f"strategy {config['strategy']}, mode {config['mode']}, {config['listings']} listings "
         f"({config['started_at']} -> {config['ended_at']} simulated, {report['wall_seconds']} s wall)",
         "",
         "invariants" + ("  ALL HOLD" if report["ok"] else "  BROKEN"),
@@ -57,7 +57,15 @@ def render(report: dict[str, Any]) -> str:
         "faults injected     "
         + ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in report["faults"].items()),
         "traffic             " + ", ".join(f"{name} {count}" for name, count in report["traffic"].items()),
+        f"writes sent        Back Market {report['writes']['backmarket']}, "
+        f"WholeCell {report['writes']['wholecell']}",
     ]
+    recorded = report["decisions"].get("recorded")
+    if recorded is not None:
+        lines.append(
+            "shadow mode recorded "
+            + ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in recorded.items())
+        )
     return "\n".join(lines)
 
 
@@ -77,7 +85,12 @@ def run_simulate(args: argparse.Namespace, out: TextIO | None = None) -> int:
     reports = []
     for seed in args.seed:
         config = SimulationConfig(
-            days=args.days, seed=seed, faults=args.faults, strategy=args.strategy, extra_skus=args.extra_skus
+            days=args.days,
+            seed=seed,
+            faults=args.faults,
+            strategy=args.strategy,
+            extra_skus=args.extra_skus,
+            mode=args.mode,
         )
         report = simulate(config, progress=_progress_to(sys.stderr))
         reports.append(report)

@@ -31,6 +31,7 @@ from bmsync.settings import (
     LOCAL_SANDBOX_HOSTS_ENV,
     BackMarketConnection,
     BackMarketOrderStatus,
+    ConnectionMode,
     ListingImportScope,
     Settings,
     WholeCellConnection,
@@ -59,7 +60,7 @@ from bmsync_sandbox.simulator.metrics import (
     check_quantities,
     check_shipments,
 )
-from bmsync_sandbox.simulator.options import STRATEGIES
+from bmsync_sandbox.simulator.options import MODES, STRATEGIES
 from bmsync_sandbox.simulator.stock import WholeCellStock
 from bmsync_sandbox.simulator.traffic import Traffic, TrafficRates, add_catalogue, listed_skus
 
@@ -89,10 +90,19 @@ class SimulationConfig:
     settle_minutes: float = 20.0
     safety_buffer: int = 0
     start: datetime = SIMULATION_START
+    #: The connection's mode: ``shadow`` runs every flow and records what it would write, writing
+    #: nothing (the report then checks that no write reached either emulator).
+    mode: str = "live"
+    #: Units every WholeCell variation receives before the start, each listing then showing its stock:
+    #: a world that does not run out, where buyers order the same things whatever bmsync sends (a live
+    #: and a shadow run on one seed then see the very same traffic).
+    stock_per_variation: int = 0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: one of {', '.join(STRATEGIES)}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode: one of {', '.join(MODES)}")
         if self.faults not in PROFILES:
             raise ValueError(f"faults: one of {', '.join(PROFILES)}")
         if self.days <= 0:
@@ -299,6 +309,8 @@ class Simulation:
         #: A list to keep bmsync's Back Market calls in (the benchmark counts them), or None.
         self.kept_calls: list[dict[str, Any]] | None = None
         self.wholecell_faults = 0
+        #: bmsync's write calls to Back Market (not the seller's portal), as the emulator logged them.
+        self.backmarket_writes: list[dict[str, Any]] = []
         self.call_times: list[float] = []
         self._last_sample: datetime | None = None
         self.measuring = False
@@ -381,6 +393,8 @@ class Simulation:
                     add_catalogue(self.backmarket, self.wholecell, self.rng, self.config.extra_skus)
                     self.stock = WholeCellStock(self.wholecell.account)
                     self.listed = {sku for sku in listed_skus(self.backmarket) if self.stock.knows(sku)}
+                    if self.config.stock_per_variation:
+                        self._stock_up(self.config.stock_per_variation)
                     self.expected_orders = [
                         int(order["order_id"])
                         for order in self.backmarket.orders()
@@ -397,6 +411,13 @@ class Simulation:
             use_clock(previous_clock)
             use_jitter(previous_jitter)
             use_fan_out(previous_fan_out)
+
+    def _stock_up(self, units: int) -> None:
+        for variation in sorted(self.wholecell.variations(), key=lambda variation: variation["id"]):
+            self.wholecell.receive_units(variation["id"], units)
+        expected = self.stock.expected_all(self.listed, self.config.safety_buffer)
+        for sku in sorted(self.listed):
+            self.backmarket.set_listing_quantity(sku, expected[sku])
 
     def advance(self, minutes: float) -> None:
         """Let ``minutes`` of simulated time pass, step by step (the benchmark's driver)."""
@@ -415,6 +436,7 @@ class Simulation:
             quantity_sync_enabled=True,
             listing_import_scope=ListingImportScope.ALL,
             safety_buffer=self.config.safety_buffer,
+            mode=ConnectionMode(self.config.mode),
         )
         self.connection_id = settings.connection_id
         connection_secrets.write_backmarket_token(self.connection_id, self.backmarket.token)
@@ -603,6 +625,7 @@ class Simulation:
         now = self.clock.now()
         calls = [call for call in self.backmarket.calls() if call.get("user_agent") != PORTAL_USER_AGENT]
         self.backmarket.clear_calls()
+        self.backmarket_writes.extend(call for call in calls if call["method"] != "GET")
         if self.kept_calls is not None:
             self.kept_calls.extend(calls)
         if not self.measuring:
@@ -642,8 +665,63 @@ class Simulation:
                 self.shipments_done.add(external_id)
 
     # -- the end
-    def _report(self, measured_hours: float) -> dict[str, Any]:
-        invariants = Invariants()
+    def _writes(self) -> dict[str, Any]:
+        """Every write bmsync sent to either emulator (the traffic's own changes go through their
+        control APIs, the seller's portal is told apart by its User-Agent)."""
+        wholecell = [call for call in self.wholecell.calls() if call["method"] != "GET"]
+        return {
+            "backmarket": len(self.backmarket_writes),
+            "wholecell": len(wholecell),
+            "examples": [
+                f"{service} {call['method']} {call['path']}"
+                for service, calls in (("backmarket", self.backmarket_writes), ("wholecell", wholecell))
+                for call in calls[:5]
+            ],
+        }
+
+    def _decisions(self) -> dict[str, Any]:
+        """What bmsync made happen (live), or would have (shadow): the quantity each listing shows (or
+        would show), and each WholeCell order with its items (SKU, quantity, unit price in cents)."""
+        from bmsync.store.listings_repo import ListingsRepository
+        from bmsync.store.shadow_repo import KINDS, ShadowRepository
+
+        if self.config.mode == ConnectionMode.SHADOW:
+            listings = ListingsRepository(CONNECTION).all()
+            writes = ShadowRepository(CONNECTION, self.clock).list()
+            return {
+                "quantities": {
+                    listing.sku: listing.last_calculated
+                    for listing in listings
+                    if listing.sku in self.listed and listing.last_calculated is not None
+                },
+                "orders": {
+                    write.subject: sorted(
+                        [item.sku or "", item.quantity, item.price_cents] for item in write.items
+                    )
+                    for write in writes
+                    if write.kind == "order"
+                },
+                "recorded": {kind: sum(1 for write in writes if write.kind == kind) for kind in KINDS},
+            }
+        marker = f"bmsync:{CONNECTION}:"
+        return {
+            "quantities": {
+                listing["sku"]: int(listing["quantity"])
+                for listing in self.backmarket.listings()
+                if listing["sku"] in self.listed
+            },
+            "orders": {
+                str(order["external_id"]): sorted(
+                    [item["sku"] or "", item["quantity"], item["price"]] for item in order["order_items"]
+                )
+                for order in self.wholecell.orders(channel="Backmarket")
+                if marker in (order.get("notes") or "")
+            },
+        }
+
+    def _live_invariants(self, invariants: Invariants) -> None:
+        """What a live run must have achieved: every order in WholeCell once, every shipment on Back
+        Market, every listing showing its stock (a shadow run writes nothing, so none of these apply)."""
         external_ids = [
             order["external_id"]
             for order in self.wholecell.orders(channel="Backmarket")
@@ -671,6 +749,14 @@ class Simulation:
         invariants.quantity_mismatches = check_quantities(
             offered, self.stock.expected_all(self.listed, self.config.safety_buffer)
         )
+
+    def _report(self, measured_hours: float) -> dict[str, Any]:
+        invariants = Invariants()
+        writes = self._writes()
+        if self.config.mode == ConnectionMode.SHADOW:
+            invariants.writes_in_shadow_mode = writes["examples"]
+        else:
+            self._live_invariants(invariants)
         explanations = {
             example.split(":")[0]: self._bmsync_view(example.split(":")[0])
             for example in invariants.quantity_mismatches[:10]
@@ -692,6 +778,7 @@ class Simulation:
                 "seed": self.config.seed,
                 "faults": self.config.faults,
                 "strategy": self.config.strategy,
+                "mode": self.config.mode,
                 "listings": len(self.listed),
                 "extra_skus": self.config.extra_skus,
                 "step_seconds": self.config.step_seconds,
@@ -700,9 +787,12 @@ class Simulation:
             },
             "ok": not invariants.broken,
             "invariants": {
-                name: {"count": len(ids), "examples": ids[:10]} for name, ids in invariants.as_dict().items()
+                name: {"count": len(ids), "examples": ids[:10]}
+                for name, ids in invariants.checked(shadow=self.config.mode == ConnectionMode.SHADOW).items()
             },
             "mismatch_explanations": explanations,
+            "writes": {"backmarket": writes["backmarket"], "wholecell": writes["wholecell"]},
+            "decisions": self._decisions(),
             "unhandled_exception_details": [
                 {
                     "at": utc_iso(at),

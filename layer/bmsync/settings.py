@@ -191,6 +191,14 @@ class ListingImportScope(StrEnum):
     ALL = "all"
 
 
+class ConnectionMode(StrEnum):
+    """``shadow``: every flow reads and decides, and records what it would write instead of writing
+    (``bmsync.sync.shadow``); ``live``: it writes."""
+
+    SHADOW = "shadow"
+    LIVE = "live"
+
+
 class AutoValidation(StrEnum):
     OFF = "off"
     ALWAYS = "always"
@@ -393,6 +401,17 @@ class Settings(BaseModel):
         json_schema_extra={"section": BACKMARKET_ACCOUNT},
     )
 
+    #: Not on the settings page: going live is its own confirmed action (the Connection page). A stored
+    #: item without it predates shadow mode and stays live (an upgrade never silently stops a running
+    #: deployment's writes); a connection created in the admin starts in shadow (:func:`new_connection`).
+    mode: ConnectionMode = Field(
+        default=ConnectionMode.LIVE,
+        title="Mode",
+        description="shadow: bmsync reads and decides, and records what it would write instead of "
+        "writing; live: it writes to Back Market and WholeCell.",
+        # Going live makes the next order import look again at the orders shadow mode did not create.
+        json_schema_extra={"affects": "order_import"},
+    )
     backmarket: BackMarketConnection = Field(default_factory=BackMarketConnection)
     account_currency: str | None = Field(
         default=None,

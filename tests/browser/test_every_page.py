@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from bmsync.clock import SystemClock
+from bmsync.settings import ConnectionMode, Settings
 from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
+from bmsync.store.settings_repo import SettingsRepository
+from bmsync.store.shadow_repo import ShadowItem, ShadowRepository, ShadowWrite
 from bmsync_sandbox.runtime.system import DEMO_CONNECTION, LocalSystem
 
 pytestmark = pytest.mark.browser
@@ -71,6 +74,26 @@ def _an_order(local: LocalSystem) -> str:
     return "424242"
 
 
+SHADOW_CONNECTION = "shadow-shop"
+
+
+def _a_connection_in_shadow_mode(listing_id: str) -> None:
+    """A second connection, in shadow mode, with what it would do (never synced: it has no tokens)."""
+    if SettingsRepository().get(SHADOW_CONNECTION) is None:
+        SettingsRepository().save(Settings(connection_id=SHADOW_CONNECTION, mode=ConnectionMode.SHADOW))
+    shadow = ShadowRepository(SHADOW_CONNECTION, SystemClock())
+    shadow.record(ShadowWrite(kind="quantity", subject=listing_id, quantity=7))
+    shadow.record(
+        ShadowWrite(
+            kind="order",
+            subject="424243",
+            status="Pending",
+            customer="a new customer",
+            items=[ShadowItem(sku="IP12-64-A", description="iPhone 12 64GB", quantity=1, price_cents=39900)],
+        )
+    )
+
+
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_every_page_reads_well_at_desktop_and_phone_width(
     browser: Any, local_system: LocalSystem, screenshots: Path, viewport: str
@@ -99,7 +122,9 @@ def test_every_page_reads_well_at_desktop_and_phone_width(
         "settings": (BASE + "/settings", "Calculated Quantity"),
         "connection": (BASE + "/connection", "Back Market token"),
         "doctor": (BASE + "/doctor", "Doctor"),
+        "shadow": (f"/connections/{SHADOW_CONNECTION}/connection", "What bmsync would do"),
     }
+    _a_connection_in_shadow_mode(listing.listing_id)
     for name, (path, expected) in pages.items():
         response = page.goto(admin + path)
         assert response is not None and response.status == 200, f"{name}: {response and response.status}"
@@ -111,3 +136,5 @@ def test_every_page_reads_well_at_desktop_and_phone_width(
     page.wait_for_selector("th[aria-sort=ascending]")
     assert "sort=calculated" in (page.get_attribute("a:has-text('Export these listings')", "href") or "")
     context.close()
+    SettingsRepository().delete(SHADOW_CONNECTION)
+    ShadowRepository(SHADOW_CONNECTION, SystemClock()).clear()

@@ -229,4 +229,5 @@ def test_every_setting_on_the_page_is_described_by_the_model() -> None:
         assert info.title or widget_of(info) == "status_map", name
     # Fields that are not settings of the page have no section: the ids and secret names.
     hidden = {name for name, info in setting_fields(Settings) if not field_metadata(info).get("section")}
-    assert hidden == {"connection_id", "version", "secrets_version"}
+    # ``mode`` changes only by going live (a confirmed action on the Connection page).
+    assert hidden == {"connection_id", "version", "secrets_version", "mode"}

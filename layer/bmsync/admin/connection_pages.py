@@ -1,5 +1,6 @@
-"""Connection: the tokens' page and API (write-only; whether each is set), the connection test, and
-deleting the connection with everything bmsync holds for it."""
+"""Connection: the tokens' page and API (write-only; whether each is set), the connection test,
+shadow mode (what bmsync would do, and going live), and deleting the connection with everything
+bmsync holds for it."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from bmsync.admin.connection_service import (
     save_wholecell,
     who,
 )
-from bmsync.admin.html import definition_list, esc, notice
+from bmsync.admin.html import definition_list, esc, notice, table
 from bmsync.admin.sandbox_hosts import use_sandbox_hosts
 from bmsync.admin.services import AdminServices
-from bmsync.admin.settings_service import load_settings
+from bmsync.admin.settings_service import load_settings, load_stored_settings
+from bmsync.admin.shadow_service import go_live, shadow_report
 from bmsync.admin.web import (
     BadRequest,
     Unprocessable,
@@ -33,7 +35,7 @@ from bmsync.admin.web import (
     json_response,
     page,
 )
-from bmsync.settings import Settings
+from bmsync.settings import ConnectionMode, Settings
 from bmsync.store.settings_repo import StaleSettings
 
 if TYPE_CHECKING:
@@ -96,6 +98,23 @@ def api_contract(connection_id: str) -> Response[str]:
     services = admin_request().services
     report = run_contract_check(services, load_settings(services, connection_id))
     return json_response(200, {"holds": report.holds, **report.model_dump()})
+
+
+@router.get("/api/connections/<connection_id>/shadow")
+def api_shadow(connection_id: str) -> Response[str]:
+    services = admin_request().services
+    return json_response(200, shadow_report(services, load_stored_settings(services, connection_id)))
+
+
+@router.post("/api/connections/<connection_id>/go-live")
+def api_go_live(connection_id: str) -> Response[str]:
+    request = admin_request()
+    settings = load_stored_settings(request.services, connection_id)
+    try:
+        saved = go_live(request.services, settings, request.json_body(), by=who(request.caller))
+    except StaleSettings as stale:
+        return json_response(HTTPStatus.CONFLICT, {"errors": [{"field": "version", "message": str(stale)}]})
+    return json_response(200, {"connection_id": saved.connection_id, "mode": saved.mode.value})
 
 
 # --- the pages
@@ -178,6 +197,26 @@ def delete_form(connection_id: str) -> Response[str]:
     return page("Connection deleted", body + '<p><a href="/">Connections</a></p>')
 
 
+@router.post("/connections/<connection_id>/go-live")
+def go_live_form(connection_id: str) -> Response[str]:
+    request = admin_request()
+    settings = load_stored_settings(request.services, connection_id)
+    try:
+        saved = go_live(
+            request.services,
+            settings,
+            {"confirm": request.caller.form.get("confirm", "")},
+            by=who(request.caller),
+        )
+    except BadRequest as refused:
+        return connection_view(settings, refused.status, f"Not live: {refused.errors[0]['message']}", "error")
+    except StaleSettings as stale:
+        return connection_view(settings, 409, str(stale), "error")
+    return connection_view(
+        saved, 200, "This connection is live: bmsync now writes to Back Market and WholeCell."
+    )
+
+
 @router.post("/connections/<connection_id>/connection/contract")
 def contract_form(connection_id: str) -> Response[str]:
     services = admin_request().services
@@ -215,9 +254,12 @@ def connection_view(
         verdict = "The API contract holds." if contract.holds else "The API contract does NOT hold."
         parts.append(notice(verdict, "info" if contract.holds else "error"))
         parts.append("<pre>" + esc("\n".join(contract.lines())) + "</pre>")
+    if settings.mode is ConnectionMode.SHADOW and settings.version:
+        parts.append(shadow_section(settings, token))
     parts.append(
         definition_list(
             [
+                ("Mode", mode_badge(settings)),
                 ("Back Market platform", esc(summary["backmarket"]["platform"])),
                 ("Back Market host", host(summary["backmarket"])),
                 ("Back Market token", is_set(summary["backmarket"]["token_set"])),
@@ -266,3 +308,84 @@ def connection_view(
         '<button type="submit">Delete this connection</button></form>'
     )
     return page("Connection", "".join(parts), connection_id=settings.connection_id, status=status)
+
+
+def mode_badge(settings: Settings) -> str:
+    if settings.mode is ConnectionMode.SHADOW:
+        return (
+            '<span class="badge shadow" title="bmsync writes nothing: it records what it would do">'
+            "shadow mode</span>"
+        )
+    return '<span class="badge live">live</span>'
+
+
+def shadow_section(settings: Settings, token: str) -> str:
+    """What bmsync would do (shadow mode), and the confirmed switch to live."""
+    report = shadow_report(admin_request().services, settings)
+    counts = report["counts"]
+    connection_id = esc(settings.connection_id)
+    summary = (
+        f"{counts.get('quantity', 0)} listing quantities ({report['quantity_differences']} differ from what "
+        f"Back Market shows now), {counts.get('order', 0)} WholeCell orders, "
+        f"{counts.get('validation', 0)} validations, {counts.get('shipment', 0)} shipments, "
+        f"{counts.get('order_status', 0)} WholeCell status changes"
+    )
+    quantity_rows = [
+        [
+            esc(row["sku"] or "?"),
+            esc(row["listing_id"]),
+            esc(row["would_send"]) + (" (and put it online)" if row["put_online"] else ""),
+            esc("unknown" if row["backmarket_shows"] is None else row["backmarket_shows"]),
+            esc("" if row["difference"] is None else f"{row['difference']:+d}"),
+            esc(row["last_at"]),
+        ]
+        for row in report["quantities"]
+    ]
+    order_rows = [
+        [
+            esc(row["order_id"]),
+            esc(row["customer"] or ""),
+            esc(row["status"] or ""),
+            "<br>".join(
+                esc(
+                    f"{item['quantity']} x {item['sku'] or item['description']} "
+                    f"at {item['price_cents'] / 100:.2f}"
+                )
+                for item in row["items"]
+            ),
+            esc(f"{row['total_cents'] / 100:.2f} {row['currency'] or ''}".strip())
+            + (' <span class="bad">other currency</span>' if row["currency_mismatch"] else ""),
+            esc(row["last_at"]),
+        ]
+        for row in report["orders"]
+    ]
+    return (
+        '<section id="shadow"><h2>What bmsync would do</h2>'
+        '<p class="help">This connection is in shadow mode: bmsync reads both accounts and decides as it '
+        "would live, and records what it would write instead of writing it. Compare with what WholeCell's "
+        "own integration does, then go live.</p>"
+        f"<p>{esc(summary)}.</p>"
+        "<h3>Listing quantities it would send</h3>"
+        + table(
+            ["SKU", "Listing", "Would send", "Back Market shows now", "Difference", "Decided at"],
+            quantity_rows,
+            empty="No quantity to send.",
+            wide=True,
+        )
+        + "<h3>WholeCell orders it would create</h3>"
+        + table(
+            ["Back Market order", "Customer", "WholeCell status", "Items", "Total", "Decided at"],
+            order_rows,
+            empty="No order to create.",
+            wide=True,
+        )
+        + "<h3>Go live</h3>"
+        '<p class="help">bmsync then writes to Back Market and WholeCell. Nothing recorded here is replayed: '
+        "each flow decides again from the state of that moment (the orders above that are still open are "
+        "created in WholeCell, or adopted if another integration made them; quantities are sent where Back "
+        "Market differs). Switch WholeCell's own Back Market integration off first.</p>"
+        f'<form method="post" action="/connections/{connection_id}/go-live">{token}'
+        f'<label for="go_live_confirm">Type the connection id ({connection_id}) to confirm</label>'
+        '<input type="text" id="go_live_confirm" name="confirm" autocomplete="off" required>'
+        '<button type="submit">Go live</button></form></section>'
+    )

@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import LambdaFunctionUrlRouter
 
+from bmsync.admin.connection_pages import mode_badge
 from bmsync.admin.html import esc, notice, table
 from bmsync.admin.sessions import ADMIN_STATE_PARTITION
 from bmsync.admin.settings_form import form_to_changes, merge_changes, render_form
@@ -153,6 +154,7 @@ def home_view(listed: list[Settings], admin_alerts: list[Alert]) -> Response[str
             f'<a href="/connections/{esc(s.connection_id)}/status">{esc(s.display_name)}</a>',
             esc(s.connection_id),
             esc(s.backmarket.platform.value),
+            mode_badge(s),
         ]
         for s in listed
     ]
@@ -167,7 +169,7 @@ def home_view(listed: list[Settings], admin_alerts: list[Alert]) -> Response[str
         [esc(alert.message), esc(alert.action), esc(f"{alert.raised_at} (×{alert.count})")]
         for alert in admin_alerts
     ]
-    body = table(["Connection", "Id", "Platform"], rows, empty="No connection yet.") + create
+    body = table(["Connection", "Id", "Platform", "Mode"], rows, empty="No connection yet.") + create
     if alert_rows:
         body = (
             "<h2>Admin console alerts</h2>"

@@ -61,6 +61,8 @@ def validated_update(current: Settings, changes: dict[str, Any], *, strict: bool
         errors.append({"field": "connection_id", "message": "cannot be changed"})
     if "secrets_version" in changes:
         errors.append({"field": "secrets_version", "message": "set by saving a token, not here"})
+    if changes.get("mode", current.mode.value) != current.mode.value:
+        errors.append({"field": "mode", "message": "changed by going live on the Connection page, not here"})
     merged = merge_changes(current, changes)
     try:
         if strict:

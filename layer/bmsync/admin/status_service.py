@@ -21,6 +21,8 @@ HOURS = 24
 #: What each run count means, in words (a count not listed is shown with its name in words).
 COUNT_LABELS = {
     "imported": "orders imported",
+    "would_create": "orders shadow mode would create",
+    "would_push": "quantities shadow mode would push",
     "unknown_sku": "orders with an Unknown SKU",
     "status_updated": "WholeCell statuses updated",
     "skipped_finished_before_first_import": "orders finished before the first import (skipped)",

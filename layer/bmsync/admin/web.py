@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 from bmsync.admin.html import csrf_field, esc, layout
 from bmsync.admin.services import AdminServices
 from bmsync.admin.sessions import Session
-from bmsync.settings import CONNECTION_ID_PATTERN
+from bmsync.settings import CONNECTION_ID_PATTERN, ConnectionMode
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -228,9 +228,19 @@ def error_response(
 
 
 def page(title: str, body: str, *, connection_id: str | None = None, status: int = 200) -> Response[str]:
-    """A console page for the signed-in caller (navigation, sign-out form)."""
-    csrf = admin_request().caller.csrf
-    return html_response(status, layout(title, body, csrf=csrf, connection_id=connection_id))
+    """A console page for the signed-in caller (navigation, sign-out form); a connection's page says
+    when the connection is in shadow mode."""
+    request = admin_request()
+    if connection_id:
+        settings = request.services.settings().get(connection_id)
+        if settings is not None and settings.mode is ConnectionMode.SHADOW:
+            body = (
+                '<p class="notice info" role="status"><span class="badge shadow">shadow mode</span> '
+                "bmsync writes nothing to Back Market or WholeCell for this connection: see "
+                f'<a href="/connections/{esc(connection_id)}/connection#shadow">What bmsync would do</a>, '
+                "then go live.</p>" + body
+            )
+    return html_response(status, layout(title, body, csrf=request.caller.csrf, connection_id=connection_id))
 
 
 def csrf_input() -> str:

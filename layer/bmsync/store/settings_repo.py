@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bmsync.settings import STORED_ITEM, Settings
+from bmsync.settings import STORED_ITEM, ConnectionMode, Settings
 from bmsync.store.dynamo import paginate, table
 from bmsync.store.tables import SETTINGS
 
@@ -43,8 +43,11 @@ class SettingsRepository:
 
     def get_or_default(self, connection_id: str) -> Settings:
         item = self._item(connection_id)
+        # A connection never saved starts in shadow mode: it writes nothing until a person goes live.
         return _settings(item) or Settings(
-            connection_id=connection_id, secrets_version=str(item.get("secrets_version", ""))
+            connection_id=connection_id,
+            secrets_version=str(item.get("secrets_version", "")),
+            mode=ConnectionMode.SHADOW,
         )
 
     def list(self) -> list[Settings]:

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from bmsync import alerts, backmarket, wholecell
+from bmsync import alerts
 from bmsync.backmarket.states import (
     CLOSED_LINE_STATES,
     OPEN_ORDER_STATES,
@@ -59,7 +59,7 @@ from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync import duplicates
+from bmsync.sync import duplicates, shadow
 from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, record_confirmed
 from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
 from bmsync.sync.ports import (
@@ -415,7 +415,11 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
     if sales_order is None:
         request = _sales_order_request(context, order, lines, wholecell_status)
         context.may_be_in_wholecell.add(order.order_id)  # from the create on, whatever its answer
-        sales_order = context.wholecell.create_sales_order(request)
+        try:
+            sales_order = context.wholecell.create_sales_order(request)
+        except shadow.WriteRecorded:
+            _record_shadowed(context, order, owner, lines, status)
+            return None
         context.count("imported")
         if order.date_creation is not None:
             record_latency("OrderImport", (context.clock.now() - order.date_creation).total_seconds())
@@ -612,6 +616,51 @@ def _record_needs_confirmation(
     context.orders.update(context.connection_id, order.order_id, wait, writer=WRITER, now=now)
     context.count("needs_confirmation")
     alerts.ORDER_MAY_EXIST.raise_on(context.state, order_id=order.order_id)
+
+
+SHADOW_NOT_CREATED = (
+    "shadow mode: would be created in WholeCell (see What bmsync would do); created, or adopted, by the "
+    "first order import after going live"
+)
+
+
+def _record_shadowed(
+    context: _Run,
+    order: BackMarketOrder,
+    owner: str,
+    lines: list[OrderLineRecord],
+    status: BackMarketOrderStatus | None,
+) -> None:
+    """Shadow mode recorded the WholeCell order instead of creating it: the order stays not imported
+    (going live changes a setting that makes order_import read every such order again), and the lines
+    it would validate are recorded too."""
+    now = context.clock.now()
+    # Nothing was reserved (no WholeCell order counts the units): the lines' stock is what it was.
+    validate_new_lines(
+        context.settings,
+        order,
+        OrderRecord(connection_id=context.connection_id, order_id=str(order.order_id), lines=lines),
+        context.backmarket,
+        lambda line: _coverage(context, line, reserved=False),
+        now,
+    )
+
+    def not_created(record: OrderRecord) -> bool:
+        if record.claim_owner != owner or record.import_state != "creating":
+            return False
+        record.import_state = "not_imported"
+        record.import_status = SHADOW_NOT_CREATED
+        record.claim_owner = None
+        record.claim_until = None
+        record.lines = lines
+        _copy_backmarket_view(record, order, status)
+        _copy_currency(record, order, context.settings.backmarket_account_currency())
+        if not record.history or record.history[-1].event != SHADOW_NOT_CREATED:
+            record.add_history(now, SHADOW_NOT_CREATED)
+        return True
+
+    context.orders.update(context.connection_id, order.order_id, not_created, writer=WRITER, now=now)
+    context.count("would_create")
 
 
 def confirm_absent(
@@ -937,6 +986,7 @@ def _follow(context: _Run, order: BackMarketOrder, record: OrderRecord) -> None:
     target = settings.wholecell_status_for(status) if status else None
     status_changed = status is not None and status.value != record.bm_status
     updated_status: str | None = None
+    status_recorded = False
     note = ""
     if status_changed and record.wholecell_order_id is not None:
         if target is None:
@@ -951,9 +1001,14 @@ def _follow(context: _Run, order: BackMarketOrder, record: OrderRecord) -> None:
                     f"{target!r}: {label_of(status, order.state)} maps to {target!r}; change the order "
                     "status mapping if that is wrong"
                 )
-            context.wholecell.update_sales_order_status(record.wholecell_order_id, target)
-            updated_status = target
-            context.count("status_updated")
+            try:
+                context.wholecell.update_sales_order_status(record.wholecell_order_id, target)
+                updated_status = target
+                context.count("status_updated")
+            except shadow.WriteRecorded:
+                # Shadow mode: Back Market's status is not taken as followed, so going live sets it.
+                status_recorded = True
+                note = f"shadow mode: would set the WholeCell status to {target!r}"
 
     def follow(stored: OrderRecord) -> bool:
         before = stored.model_dump()
@@ -963,7 +1018,10 @@ def _follow(context: _Run, order: BackMarketOrder, record: OrderRecord) -> None:
                 stored.add_history(now, decision.reason)
         if status_changed:
             stored.add_history(now, f"Back Market: {label_of(status, order.state)}")
+        followed_status = stored.bm_status
         _copy_backmarket_view(stored, order, status)
+        if status_recorded:
+            stored.bm_status = followed_status
         _copy_currency(stored, order, settings.backmarket_account_currency())
         if updated_status is not None:
             stored.wholecell_status = updated_status
@@ -991,13 +1049,14 @@ def _held_export_can_go(order: BackMarketOrder) -> bool:
     return all(line.state == LineState.ACCEPTED for line in open_lines)
 
 
-def _coverage(context: _Run, line: OrderLineRecord) -> int | None:
+def _coverage(context: _Run, line: OrderLineRecord, *, reserved: bool = True) -> int | None:
     """The line's variations' calculated quantity before this order was counted in it."""
     levels = context.stock.get_many(str(variation) for variation in line.variation_ids)
     if not levels:
         return None
-    # The import lowered the mirror by this line already (and WholeCell counts it as outstanding).
-    return sum(level.calculated for level in levels.values()) + line.quantity
+    # The import lowered the mirror by this line already (and WholeCell counts it as outstanding),
+    # unless shadow mode only recorded it.
+    return sum(level.calculated for level in levels.values()) + (line.quantity if reserved else 0)
 
 
 def _copy_backmarket_view(
@@ -1072,8 +1131,9 @@ class OrderImportWiring:
 def wire(settings: Settings, clock: Clock) -> OrderImportWiring:
     return OrderImportWiring(
         settings=settings,
-        backmarket=backmarket.client_for(settings, clock),
-        wholecell=wholecell.client_for(settings, clock),
+        # Shadow mode (bmsync.sync.shadow): the writes are recorded, not sent.
+        backmarket=shadow.backmarket_for(settings, clock),
+        wholecell=shadow.wholecell_for(settings, clock),
         orders=OrdersRepository(finished_retention=settings.finished_order_retention),
         stock=StockRepository(settings.connection_id),
         listings=ListingsRepository(settings.connection_id),

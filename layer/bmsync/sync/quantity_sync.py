@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from bmsync import alerts, backmarket
+from bmsync import alerts
 from bmsync.backmarket.models import sold_out
 from bmsync.backmarket.states import PublicationState
 from bmsync.catalog import by_name
@@ -46,6 +46,7 @@ from bmsync.store.listings_repo import (
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync import shadow
 from bmsync.sync.flow import (
     connections_for,
     finish_stream_run,
@@ -425,6 +426,22 @@ def _push(push: _Push, decision: QuantityDecision) -> None:
     except IntegrationError as error:
         _record_failure(push, listing, seq, error)
         return
+    except shadow.WriteRecorded:
+        # Shadow mode: what Back Market shows stays the baseline, so the first live run decides again.
+        push.run.count("would_push")
+        push.listings.update_fields(
+            listing.listing_id,
+            {
+                "sync_status": "pending",
+                "reason": f"shadow mode: would send {target} to Back Market"
+                + (" and put the listing back online" if republish else "")
+                + f" (calculated {decision.total}, buffer {decision.buffer}; Back Market shows "
+                f"{decision.baseline})",
+                "last_calculated": target,
+            },
+            writer=FLOW,
+        )
+        return
     push.run.count("pushed")
     if decision.stock_as_of is not None:
         record_latency("QuantitySync", (push.clock.now() - parse_iso(decision.stock_as_of)).total_seconds())
@@ -619,7 +636,7 @@ def wire(settings: Settings, clock: Clock) -> QuantitySyncWiring:
         settings=settings,
         listings=ListingsRepository(settings.connection_id),
         stock=StockRepository(settings.connection_id),
-        backmarket=backmarket.client_for(settings, clock),
+        backmarket=shadow.backmarket_for(settings, clock),
         state=SyncStateRepository(settings.connection_id, clock),
         clock=clock,
     )

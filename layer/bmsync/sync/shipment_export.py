@@ -20,7 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from bmsync import alerts, backmarket
+from bmsync import alerts
 from bmsync.backmarket.shippers import known_shipper
 from bmsync.backmarket.states import CLOSED_LINE_STATES, LineState
 from bmsync.catalog import EXPORT_STATES_TO_SEND, OWN_WRITE_ATTRIBUTE, by_name
@@ -38,6 +38,7 @@ from bmsync.store.orders_repo import (
 )
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
+from bmsync.sync import shadow
 from bmsync.sync.flow import (
     connections_for,
     finish_stream_run,
@@ -265,6 +266,9 @@ def _due(record: OrderRecord, now: datetime) -> bool:
     return False
 
 
+SHADOW_NOT_SENT = "shadow mode: would be sent to Back Market by the first live run"
+
+
 def _attempt(
     settings: Settings,
     record: OrderRecord,
@@ -290,6 +294,9 @@ def _attempt(
         confirmed = backmarket.get_order(order_number)
     except IntegrationError as error:
         return _failure(record, error)
+    except shadow.WriteRecorded:
+        # Shadow mode: still waiting to be sent; going live sends it (Back Market is read first).
+        return _Attempt("pending", f"{SHADOW_NOT_SENT}: tracking {shipment.tracking_number}")
     if _shipped_with(confirmed, shipment.tracking_number):
         return _Attempt(
             "sent", f"sent to Back Market: tracking {shipment.tracking_number}{note}", sent_key=shipment.key
@@ -573,7 +580,7 @@ class ShipmentExportWiring:
 def wire(settings: Settings, clock: Clock) -> ShipmentExportWiring:
     return ShipmentExportWiring(
         settings=settings,
-        backmarket=backmarket.client_for(settings, clock),
+        backmarket=shadow.backmarket_for(settings, clock),
         orders=OrdersRepository(finished_retention=settings.finished_order_retention),
         state=SyncStateRepository(settings.connection_id, clock),
         clock=clock,

@@ -16,6 +16,7 @@ from bmsync.errors import IntegrationError
 from bmsync.settings import AutoValidation, Settings
 from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, ValidationRecord
 from bmsync.sync.ports import BackMarketOrder, BackMarketOrders
+from bmsync.sync.shadow import WriteRecorded
 
 LINE_PAID = 1
 
@@ -58,6 +59,8 @@ def validate_new_lines(
                 current = backmarket.accept_orderline(order.order_id, line.listing)
             else:
                 current = backmarket.cancel_orderline(order.order_id, line.listing)
+        except WriteRecorded:
+            continue  # shadow mode: not a decision yet, the first live run decides the line again
         except IntegrationError as error:
             if error.needs_attention or error.retryable:
                 # Not a decision: the order is read again (the cursor waits) and the line retried.

@@ -92,6 +92,10 @@ def test_one_user_connection_imports_each_order_once_and_a_second_on_the_account
     assert _call(session, csrf, "PUT", f"{shop}/connection/backmarket-token", {"token": token}).ok
     credentials = {"app_id": local.wholecell.app_id, "app_secret": local.wholecell.app_secret}
     assert _call(session, csrf, "PUT", f"{shop}/connection/wholecell", credentials).ok
+    # A new connection starts in shadow mode (it writes nothing); the seller takes it live.
+    assert session.get(f"{shop}/shadow", timeout=TIMEOUT).json()["mode"] == "shadow"
+    live = _call(session, csrf, "POST", f"{shop}/go-live", {"confirm": "shop"})
+    assert live.status_code == 200 and live.json()["mode"] == "live", live.text
 
     local.wholecell.add_variation(sku=SKU, grade="A")
     local.wholecell.receive_units(SKU, 3)
