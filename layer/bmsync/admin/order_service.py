@@ -169,14 +169,14 @@ class InWholeCellBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    wholecell_order_id: int = Field(gt=0, le=2**53)
+    wholecell_order_id: int
 
     @field_validator("wholecell_order_id", mode="before")
     @classmethod
-    def _whole_number(cls, value: Any) -> Any:
+    def _positive_whole_number(cls, value: Any) -> Any:
         if isinstance(value, str) and value.strip().removeprefix("#").strip().isdigit():
-            return int(value.strip().removeprefix("#").strip())
-        if isinstance(value, int) and not isinstance(value, bool):
+            value = int(value.strip().removeprefix("#").strip())
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 2**53:
             return value
         raise ValueError("give the WholeCell sales order id: a positive whole number, e.g. 4711")
 
