@@ -179,6 +179,8 @@ def money_html(record: OrderRecord) -> str:
 
 def _import_note(cid: str, record: OrderRecord) -> str:
     """Adopted orders say so; an order that may already be in WholeCell offers the one-click confirm."""
+    if record.adopted and record.confirmed_wholecell_order_id == record.wholecell_order_id:
+        return " <em>(linked to the WholeCell order named in the console)</em>"
     if record.adopted:
         return " <em>(adopted from WholeCell's own integration)</em>"
     if record.import_state != "needs_confirmation":

@@ -126,6 +126,14 @@ def test_the_order_page_links_the_order_to_the_wholecell_order_the_seller_names(
         alert.alert_id == "order-may-exist-9104" for alert in SyncStateRepository(CID, clock).alerts()
     )
 
+    def linked(record: OrderRecord) -> bool:  # what the next order_import run records
+        record.import_state, record.adopted, record.wholecell_order_id = "imported", True, 4711
+        return True
+
+    OrdersRepository().update(CID, "9104", linked, writer="order_import", now=clock.now())
+    page = signed_in.request("GET", f"{PAGES}/orders/9104").body
+    assert "linked to the WholeCell order named in the console" in page and "own integration" not in page
+
 
 @pytest.mark.parametrize("bad", ["abc", "0", "-3", "12.5", "", True, 0, -1, 1.5, None, [4711]])
 def test_a_wholecell_order_id_that_is_not_a_positive_whole_number_is_refused_and_changes_nothing(
