@@ -8,6 +8,7 @@ import pytest
 
 from bmsync.settings import AutoValidation
 from bmsync.store.orders_repo import OrderRecord
+from bmsync.sync.doctor import diagnose_order
 from bmsync.sync.order_link import LinkRefused, confirm_in_wholecell
 from bmsync.sync.shipment_export import capture_new_shipments, linked_by_hand
 from bmsync.wholecell.errors import NotFound
@@ -51,11 +52,23 @@ def _alert_ids(harness: OrdersHarness) -> set[str]:
 def test_the_named_order_is_linked_never_created_and_its_shipment_followed(harness: OrdersHarness) -> None:
     made = _lost_create_neither_witness_finds(harness)
     harness.settings = harness.settings.model_copy(update={"auto_validation": AutoValidation.ALWAYS})
+    [asked] = [
+        finding
+        for finding in diagnose_order(harness.settings, "1001", orders=harness.orders).findings
+        if finding.question == "Is the order in WholeCell?"
+    ]
+    assert "It is in WholeCell: order #" in asked.action
 
     assert _say_it_is(harness, made.id)
 
     waiting = harness.record(1001)
     assert waiting.import_state == "not_imported" and waiting.confirmed_wholecell_order_id == made.id
+    [imported] = [
+        finding
+        for finding in diagnose_order(harness.settings, "1001", orders=harness.orders).findings
+        if finding.question == "Is the order in WholeCell?"
+    ]
+    assert imported.action == "Nothing to do: it comes in at the next order import run."
     assert waiting.history[-1].event.startswith(f"confirmed in WholeCell as sales order {made.id}")
     assert MAY_EXIST not in _alert_ids(harness)
 
