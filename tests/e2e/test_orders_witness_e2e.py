@@ -1,7 +1,8 @@
 """Exactly once without trusting an unconfirmed field, end to end: the WholeCell emulator behaves as if
 it did not know the external id (``unknown_order_fields``), so the lookup bmsync recovers an unclear
 create with never finds anything and is never confirmed. The marker in the notes finds the order; when
-nothing can, the order waits for the seller, who confirms in the console, and is created once.
+nothing can, the order waits for the seller, who answers in the console: not in WholeCell (it is
+created once), or in WholeCell as order #N (it is linked, never created, and its shipment followed).
 """
 
 from __future__ import annotations
@@ -133,3 +134,40 @@ def test_the_seller_confirms_an_order_absent_in_the_console_and_it_is_created_on
     assert item["sku"] == record.lines[0].sku
     _exactly_one_wholecell_order_each(system)
     assert not any("may already be in WholeCell" in message for message in _alert_messages(system))
+
+
+def test_the_seller_names_the_wholecell_order_a_lost_create_made_and_its_shipment_reaches_back_market(
+    system: OrdersSystem,
+) -> None:
+    system.wholecell.set_unknown_order_fields(["external_id", "notes"])
+    sku = _a_listed_sku(system)
+    order_id = system.backmarket.create_buyer_order(sku)["order_id"]
+    system.seller().accept_orderline(order_id, sku)
+    before = {order["id"] for order in system.wholecell.orders(channel="Backmarket")}
+    _lose_the_answer_to_the_next_create(system)
+    system.import_orders()
+    assert system.import_orders().counts.get("needs_confirmation") == 1
+    [lost] = [order for order in system.wholecell.orders(channel="Backmarket") if order["id"] not in before]
+    assert lost["external_id"] is None and not lost["notes"]  # it names no Back Market order
+
+    # The seller finds it in WholeCell and says so: bmsync shows the order it read, then links it.
+    seller = system.console()
+    path = f"/connections/{CONNECTION}/orders/{order_id}/in-wholecell"
+    form = {"wholecell_order_id": str(lost["id"]), "csrf_token": seller.csrf}
+    shown = seller.request("POST", path, form=form)
+    assert shown.status == 200 and f"Yes: it is WholeCell order #{lost['id']}" in shown.body
+    assert seller.request("POST", path, form={**form, "confirm": "yes"}).status == 303
+    assert not any("may already be in WholeCell" in message for message in _alert_messages(system))
+
+    linked = system.import_orders()
+
+    assert linked.counts.get("adopted") == 1 and "imported" not in linked.counts
+    record = system.record(order_id)
+    assert record.import_state == "imported" and record.wholecell_order_id == lost["id"]
+    _exactly_one_wholecell_order_each(system)
+
+    # Shipped in WholeCell: followed by its id alone, the tracking reaches Back Market.
+    _commit_unit(system, order_id, sku, IMEI)
+    _ship_in_wholecell(system, order_id, "DHL", "JD014600006281234")
+    system.watch()
+    assert system.backmarket.order(order_id)["tracking_number"] == "JD014600006281234"

@@ -16,18 +16,22 @@ from bmsync.admin.order_service import (
     PER_PAGE,
     OrderPage,
     OrderQuery,
+    check_in_wholecell,
     confirm_absent,
+    confirm_in_wholecell,
     export_words,
     find_order,
     line_state_words,
     list_orders,
     order_document,
     order_summary,
+    parse_in_wholecell,
     parse_order_query,
 )
 from bmsync.admin.settings_service import load_settings
 from bmsync.admin.web import admin_request, csrf_input, json_response, page, redirect
 from bmsync.store.orders_repo import OrderRecord
+from bmsync.sync.ports import WholeCellSalesOrder
 
 router = LambdaFunctionUrlRouter()
 
@@ -83,6 +87,29 @@ def confirm_absent_form(connection_id: str, order_id: str) -> Response[str]:
     services = admin_request().services
     settings = load_settings(services, connection_id)
     record = confirm_absent(services, settings, order_id)
+    return redirect(f"/connections/{quote(settings.connection_id)}/orders/{quote(record.order_id)}")
+
+
+@router.post("/api/connections/<connection_id>/orders/<order_id>/in-wholecell")
+def api_confirm_in_wholecell(connection_id: str, order_id: str) -> Response[str]:
+    request = admin_request()
+    settings = load_settings(request.services, connection_id)
+    wholecell_order_id = parse_in_wholecell(request.json_body())
+    record = confirm_in_wholecell(request.services, settings, order_id, wholecell_order_id)
+    return json_response(200, order_summary(record))
+
+
+@router.post("/connections/<connection_id>/orders/<order_id>/in-wholecell")
+def confirm_in_wholecell_form(connection_id: str, order_id: str) -> Response[str]:
+    """First post: the sales order read from WholeCell, to confirm; the confirmed post links it."""
+    request = admin_request()
+    settings = load_settings(request.services, connection_id)
+    form = request.caller.form
+    wholecell_order_id = parse_in_wholecell(dict(form))
+    if form.get("confirm") != "yes":
+        record, sales_order = check_in_wholecell(request.services, settings, order_id, wholecell_order_id)
+        return link_confirmation_view(settings.connection_id, record, sales_order)
+    record = confirm_in_wholecell(request.services, settings, order_id, wholecell_order_id)
     return redirect(f"/connections/{quote(settings.connection_id)}/orders/{quote(record.order_id)}")
 
 
@@ -152,15 +179,49 @@ def money_html(record: OrderRecord) -> str:
 
 def _import_note(cid: str, record: OrderRecord) -> str:
     """Adopted orders say so; an order that may already be in WholeCell offers the one-click confirm."""
+    if record.adopted and record.confirmed_wholecell_order_id == record.wholecell_order_id:
+        return " <em>(linked to the WholeCell order named in the console)</em>"
     if record.adopted:
         return " <em>(adopted from WholeCell's own integration)</em>"
     if record.import_state != "needs_confirmation":
         return ""
-    action = f"/connections/{quote(cid)}/orders/{quote(record.order_id)}/confirm-absent"
+    base = f"/connections/{quote(cid)}/orders/{quote(record.order_id)}"
     return (
-        f'<form method="post" action="{esc(action)}">{csrf_input()}'
+        f'<form method="post" action="{esc(base)}/confirm-absent">{csrf_input()}'
         "<p>Look for this order among WholeCell's Backmarket sales orders first.</p>"
         '<button type="submit">It is not in WholeCell: create it</button></form>'
+        f'<form method="post" action="{esc(base)}/in-wholecell">{csrf_input()}'
+        '<label for="wholecell_order_id">It is in WholeCell: order #</label>'
+        '<input id="wholecell_order_id" name="wholecell_order_id" inputmode="numeric" '
+        'pattern="#?[0-9]+" required>'
+        '<button type="submit">Check it in WholeCell</button></form>'
+    )
+
+
+def link_confirmation_view(cid: str, record: OrderRecord, sales_order: WholeCellSalesOrder) -> Response[str]:
+    """The named sales order as WholeCell shows it, and the one button that links it."""
+    action = f"/connections/{quote(cid)}/orders/{quote(record.order_id)}/in-wholecell"
+    body = (
+        definition_list(
+            [
+                ("WholeCell sales order", esc(sales_order.id)),
+                ("Channel", esc(sales_order.channel or "-")),
+                ("Status", esc(sales_order.status or "-")),
+                ("External id", esc(sales_order.external_id or "-")),
+                ("Notes", esc(sales_order.notes or "-")),
+                ("Created", esc(sales_order.created_at)),
+            ]
+        )
+        + f'<form method="post" action="{esc(action)}">{csrf_input()}'
+        f'<input type="hidden" name="wholecell_order_id" value="{esc(sales_order.id)}">'
+        '<input type="hidden" name="confirm" value="yes">'
+        f"<p>Link Back Market order {esc(record.order_id)} to this WholeCell sales order? bmsync will not "
+        "create the order; it follows this sales order and sends its shipment to Back Market.</p>"
+        f'<button type="submit">Yes: it is WholeCell order #{esc(sales_order.id)}</button></form>'
+        f'<p><a href="/connections/{esc(quote(cid))}/orders/{esc(quote(record.order_id))}">Cancel</a></p>'
+    )
+    return page(
+        f"Order {record.order_id}: link to WholeCell order #{sales_order.id}", body, connection_id=cid
     )
 
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bmsync.admin.paging import paged, parse_query
 from bmsync.admin.services import AdminServices
-from bmsync.admin.web import BadRequest
+from bmsync.admin.web import BadRequest, Unprocessable
 from bmsync.backmarket.states import LineState
-from bmsync.settings import Settings
+from bmsync.errors import IntegrationError
+from bmsync.secrets import SecretMissing
+from bmsync.settings import Settings, error_fields
 from bmsync.store.orders_repo import ExportState, OrderRecord
-from bmsync.sync import doctor, order_import
+from bmsync.sync import doctor, order_import, order_link
+from bmsync.sync.ports import WholeCellSalesOrder
+from bmsync.wholecell.errors import NotFound
 
 OrderFilter = Literal["", "unknown_sku", "not_imported", "export_problem", "held", "currency_mismatch"]
 FILTER_LABELS: dict[str, str] = {
@@ -147,13 +153,7 @@ def order_summary(record: OrderRecord) -> dict[str, Any]:
 
 def confirm_absent(services: AdminServices, settings: Settings, order_id: str) -> OrderRecord:
     """A person checked WholeCell: the waiting order is not there; the next run creates it."""
-    record = find_order(services, settings, order_id)
-    if record.import_state != "needs_confirmation":
-        raise BadRequest(
-            "order_id",
-            f"order {record.order_id} is not waiting for a confirmation ({record.import_state})",
-            HTTPStatus.CONFLICT,
-        )
+    record = _waiting(services, settings, order_id)
     order_import.confirm_absent(
         orders=services.orders(),
         state=services.state(settings.connection_id),
@@ -161,4 +161,94 @@ def confirm_absent(services: AdminServices, settings: Settings, order_id: str) -
         order_id=record.order_id,
         now=services.clock().now(),
     )
+    return find_order(services, settings, order_id)
+
+
+class InWholeCellBody(BaseModel):
+    """The answer "it is in WholeCell: order #N" (a form posts the number as text, ``#`` allowed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    wholecell_order_id: int
+
+    @field_validator("wholecell_order_id", mode="before")
+    @classmethod
+    def _positive_whole_number(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().removeprefix("#").strip().isdigit():
+            value = int(value.strip().removeprefix("#").strip())
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 2**53:
+            return value
+        raise ValueError("give the WholeCell sales order id: a positive whole number, e.g. 4711")
+
+
+def parse_in_wholecell(data: dict[str, Any]) -> int:
+    try:
+        return InWholeCellBody.model_validate(data).wholecell_order_id
+    except ValidationError as error:
+        raise Unprocessable(error_fields(error)) from None
+
+
+def _waiting(services: AdminServices, settings: Settings, order_id: str) -> OrderRecord:
+    record = find_order(services, settings, order_id)
+    if record.import_state != "needs_confirmation":
+        raise BadRequest(
+            "order_id",
+            f"order {record.order_id} is not waiting for a confirmation ({record.import_state})",
+            HTTPStatus.CONFLICT,
+        )
+    return record
+
+
+@contextmanager
+def _reading_wholecell(wholecell_order_id: int) -> Iterator[None]:
+    """WholeCell's answers and the link's refusals as 4xx/5xx naming the field at fault."""
+    try:
+        yield
+    except order_link.LinkRefused as refused:
+        raise BadRequest("wholecell_order_id", str(refused), HTTPStatus.CONFLICT) from None
+    except NotFound:
+        raise BadRequest(
+            "wholecell_order_id", f"WholeCell has no sales order {wholecell_order_id}", HTTPStatus.NOT_FOUND
+        ) from None
+    except SecretMissing as missing:
+        raise BadRequest("wholecell", f"{missing}", HTTPStatus.SERVICE_UNAVAILABLE) from None
+    except IntegrationError as error:
+        raise BadRequest(
+            "wholecell", f"WholeCell did not answer: {error.message}; try again", HTTPStatus.BAD_GATEWAY
+        ) from None
+
+
+def check_in_wholecell(
+    services: AdminServices, settings: Settings, order_id: str, wholecell_order_id: int
+) -> tuple[OrderRecord, WholeCellSalesOrder]:
+    """What the console shows before the person confirms the link (nothing is changed)."""
+    record = _waiting(services, settings, order_id)
+    clock = services.clock()
+    with _reading_wholecell(wholecell_order_id):
+        sales_order = order_link.check_named_order(
+            orders=services.orders(),
+            read_sales_order=lambda wholecell_id: services.sales_order(settings, clock, wholecell_id),
+            connection_id=settings.connection_id,
+            order_id=record.order_id,
+            wholecell_order_id=wholecell_order_id,
+        )
+    return record, sales_order
+
+
+def confirm_in_wholecell(
+    services: AdminServices, settings: Settings, order_id: str, wholecell_order_id: int
+) -> OrderRecord:
+    """A person found the waiting order in WholeCell: checked (read-only) and linked at the next run."""
+    record = _waiting(services, settings, order_id)
+    clock = services.clock()
+    with _reading_wholecell(wholecell_order_id):
+        order_link.confirm_in_wholecell(
+            orders=services.orders(),
+            state=services.state(settings.connection_id),
+            read_sales_order=lambda wholecell_id: services.sales_order(settings, clock, wholecell_id),
+            connection_id=settings.connection_id,
+            order_id=record.order_id,
+            wholecell_order_id=wholecell_order_id,
+            now=clock.now(),
+        )
     return find_order(services, settings, order_id)

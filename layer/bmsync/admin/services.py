@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 from bmsync import process
 from bmsync.admin.connection_check import ConnectionReport, check_connection, check_contract
 from bmsync.admin.ports import listing_import_starter
-from bmsync.admin.variations import VariationChoice, wholecell_order_statuses, wholecell_variations
+from bmsync.admin.variations import (
+    VariationChoice,
+    wholecell_order_statuses,
+    wholecell_sales_order,
+    wholecell_variations,
+)
 from bmsync.clock import Clock
 from bmsync.settings import Settings
 from bmsync.store.admin_auth import AdminAuthStore
@@ -20,6 +25,7 @@ from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import SyncStateRepository
+from bmsync.sync.ports import WholeCellSalesOrder
 
 if TYPE_CHECKING:
     from bmsync.probe import ProbeReport
@@ -38,6 +44,8 @@ class AdminServices:
     check_contract: Callable[[Settings, Clock], ProbeReport] = check_contract
     variations: Callable[[Settings, Clock], list[VariationChoice]] = wholecell_variations
     order_statuses: Callable[[Settings, Clock], list[str]] = wholecell_order_statuses
+    #: One WholeCell sales order by id, read-only (an order a person says is in WholeCell).
+    sales_order: Callable[[Settings, Clock, int], WholeCellSalesOrder] = wholecell_sales_order
     #: Starts a listing import without waiting for it; None: the installed or configured one.
     start_listing_import: Callable[[str], None] | None = None
 

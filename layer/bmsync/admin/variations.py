@@ -1,5 +1,6 @@
-"""What the admin reads live from WholeCell: product variations to choose from ("⚠ Product not set!")
-and the account's sales-order statuses (for the order status mapping)."""
+"""What the admin reads live from WholeCell: product variations to choose from ("⚠ Product not set!"),
+the account's sales-order statuses (for the order status mapping) and one sales order (an order a
+person says is in WholeCell)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pydantic import BaseModel
 
 from bmsync.clock import Clock
 from bmsync.settings import Settings
+from bmsync.sync.ports import WholeCellSalesOrder
 
 
 class VariationChoice(BaseModel):
@@ -51,3 +53,9 @@ def wholecell_order_statuses(settings: Settings, clock: Clock) -> list[str]:
     from bmsync.wholecell import client_for
 
     return [status.title for status in client_for(settings, clock).list_sales_order_statuses()]
+
+
+def wholecell_sales_order(settings: Settings, clock: Clock, order_id: int) -> WholeCellSalesOrder:
+    from bmsync.wholecell import client_for
+
+    return client_for(settings, clock).get_sales_order(order_id)

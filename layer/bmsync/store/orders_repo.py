@@ -118,6 +118,9 @@ class OrderRecord(BaseModel):
     import_interrupted: bool = False
     #: Found in WholeCell, created there by another integration (WholeCell's own): linked, not created.
     adopted: bool = False
+    #: The WholeCell sales order a person named in the console for an order waiting as
+    #: ``needs_confirmation``: the next import links it (as an adopted order), never creates one.
+    confirmed_wholecell_order_id: int | None = None
     #: When the order was first recorded as not imported (set and cleared on every save from
     #: ``import_state``): the key of the sparse ``by_not_imported`` index.
     not_imported_since: str | None = None

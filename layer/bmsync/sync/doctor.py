@@ -330,7 +330,13 @@ def _recorded_at(record: OrderRecord) -> str:
 def _import_action(record: OrderRecord, *, mapped_since: bool) -> str:
     if record.import_state == "imported":
         return ""
-    if mapped_since:
+    if record.import_state == "needs_confirmation":
+        return (
+            "Look for it among WholeCell's Backmarket sales orders, then answer on the order's page: "
+            "'It is not in WholeCell: create it', or 'It is in WholeCell: order #…'."
+        )
+    # A person answered "not in WholeCell" or "in WholeCell as order #N" (order_import's confirm_*).
+    if mapped_since or record.import_status.startswith("confirmed "):
         return "Nothing to do: it comes in at the next order import run."
     if record.import_state == "not_imported" and not record.import_status.startswith("not imported yet"):
         return (

@@ -70,6 +70,7 @@ from bmsync.sync.ports import (
     WholeCellSalesOrder,
     WholeCellVariation,
 )
+from bmsync.sync.shipment_export import record_linked_by_hand
 from bmsync.sync.validation import validate_new_lines
 from bmsync.sync.wholecell_reading import read_or_fallback, variations_of_units
 from bmsync.wholecell import contract
@@ -403,7 +404,11 @@ def _import(context: _Run, order: BackMarketOrder, *, maybe_expired: bool = Fals
     if unclear:
         context.may_be_in_wholecell.add(order.order_id)
     lines = _resolve_lines(context, order)
-    sales_order, adopted = _find_in_wholecell(context, order, unclear=unclear)
+    sales_order, adopted = (
+        (context.wholecell.get_sales_order(claimed.confirmed_wholecell_order_id), True)
+        if claimed.confirmed_wholecell_order_id is not None  # named by a person: linked, as adopted
+        else _find_in_wholecell(context, order, unclear=unclear)
+    )
     after_expiry = False
     if sales_order is not None:
         context.count("adopted" if adopted else "recovered")
@@ -669,12 +674,49 @@ def confirm_absent(
     """A person checked WholeCell: the order is not there. The next run creates it (False when the
     order was not waiting for that)."""
     reason = "confirmed absent from WholeCell in the console: created at the next order import run"
+    return _confirm(orders, state, connection_id, order_id, now, reason, wholecell_order_id=None)
 
+
+def confirm_present(
+    *,
+    orders: OrdersRepository,
+    state: SyncStateRepository,
+    connection_id: str,
+    order_id: str,
+    wholecell_order_id: int,
+    now: datetime,
+) -> bool:
+    """A person found the order in WholeCell as ``wholecell_order_id`` (checked plausible by
+    ``bmsync.sync.order_link``): the next run links it as an adopted order is linked, and
+    wholecell_watch follows that sales order even if it names no Back Market order."""
+    reason = (
+        f"confirmed in WholeCell as sales order {wholecell_order_id} in the console: linked (never "
+        "created) at the next order import run"
+    )
+    if not _confirm(
+        orders, state, connection_id, order_id, now, reason, wholecell_order_id=wholecell_order_id
+    ):
+        return False
+    record_linked_by_hand(state, wholecell_order_id, order_id)
+    return True
+
+
+def _confirm(
+    orders: OrdersRepository,
+    state: SyncStateRepository,
+    connection_id: str,
+    order_id: str,
+    now: datetime,
+    reason: str,
+    *,
+    wholecell_order_id: int | None,
+) -> bool:
     def confirmed(record: OrderRecord) -> bool:
         if record.import_state != "needs_confirmation":
             return False
         record.import_state = "not_imported"
         record.import_status = reason
+        record.confirmed_wholecell_order_id = wholecell_order_id
         record.add_history(now, reason)
         return True
 
@@ -886,11 +928,13 @@ def _record_import(
         if record.import_state == "imported":
             return False
         record.import_state = "imported"
-        record.import_status = (
-            f"adopted from WholeCell's own integration: WholeCell sales order {sales_order.id}"
-            if adopted
-            else f"imported as WholeCell sales order {sales_order.id}"
-        ) + (f"; Unknown SKU: {', '.join(unknown)}" if unknown else "")
+        if record.confirmed_wholecell_order_id == sales_order.id:
+            linked = f"linked to WholeCell sales order {sales_order.id}, as confirmed in the console"
+        elif adopted:
+            linked = f"adopted from WholeCell's own integration: WholeCell sales order {sales_order.id}"
+        else:
+            linked = f"imported as WholeCell sales order {sales_order.id}"
+        record.import_status = linked + (f"; Unknown SKU: {', '.join(unknown)}" if unknown else "")
         record.adopted = adopted
         record.claim_owner = None
         record.claim_until = None

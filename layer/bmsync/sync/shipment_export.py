@@ -67,6 +67,9 @@ MAX_EXPORT_ATTEMPTS = 6
 EXPORT_LEASE = timedelta(minutes=2)
 #: A whole number in a WholeCell order's external id or notes: maybe its Back Market order number.
 WHOLE_NUMBER = re.compile(r"(?<!\d)\d+(?!\d)")
+#: ``sync_state`` document: WholeCell sales order id -> the Back Market order a person linked it to in
+#: the console (such an order may name no Back Market order: a create whose answer was lost).
+LINKED_BY_HAND_DOCUMENT = "orders_linked_by_hand"
 
 
 def hand_change_note(record: OrderRecord, wholecell_status: str) -> str:
@@ -114,6 +117,7 @@ def capture_new_shipments(
     settings: Settings,
     orders: OrdersRepository,
     clock: Clock,
+    linked_by_hand: Mapping[int, str] | None = None,
 ) -> int:
     """Record on each order's item what changed in WholeCell: a new shipment, a status set by hand.
 
@@ -123,11 +127,14 @@ def capture_new_shipments(
     nothing changed.
     """
     # A list, not a map: WholeCell may hold two sales orders with one external id (one made by hand).
+    by_hand = linked_by_hand or {}
     ours = [
         (number, sales_order)
         for sales_order in sales_orders
         if sales_order.channel == SALES_CHANNEL
-        for number in order_numbers(sales_order)
+        for number in dict.fromkeys(
+            order_numbers(sales_order) + ([by_hand[sales_order.id]] if sales_order.id in by_hand else [])
+        )
     ]
     # One batch read for all of them (a full reconciliation hands over every recent sales order);
     # a write only where WholeCell shows something the record does not have yet.
@@ -160,6 +167,18 @@ def capture_new_shipments(
         if stored is not None and stored.revision > record.revision:
             written += 1
     return written
+
+
+def linked_by_hand(state: SyncStateRepository) -> dict[int, str]:
+    """The sales orders a person linked in the console, by WholeCell id (see ``capture_new_shipments``)."""
+    document = state.get_document(LINKED_BY_HAND_DOCUMENT) or {}
+    return {int(wholecell_id): str(order_id) for wholecell_id, order_id in document.items()}
+
+
+def record_linked_by_hand(state: SyncStateRepository, wholecell_order_id: int, order_id: str) -> None:
+    document = state.get_document(LINKED_BY_HAND_DOCUMENT) or {}
+    document[str(wholecell_order_id)] = str(order_id)
+    state.put_document(LINKED_BY_HAND_DOCUMENT, document)
 
 
 def order_numbers(sales_order: WholeCellSalesOrder) -> list[str]:

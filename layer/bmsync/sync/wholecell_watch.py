@@ -68,7 +68,7 @@ from bmsync.sync.ports import (
     WholeCellPagedInventory,
     WholeCellSalesOrder,
 )
-from bmsync.sync.shipment_export import capture_new_shipments
+from bmsync.sync.shipment_export import capture_new_shipments, linked_by_hand
 from bmsync.sync.wholecell_reading import open_statuses_or_setting, quarantine_alerts, read_or_fallback
 from bmsync.wholecell import contract
 
@@ -751,7 +751,13 @@ def run_connection(wired: WholeCellWatchWiring, budget: ChunkBudget | None = Non
     changed go to shipment_export's :func:`capture_new_shipments`."""
 
     def capture(changed: list[Any]) -> int:
-        return capture_new_shipments(changed, settings=wired.settings, orders=wired.orders, clock=wired.clock)
+        return capture_new_shipments(
+            changed,
+            settings=wired.settings,
+            orders=wired.orders,
+            clock=wired.clock,
+            linked_by_hand=linked_by_hand(wired.state),
+        )
 
     def body(run: RunRecord) -> None:
         watch_wholecell(

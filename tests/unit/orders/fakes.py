@@ -10,6 +10,7 @@ from typing import Any
 
 from bmsync.backmarket.models import Order, OrderLine
 from bmsync.errors import IntegrationError
+from bmsync.wholecell.errors import NotFound
 
 
 @dataclass
@@ -262,6 +263,11 @@ class FakeWholeCell:
         if self.crash_after_create:
             raise self.crash_after_create.pop(0)
         return sales_order
+
+    def get_sales_order(self, order_id: int) -> FakeSalesOrder:
+        if order_id not in self.orders:
+            raise NotFound(f"no sales order {order_id}", status=404)
+        return self.orders[order_id]
 
     def update_sales_order_status(self, order_id: int, status: str) -> FakeSalesOrder:
         self.status_updates.append((order_id, status))
