@@ -167,3 +167,62 @@ def test_faster_queries_sort_an_index_and_a_table_as_moto_does() -> None:
         assert numbers_in_index_order(fast=True, forward=forward) == numbers_in_index_order(
             fast=False, forward=forward
         )
+
+
+def test_faster_queries_hand_moto_only_the_matching_partition_or_index_key() -> None:
+    """A query reads only the items its key condition can match (at 2,000 listings, reading the whole
+    table for each of a drift check's 2,000 index queries took most of a simulated hour): the same
+    items as moto's own, in the same order, pages included."""
+    import boto3
+    from moto import mock_aws
+
+    def answers(fast: bool) -> list[list[str]]:
+        with mock_aws(), faster_queries() if fast else contextlib.nullcontext():
+            dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+            dynamodb.create_table(
+                TableName="t",
+                KeySchema=[
+                    {"AttributeName": "p", "KeyType": "HASH"},
+                    {"AttributeName": "s", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": name, "AttributeType": "S"} for name in ("p", "s", "sku")
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "by_sku",
+                        "KeySchema": [{"AttributeName": "sku", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            for index in range(40):
+                item = {"p": {"S": f"c{index % 3}"}, "s": {"S": f"{index:03d}"}}
+                if index % 4:  # a quarter have no SKU: not in the index
+                    item["sku"] = {"S": f"SKU-{index % 5}"}
+                dynamodb.put_item(TableName="t", Item=item)
+            found = []
+            for sku in ("SKU-1", "SKU-4", "SKU-9"):
+                pages = dynamodb.get_paginator("query").paginate(
+                    TableName="t",
+                    IndexName="by_sku",
+                    KeyConditionExpression="sku = :sku",
+                    ExpressionAttributeValues={":sku": {"S": sku}},
+                    PaginationConfig={"PageSize": 3},
+                )
+                found.append([item["s"]["S"] for page in pages for item in page["Items"]])
+            for partition in ("c0", "c2", "c7"):
+                items = dynamodb.query(
+                    TableName="t",
+                    KeyConditionExpression="p = :p AND s > :s",
+                    ExpressionAttributeValues={":p": {"S": partition}, ":s": {"S": "010"}},
+                    ScanIndexForward=False,
+                )["Items"]
+                found.append([item["s"]["S"] for item in items])
+            return found
+
+    fast = answers(fast=True)
+    assert fast == answers(fast=False)
+    assert fast[0] == ["001", "006", "011", "021", "026", "031"]  # SKU-1, without the SKU-less 016, 036
+    assert fast[2] == [] and fast[5] == []
