@@ -68,6 +68,7 @@ def config(platform: str, strategy: str, hours: float, seed: int, connections: i
         units_per_variation=UNITS_PER_VARIATION,
         wholecell_requests_per_second=WHOLECELL_REQUESTS_PER_SECOND,
         rates=rates(connections),
+        progress_minutes=15,
     )
 
 

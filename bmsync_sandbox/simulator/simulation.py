@@ -93,6 +93,8 @@ class SimulationConfig:
     units_per_variation: tuple[int, int] = (0, 4)
     #: The connection's WholeCell request budget (the setting; WholeCell allows about 2 a second).
     wholecell_requests_per_second: float = 10.0
+    #: Simulated minutes between two progress lines.
+    progress_minutes: float = 60.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -557,17 +559,18 @@ class Simulation:
         self.backmarket.set_faults([], seed=config.seed)
         target = self.clock.now()
         wall_started = time.perf_counter()
-        next_report = measure_from + timedelta(hours=1)
+        every = timedelta(minutes=config.progress_minutes)
+        next_report = measure_from + every
         while self.clock.now() < traffic_until:
             if not self.measuring and self.clock.now() >= measure_from:
                 self._start_measuring()
             target = max(target + step, self.clock.now())
             self._step(target)
             if self.progress is not None and self.clock.now() >= next_report:
-                next_report += timedelta(hours=1)
+                next_report += every
                 hours = (self.clock.now() - measure_from).total_seconds() / 3600
                 self.progress(
-                    f"seed {config.seed}: {hours:.0f} of {config.days * 24:.0f} simulated hours, "
+                    f"seed {config.seed}: {round(hours, 2):g} of {config.days * 24:g} simulated hours, "
                     f"{sum(self.traffic.counts.values())} traffic events, "
                     f"{len(self.invoker.errors)} unhandled exceptions, "
                     f"{time.perf_counter() - wall_started:.0f} s"
