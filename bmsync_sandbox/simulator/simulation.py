@@ -41,7 +41,12 @@ from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
 from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
 from bmsync_sandbox.runtime.system import FunctionLogs
-from bmsync_sandbox.simulator.fast_store import LocalAwsMeter, fast_item_responses, faster_queries
+from bmsync_sandbox.simulator.fast_store import (
+    LocalAwsMeter,
+    fast_item_responses,
+    fast_stream_records,
+    faster_queries,
+)
 from bmsync_sandbox.simulator.faults import (
     PROFILES,
     ChaoticStreams,
@@ -254,7 +259,13 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     # Thousands of runs: their EMF metric lines would flood the report's output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     try:
-        with mock_aws(), fast_item_responses(), faster_queries(), LocalAwsMeter().metering() as meter:
+        with (
+            mock_aws(),
+            fast_item_responses(),
+            fast_stream_records(),
+            faster_queries(),
+            LocalAwsMeter().metering() as meter,
+        ):
             reset_connections()
             secrets.reset_cache()
             dynamodb = boto3.client("dynamodb", region_name=REGION)
