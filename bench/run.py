@@ -385,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
         default=SCALE_HOURS,
         help="simulated hours of each run of the scale phase (full mode; 0: no scale phase)",
     )
+    parser.add_argument(
+        "--scale-connections",
+        nargs="+",
+        default=list(scale.PLATFORMS),
+        choices=scale.PLATFORMS,
+        help="the connections the scale phase runs (the others are counted as their average)",
+    )
     args = parser.parse_args(argv)
     started, cpu_started = time.perf_counter(), time.process_time()
     days, skus, orders, repeats = (0.5 / 24, 5, 20, 1) if args.quick else (1.0, 80, 200, 3)
@@ -410,7 +417,18 @@ def main(argv: list[str] | None = None) -> int:
     results["layer"] = layer_size()
     phase_done()
     if not args.quick and args.scale_hours > 0:
-        results["scale"] = scale.run(args.scale_hours, args.seed, scale.PLATFORMS, progress)
+        progress(
+            f"scale: {', '.join(args.scale_connections)}, {args.scale_hours:g} simulated hours each, "
+            "bmsync then periodic-15m"
+        )
+
+        def scale_saved(partial: dict[str, Any]) -> None:
+            results["scale"] = partial
+            phase_done()
+
+        results["scale"] = scale.run(
+            args.scale_hours, args.seed, tuple(args.scale_connections), progress, scale_saved
+        )
     phase_done()
     print(table(results, args.out))
     if results.get("scale"):

@@ -285,7 +285,7 @@ def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
         ),
         Line(
             "DynamoDB storage + PITR",
-            f"{measured.stored_gb:.3f} GB x ({_price(DYNAMODB_STORAGE_PER_GB)} + "
+            f"{measured.stored_gb:.4f} GB x ({_price(DYNAMODB_STORAGE_PER_GB)} + "
             f"{_price(DYNAMODB_PITR_PER_GB)})",
             measured.stored_gb * (DYNAMODB_STORAGE_PER_GB + DYNAMODB_PITR_PER_GB),
         ),
