@@ -289,7 +289,16 @@ def test_fast_stream_records_equal_motos_serializer() -> None:
             for record in answer["Records"]:
                 record.pop("eventID")  # random per run
             return [
-                {**record, "dynamodb": {**record["dynamodb"], "ApproximateCreationDateTime": None}}
+                # The creation time differs between two runs, and so does moto's SizeBytes (the
+                # length of the record with its time in it).
+                {
+                    **record,
+                    "dynamodb": {
+                        **record["dynamodb"],
+                        "ApproximateCreationDateTime": None,
+                        "SizeBytes": None,
+                    },
+                }
                 for record in answer["Records"]
             ] + [
                 {
