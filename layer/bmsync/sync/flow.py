@@ -46,9 +46,9 @@ LEASE_MARGIN = timedelta(seconds=15)
 def lease_for(flow: str) -> timedelta:
     """A flow's lock lease: its function's timeout (a flow is named after its function, with
     ``.task`` for a task's) and :data:`LEASE_MARGIN`. A run cannot outlive the timeout (Lambda stops
-    it), and a longer lease only keeps the next runs waiting after a crash: measured in the bench, a
-    crash of order_import or wholecell_watch under a 5-minute lease held orders and stock changes
-    back for up to 5 minutes, most of their p95."""
+    it), and a longer lease only keeps the next runs waiting after a crash: under the 5-minute lease
+    it replaces, each crash of order_import or wholecell_watch (the bench's light faults crash ~30
+    runs a day) held orders or stock changes back for up to 5 minutes."""
     return timedelta(seconds=by_name(flow.split(".")[0]).timeout_seconds) + LEASE_MARGIN
 
 
