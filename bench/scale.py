@@ -331,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {line}", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
-    results = run(args.hours, args.seed, tuple(args.connections), progress)
+
+    def saved(partial: dict[str, Any]) -> None:
+        args.out.write_text(json.dumps(partial, indent=2, default=str) + "\n")
+
+    results = run(args.hours, args.seed, tuple(args.connections), progress, saved)
     results["wall_seconds"] = round(time.perf_counter() - started, 1)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table(results))
