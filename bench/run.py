@@ -12,6 +12,7 @@ handler's import time in a fresh interpreter (a cold-start proxy) and the Lambda
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import importlib.metadata
 import json
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import scale
 from bmsync_sandbox.simulator.metrics import ApiUse
 from bmsync_sandbox.simulator.simulation import Simulation, SimulationConfig, simulate
 from bmsync_sandbox.simulator.traffic import TrafficRates
@@ -50,6 +52,9 @@ QUIET = TrafficRates(
 #: Back Market allows), and the hours it is watched.
 BACKLOG_SKUS = 2400
 BACKLOG_HOURS = 2
+#: Simulated hours of each run of the scale phase (3 connections x 2 strategies): a whole day at
+#: that size is more than this 2-core machine does in a bench (docs/simulator.md has the arithmetic).
+SCALE_HOURS = 1.0
 
 
 def progress(line: str) -> None:
@@ -61,8 +66,12 @@ def _labelled(label: str, line: str) -> None:
     progress(f"{label}: {line}")
 
 
-def compare(days: float, extra_skus: int, seed: int, faults: str) -> dict[str, Any]:
+def compare(days: float, extra_skus: int, seed: int, faults: str, *, quick: bool = False) -> dict[str, Any]:
     rates = TrafficRates(buyer_orders=12, units_received=10, other_channel_orders=4, shipments=10)
+    if quick:
+        # A validation hours late would keep the half hour settling for two simulated hours of
+        # one-minute runs (most of bench-quick's minute): the quick mode has none.
+        rates = dataclasses.replace(rates, late_validation_share=0)
     reports = {}
     for strategy in ("bmsync", "periodic-15m"):
         progress(f"{strategy}: {days * 24:g} simulated hours, {faults} faults, seed {seed}")
@@ -283,6 +292,13 @@ def _latency(report: dict[str, Any], name: str, field: str) -> str:
     return "-" if value is None else f"{value:.0f} s"
 
 
+def _p50_p95(report: dict[str, Any], name: str) -> str:
+    latency = report["latency"].get(name)
+    if not latency or latency["p50_s"] is None:
+        return "- (n=0)"
+    return f"{latency['p50_s']:.0f}/{latency['p95_s']:.0f} s n={latency['count']}"
+
+
 def table(results: dict[str, Any], out: Path = RESULTS) -> str:
     bmsync, periodic = results["comparison"]["bmsync"], results["comparison"]["periodic-15m"]
     rows: list[tuple[str, ...]] = [("", "bmsync", "periodic-15m")]
@@ -302,6 +318,11 @@ def table(results: dict[str, Any], out: Path = RESULTS) -> str:
     ):
         for field in ("p50_s", "p95_s", "max_s"):
             rows.append((f"{label} {field[:-2]}", *(_latency(r, name, field) for r in (bmsync, periodic))))
+    for name, label in (
+        ("order_to_wholecell_status_mapped", "order -> WC, `paid` mapped"),
+        ("order_to_wholecell_placed_before_mapping", "order -> WC, placed before mapping"),
+    ):
+        rows.append((f"{label} p50/p95", *(_p50_p95(r, name) for r in (bmsync, periodic))))
     rows.append(
         (
             "Back Market calls per hour",
@@ -345,7 +366,10 @@ def table(results: dict[str, Any], out: Path = RESULTS) -> str:
     lines.append("  import time (ms)  " + ", ".join(f"{k} {v}" for k, v in results["import_ms"].items()))
     layer = results["layer"]
     lines.append(f"  layer size       {layer['megabytes']} MB unzipped ({layer['source']})")
-    lines.append(f"  (run: {results['wall_seconds']} s wall; details in {out})")
+    lines.append(
+        f"  (run: {results['wall_seconds']} s wall, {results['cpu_seconds']} CPU-s of this process; "
+        f"details in {out})"
+    )
     return "\n".join(lines)
 
 
@@ -355,22 +379,61 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--faults", default="light", choices=("none", "light", "heavy"))
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON results go")
+    parser.add_argument(
+        "--scale-hours",
+        type=float,
+        default=SCALE_HOURS,
+        help="simulated hours of each run of the scale phase (full mode; 0: no scale phase)",
+    )
+    parser.add_argument(
+        "--scale-connections",
+        nargs="+",
+        default=list(scale.PLATFORMS),
+        choices=scale.PLATFORMS,
+        help="the connections the scale phase runs (the others are counted as their average)",
+    )
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     days, skus, orders, repeats = (0.5 / 24, 5, 20, 1) if args.quick else (1.0, 80, 200, 3)
-    results: dict[str, Any] = {"quick": args.quick, "comparison": compare(days, skus, args.seed, args.faults)}
+    results: dict[str, Any] = {"quick": args.quick}
+
+    def phase_done() -> None:
+        """Each phase's results are written as soon as it ends: a long run stopped half-way keeps them."""
+        results["wall_seconds"] = round(time.perf_counter() - started, 1)
+        results["cpu_seconds"] = round(time.process_time() - cpu_started, 1)
+        args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+    results["comparison"] = compare(days, skus, args.seed, args.faults, quick=args.quick)
+    phase_done()
     progress(f"throughput: every listing restocked at once, then {orders} orders at once")
     results["throughput"] = throughput(skus if args.quick else 200, orders)
     # A backlog beyond the hourly budget needs more listings than the budget: full mode only.
     if not args.quick:
         progress(f"backlog: {BACKLOG_SKUS} listings raised at once, watched {BACKLOG_HOURS} simulated hours")
     results["backlog"] = None if args.quick else backlog(BACKLOG_SKUS, BACKLOG_HOURS)
+    phase_done()
     progress(f"import times: each handler in a fresh interpreter, best of {repeats}")
     results["import_ms"] = import_times(repeats)
     results["layer"] = layer_size()
-    results["wall_seconds"] = round(time.perf_counter() - started, 1)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    phase_done()
+    if not args.quick and args.scale_hours > 0:
+        progress(
+            f"scale: {', '.join(args.scale_connections)}, {args.scale_hours:g} simulated hours each, "
+            "bmsync then periodic-15m"
+        )
+
+        def scale_saved(partial: dict[str, Any]) -> None:
+            results["scale"] = partial
+            phase_done()
+
+        results["scale"] = scale.run(
+            args.scale_hours, args.seed, tuple(args.scale_connections), progress, scale_saved
+        )
+    phase_done()
     print(table(results, args.out))
+    if results.get("scale"):
+        print()
+        print(scale.table(results["scale"]))
     return 0
 
 

@@ -9,12 +9,14 @@ free tier is shown separately because most of it applies for good.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bmsync.catalog import FUNCTIONS
 from infra.config import REPO
 
 MINUTES_PER_MONTH = 30 * 24 * 60
@@ -67,6 +69,12 @@ class Volume:
     log_kb_per_invocation: float = 2.0
     custom_metrics: int = 10  # Powertools metrics, by name and dimension
     secret_reads: int = 36_000  # cached 5 minutes per warm function
+    #: Requests to each API a month (the minute polls: a few to Back Market, a few more to WholeCell)
+    #: and Back Market listing writes: each takes from a budget stored in DynamoDB
+    #: (``bmsync.shared_budget``), a read and a conditional write per take of a batch.
+    backmarket_requests: int = 90_000
+    sku_updates: int = 9_000
+    wholecell_requests: int = 220_000
 
 
 @dataclass(frozen=True)
@@ -113,16 +121,21 @@ def estimate(template: dict[str, Any], volume: Volume = Volume()) -> list[Line]:
     gb_seconds = sum(
         count * seconds[key] * functions[key.split(":")[0]] / 1024 for key, count in invocations.items()
     )
+    budget_takes = shared_budget_takes(
+        volume.backmarket_requests, volume.sku_updates, volume.wholecell_requests
+    )
     writes = (
         scheduled_runs * volume.writes_per_run
         + volume.orders * volume.writes_per_order
         + stream_records * 2  # last synced state, idempotency record
         + volume.stock_changes
+        + budget_takes
     )
     reads = (
         scheduled_runs * volume.reads_per_run
         + stream_records * volume.reads_per_stream_record
         + volume.admin_requests * volume.reads_per_admin_request
+        + budget_takes
     )
     secrets = len(_resources(template, "AWS::SecretsManager::Secret"))
     alarms = len(_resources(template, "AWS::CloudWatch::Alarm"))
@@ -156,7 +169,8 @@ def estimate(template: dict[str, Any], volume: Volume = Volume()) -> list[Line]:
         Line(
             "DynamoDB requests (on demand)",
             f"{writes:,} writes x {_price(DYNAMODB_PER_MILLION_WRITES)}/M + {reads:,} reads x "
-            f"{_price(DYNAMODB_PER_MILLION_READS)}/M (stream reads by Lambda are free)",
+            f"{_price(DYNAMODB_PER_MILLION_READS)}/M (of them {budget_takes:,} each: the shared rate "
+            f"budgets' takes; stream reads by Lambda are free)",
             writes / 1e6 * DYNAMODB_PER_MILLION_WRITES + reads / 1e6 * DYNAMODB_PER_MILLION_READS,
         ),
         Line(
@@ -190,6 +204,127 @@ def estimate(template: dict[str, Any], volume: Volume = Volume()) -> list[Line]:
         ),
         Line("KMS (alarm topic key)", f"{keys} key x {_price(KMS_KEY_PER_MONTH)}", keys * KMS_KEY_PER_MONTH),
     ]
+
+
+def shared_budget_takes(backmarket_requests: float, sku_updates: float, wholecell_requests: float) -> int:
+    """Takes from the budgets stored in DynamoDB for that many calls, each a read and a conditional
+    write at most: Back Market's request window by batches, its SKU budget one update at a time,
+    WholeCell's requests a second by batches of its rate (the 2 a second of a default connection)."""
+    from bmsync.backmarket.limiter import REQUEST_BATCH
+
+    return math.ceil(backmarket_requests / REQUEST_BATCH + sku_updates + wholecell_requests / 2)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A month of bmsync at a measured size (``bench.scale``): counts already scaled to 30 days."""
+
+    connections: int
+    #: Per function: invocations (each connection's runs, stream batches, duplicates) and the
+    #: seconds they bill.
+    invocations: dict[str, float]
+    billed_seconds: dict[str, float]
+    #: Deliveries of the catalogue's schedules; with more than one connection each runs once to fan
+    #: out (one more invocation per delivery, a settings query and no work of its own).
+    scheduled_runs: float
+    dynamodb_read_units: float
+    dynamodb_write_units: float
+    stored_gb: float
+    secret_reads: float
+    log_kb_per_invocation: float = 2.0
+    custom_metrics_per_connection: int = 10
+    fan_out_seconds: float = 0.1
+
+
+def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
+    """The month's cost from measured counts; ``fixed``: the lines that do not grow with the size
+    (alarms, dashboard, key: :func:`fixed_lines` of the current stack)."""
+    memory = {spec.name: spec.memory_mb for spec in FUNCTIONS}
+    dispatches = measured.scheduled_runs if measured.connections > 1 else 0
+    invocations = sum(measured.invocations.values()) + dispatches
+    gb_seconds = (
+        sum(seconds * memory[name] / 1024 for name, seconds in measured.billed_seconds.items())
+        + dispatches * measured.fan_out_seconds * 512 / 1024
+    )
+    per_function = ", ".join(
+        f"{name} {count:,.0f}" for name, count in sorted(measured.invocations.items()) if count
+    )
+    seconds = ", ".join(
+        f"{name} {value:,.0f} s x {memory[name]} MB"
+        for name, value in sorted(measured.billed_seconds.items())
+        if value
+    )
+    secrets = 1 + 2 * measured.connections
+    metrics = measured.custom_metrics_per_connection * measured.connections
+    log_gb = invocations * measured.log_kb_per_invocation / 1024 / 1024
+    return [
+        Line(
+            "Lambda requests",
+            f"{invocations:,.0f} invocations ({per_function}; {dispatches:,.0f} fan-outs of the "
+            f"scheduled runs) x {_price(LAMBDA_PER_MILLION_REQUESTS)}/M",
+            invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+        ),
+        Line(
+            "Lambda compute",
+            f"{gb_seconds:,.0f} GB-s ({seconds}; fan-outs {dispatches:,.0f} x "
+            f"{measured.fan_out_seconds:g} s x 512 MB) x {_price(LAMBDA_PER_GB_SECOND)}",
+            gb_seconds * LAMBDA_PER_GB_SECOND,
+        ),
+        Line(
+            "EventBridge Scheduler",
+            f"{measured.scheduled_runs:,.0f} invocations x {_price(SCHEDULER_PER_MILLION)}/M",
+            measured.scheduled_runs / 1e6 * SCHEDULER_PER_MILLION,
+        ),
+        Line(
+            "DynamoDB requests (on demand)",
+            f"{measured.dynamodb_write_units:,.0f} write units x {_price(DYNAMODB_PER_MILLION_WRITES)}/M + "
+            f"{measured.dynamodb_read_units:,.0f} read units x {_price(DYNAMODB_PER_MILLION_READS)}/M "
+            "(shared budgets included; stream reads by Lambda are free)",
+            measured.dynamodb_write_units / 1e6 * DYNAMODB_PER_MILLION_WRITES
+            + measured.dynamodb_read_units / 1e6 * DYNAMODB_PER_MILLION_READS,
+        ),
+        Line(
+            "DynamoDB storage + PITR",
+            f"{measured.stored_gb:.4f} GB x ({_price(DYNAMODB_STORAGE_PER_GB)} + "
+            f"{_price(DYNAMODB_PITR_PER_GB)})",
+            measured.stored_gb * (DYNAMODB_STORAGE_PER_GB + DYNAMODB_PITR_PER_GB),
+        ),
+        Line(
+            "Secrets Manager",
+            f"{secrets} secrets x {_price(SECRET_PER_MONTH)} + {measured.secret_reads:,.0f} reads x "
+            f"{_price(SECRETS_PER_10K_CALLS)}/10k",
+            secrets * SECRET_PER_MONTH + measured.secret_reads / 10_000 * SECRETS_PER_10K_CALLS,
+        ),
+        Line(
+            "CloudWatch metrics + logs",
+            f"{metrics} custom metrics ({measured.custom_metrics_per_connection} per connection) x "
+            f"{_price(CUSTOM_METRIC_PER_MONTH)} + {log_gb:.2f} GB logs ({measured.log_kb_per_invocation:g} "
+            f"KB/invocation) x {_price(LOGS_PER_GB_INGESTED)}",
+            metrics * CUSTOM_METRIC_PER_MONTH + log_gb * LOGS_PER_GB_INGESTED,
+        ),
+        Line(
+            "X-Ray",
+            f"{invocations:,.0f} traces x {_price(XRAY_PER_MILLION_TRACES)}/M",
+            invocations / 1e6 * XRAY_PER_MILLION_TRACES,
+        ),
+        *fixed,
+    ]
+
+
+FIXED_SERVICES = ("CloudWatch alarms + dashboard", "KMS (alarm topic key)")
+
+
+def fixed_lines(doc: str | None = None) -> list[Line]:
+    """The lines of docs/deploy.md's table (the current stack's, kept so by the tests) that do not
+    grow with the seller's size."""
+    text = doc if doc is not None else DOC.read_text()
+    lines = []
+    for service in FIXED_SERVICES:
+        match = re.search(rf"^\| {re.escape(service)} \| (.*?) \| ([0-9.]+) \|$", text, re.M)
+        if match is None:
+            raise ValueError(f"docs/deploy.md has no {service!r} line")
+        lines.append(Line(service, match.group(1), float(match.group(2))))
+    return lines
 
 
 def markdown(lines: list[Line]) -> str:

@@ -13,7 +13,7 @@ import os
 import random
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,7 +42,12 @@ from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
 from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
 from bmsync_sandbox.runtime.system import FunctionLogs
-from bmsync_sandbox.simulator.fast_store import LocalAwsMeter, fast_item_responses, faster_queries
+from bmsync_sandbox.simulator.fast_store import (
+    LocalAwsMeter,
+    fast_item_responses,
+    fast_stream_records,
+    faster_queries,
+)
 from bmsync_sandbox.simulator.faults import (
     PROFILES,
     ChaoticStreams,
@@ -97,6 +102,12 @@ class SimulationConfig:
     #: a world that does not run out, where buyers order the same things whatever bmsync sends (a live
     #: and a shadow run on one seed then see the very same traffic).
     stock_per_variation: int = 0
+    #: Units each added variation starts with (uniform, inclusive): ``bench.scale`` grows it.
+    units_per_variation: tuple[int, int] = (0, 4)
+    #: The connection's WholeCell request budget (the setting; WholeCell allows about 2 a second).
+    wholecell_requests_per_second: float = 10.0
+    #: Simulated minutes between two progress lines.
+    progress_minutes: float = 60.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -140,6 +151,15 @@ class SimulationInvoker(Invoker):
         self.records: dict[str, int] = defaultdict(int)
         self.store_calls: dict[str, int] = defaultdict(int)
         self.local_aws_cpu_seconds: dict[str, float] = defaultdict(float)
+        #: What each handler asked of the local AWS: calls per ``service.Operation`` and DynamoDB's
+        #: request units (``LocalAwsMeter``), for the cost of a month.
+        self.aws_calls: dict[str, Counter[str]] = defaultdict(Counter)
+        #: Per handler: Back Market and WholeCell calls, and the simulated seconds its runs waited
+        #: (rate limits, retries): with its CPU, what a Lambda invocation would bill.
+        self.http_calls: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        self.backmarket_calls: dict[str, int] = defaultdict(int)
+        self.wholecell_calls: dict[str, int] = defaultdict(int)
+        self.simulated_seconds: dict[str, float] = defaultdict(float)
         self.errors: list[Invocation] = []
         self.error_times: list[datetime] = []  # simulated time of each error, to replay up to it
         self.injected_errors = 0
@@ -158,6 +178,9 @@ class SimulationInvoker(Invoker):
         self.store_faults.install()
         calls_before = self.store_faults.calls
         local_aws_before = self.local_aws.cpu_seconds
+        aws_calls_before = Counter(self.local_aws.calls)
+        http_before = self.http_calls() if not second_container else (0, 0)
+        simulated_before = self.clock.monotonic()
         overlap = (
             (lambda: self._invoke_once(name, event, second_container=True))
             if not second_container
@@ -180,6 +203,11 @@ class SimulationInvoker(Invoker):
                 self.cpu_seconds[name] += time.thread_time() - started
                 self.store_calls[name] += self.store_faults.calls - calls_before
                 self.local_aws_cpu_seconds[name] += self.local_aws.cpu_seconds - local_aws_before
+                self.aws_calls[name].update(self.local_aws.calls - aws_calls_before)
+                backmarket_calls, wholecell_calls = self.http_calls()
+                self.backmarket_calls[name] += backmarket_calls - http_before[0]
+                self.wholecell_calls[name] += wholecell_calls - http_before[1]
+                self.simulated_seconds[name] += self.clock.monotonic() - simulated_before
         self.invocations[name] += 1
         self.records[name] += len(event.get("Records") or [])
         if not invocation.ok:
@@ -241,7 +269,13 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
     # Thousands of runs: their EMF metric lines would flood the report's output.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     try:
-        with mock_aws(), fast_item_responses(), faster_queries(), LocalAwsMeter().metering() as meter:
+        with (
+            mock_aws(),
+            fast_item_responses(),
+            fast_stream_records(),
+            faster_queries(),
+            LocalAwsMeter().metering() as meter,
+        ):
             reset_connections()
             secrets.reset_cache()
             dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -293,6 +327,18 @@ class Simulation:
         self.exposure = Exposure()
         self.stock_latency = Latency("stock change -> Back Market quantity")
         self.order_latency = Latency("Back Market order -> WholeCell order")
+        # The same orders, split: those placed while `paid` was mapped (bmsync's own delay) and those
+        # placed before the seller mapped it (they wait for the seller, or for a person's validation).
+        self.order_latency_mapped = Latency("Back Market order (status mapped) -> WholeCell order")
+        self.order_latency_waiting_on_mapping = Latency(
+            "Back Market order placed before `paid` was mapped -> WholeCell order"
+        )
+        #: bmsync's Back Market listing writes (SKU updates) per simulated hour of traffic, and the
+        #: WholeCell requests it made during the traffic (the budgets' use, in ``bench.scale``).
+        self.sku_updates_by_hour: dict[int, int] = defaultdict(int)
+        self.wholecell_calls_measured = 0
+        self.handlers_at_start: dict[str, Counter[str]] = {}
+        self.handlers_during_traffic: dict[str, Counter[str]] = {}
         self.shipment_latency = Latency("WholeCell shipment (validated order) -> Back Market shipped")
         self.api = ApiUse()
         self.validated: dict[int, datetime] = {}
@@ -339,6 +385,10 @@ class Simulation:
             self.unimported[order_id] = (sku, quantity)
         if self.measuring:
             self.order_latency.start(order_id, at)
+            waiting = self.mapped_at is None and self.config.rates.late_mapping_hours is not None
+            (self.order_latency_waiting_on_mapping if waiting else self.order_latency_mapped).start(
+                order_id, at
+            )
 
     def shipped(self, wholecell_order: dict[str, Any], at: datetime) -> None:
         external_id = wholecell_order.get("external_id")
@@ -390,7 +440,13 @@ class Simulation:
                 self.backmarket.start(0)
                 self.wholecell.start(0)
                 try:
-                    add_catalogue(self.backmarket, self.wholecell, self.rng, self.config.extra_skus)
+                    add_catalogue(
+                        self.backmarket,
+                        self.wholecell,
+                        self.rng,
+                        self.config.extra_skus,
+                        self.config.units_per_variation,
+                    )
                     self.stock = WholeCellStock(self.wholecell.account)
                     self.listed = {sku for sku in listed_skus(self.backmarket) if self.stock.knows(sku)}
                     if self.config.stock_per_variation:
@@ -430,7 +486,10 @@ class Simulation:
             connection_id=CONNECTION,
             display_name="Simulated refurbisher",
             backmarket=BackMarketConnection(host=self.backmarket.base_url, market="en-gb", company="Sim"),
-            wholecell=WholeCellConnection(base_url=self.wholecell.base_url, requests_per_second=10),
+            wholecell=WholeCellConnection(
+                base_url=self.wholecell.base_url,
+                requests_per_second=self.config.wholecell_requests_per_second,
+            ),
             order_import_enabled=True,
             order_status_map=self._late_mapped(Settings().order_status_map),
             quantity_sync_enabled=True,
@@ -486,6 +545,7 @@ class Simulation:
             self.clock, store_faults=self.store_faults, local_aws=self.local_aws, rng=fault_rng, specs=specs
         )
         use_fan_out(self.invoker.invoke_async)
+        self.invoker.http_calls = lambda: (len(self.backmarket.calls()), self.wholecell.call_count())
         # The faults start with the measurement: the warm-up brings the system to a synced state.
         self.store_faults.enabled = False
         self.streams.enabled = False
@@ -532,17 +592,18 @@ class Simulation:
         self.backmarket.set_faults([], seed=config.seed)
         target = self.clock.now()
         wall_started = time.perf_counter()
-        next_report = measure_from + timedelta(hours=1)
+        every = timedelta(minutes=config.progress_minutes)
+        next_report = measure_from + every
         while self.clock.now() < traffic_until:
             if not self.measuring and self.clock.now() >= measure_from:
                 self._start_measuring()
             target = max(target + step, self.clock.now())
             self._step(target)
             if self.progress is not None and self.clock.now() >= next_report:
-                next_report += timedelta(hours=1)
+                next_report += every
                 hours = (self.clock.now() - measure_from).total_seconds() / 3600
                 self.progress(
-                    f"seed {config.seed}: {hours:.0f} of {config.days * 24:.0f} simulated hours, "
+                    f"seed {config.seed}: {round(hours, 2):g} of {config.days * 24:g} simulated hours, "
                     f"{sum(self.traffic.counts.values())} traffic events, "
                     f"{len(self.invoker.errors)} unhandled exceptions, "
                     f"{time.perf_counter() - wall_started:.0f} s"
@@ -552,6 +613,8 @@ class Simulation:
         self.traffic.stop()
         self._faults_off()
         self.settling = True
+        self.wholecell_calls_measured = self.wholecell.call_count() - self.wholecell_calls_before
+        self.handlers_during_traffic = _minus(self._handler_totals(), self.handlers_at_start)
         if self.progress is not None:
             self.progress(f"seed {config.seed}: traffic done; settling")
         settle = timedelta(minutes=config.settle_minutes)
@@ -567,11 +630,32 @@ class Simulation:
     def _start_measuring(self) -> None:
         self.measuring = True
         self.backmarket.clear_calls()
+        self.wholecell_calls_before = self.wholecell.call_count()
+        self.handlers_at_start = self._handler_totals()
         self.backmarket.set_faults(self.profile.backmarket_rules(), seed=self.config.seed)
         self.store_faults.enabled = True
         self.streams.enabled = True
         self.invoker.duplicate_schedules = self.profile.schedule_duplicate
         self.invoker.overlapping_containers = self.profile.overlapping_container
+
+    def _handler_totals(self) -> dict[str, Counter[str]]:
+        """Each handler's counters so far (the report's ``handlers_during_traffic`` subtracts two)."""
+        invoker = self.invoker
+        return {
+            name: Counter(
+                {
+                    "invocations": invoker.invocations[name],
+                    "stream_records": invoker.records[name],
+                    "cpu_seconds": invoker.cpu_seconds[name],
+                    "local_aws_cpu_seconds": invoker.local_aws_cpu_seconds[name],
+                    "backmarket_calls": invoker.backmarket_calls[name],
+                    "wholecell_calls": invoker.wholecell_calls[name],
+                    "simulated_seconds": invoker.simulated_seconds[name],
+                    **invoker.aws_calls[name],
+                }
+            )
+            for name in list(invoker.invocations)
+        }
 
     def _faults_off(self) -> None:
         self.backmarket.clear_faults()
@@ -632,7 +716,13 @@ class Simulation:
             self._last_sample = now
             return
         if not self.settling:
-            self.api.record(calls, int((now - self.config.start).total_seconds() // 3600))
+            hour = int((now - self.config.start).total_seconds() // 3600)
+            self.api.record(calls, hour)
+            self.sku_updates_by_hour[hour] += sum(
+                1
+                for call in calls
+                if call.get("route") == "POST /ws/listings/{listing_id}" and call.get("status") == 200
+            )
             self.call_times.extend(float(call["monotonic"]) for call in calls)
         offered = {listing["sku"]: int(listing["quantity"]) for listing in self.backmarket.listings()}
         expected = self.stock.expected_all(self.listed, self.config.safety_buffer)
@@ -641,6 +731,9 @@ class Simulation:
         for order_id in [order_id for order_id in self.unimported if str(order_id) in imported]:
             del self.unimported[order_id]
             self.order_latency.finish(order_id, now)
+            for split in (self.order_latency_mapped, self.order_latency_waiting_on_mapping):
+                if split.is_open(order_id):
+                    split.finish(order_id, now)
         claimed: dict[str, int] = defaultdict(int)
         for sku, quantity in self.unimported.values():
             claimed[sku] += quantity
@@ -813,9 +906,19 @@ class Simulation:
             "latency": {
                 "stock_to_backmarket": self.stock_latency.summary(),
                 "order_to_wholecell": self.order_latency.summary(),
+                "order_to_wholecell_status_mapped": self.order_latency_mapped.summary(),
+                "order_to_wholecell_placed_before_mapping": self.order_latency_waiting_on_mapping.summary(),
                 "shipment_to_backmarket": self.shipment_latency.summary(),
             },
-            "backmarket_api": self.api.summary(measured_hours, budgets.requests_per_window),
+            "backmarket_api": self.api.summary(measured_hours, budgets.requests_per_window)
+            | {
+                "sku_updates_by_hour": [count for _, count in sorted(self.sku_updates_by_hour.items())],
+                "sku_updates_per_hour_budget": budgets.sku_updates_per_hour,
+            },
+            "wholecell_api": {
+                "calls": self.wholecell_calls_measured,
+                "requests_per_second_setting": self.config.wholecell_requests_per_second,
+            },
             "traffic": dict(sorted(self.traffic.counts.items())),
             "faults": {
                 "profile": self.profile.name,
@@ -838,8 +941,15 @@ class Simulation:
                     "cpu_seconds": round(self.invoker.cpu_seconds[name], 3),
                     "dynamodb_calls": self.invoker.store_calls[name],
                     "local_aws_cpu_seconds": round(self.invoker.local_aws_cpu_seconds[name], 3),
+                    "aws_calls": dict(sorted(self.invoker.aws_calls[name].items())),
                 }
                 for name in sorted(self.invoker.invocations)
+            },
+            # The same counters from the start of the measurement to the end of the traffic (no
+            # warm-up, no settling): what a steady day costs, in ``bench.scale``.
+            "handlers_during_traffic": {
+                name: {key: round(value, 3) for key, value in sorted(counters.items())}
+                for name, counters in sorted(self.handlers_during_traffic.items())
             },
         }
 
@@ -861,6 +971,13 @@ class Simulation:
                 if self.wholecell.account.variations[variation_id].sku == sku
             },
         }
+
+
+def _minus(after: dict[str, Counter[str]], before: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    return {
+        name: Counter({key: value - before.get(name, Counter())[key] for key, value in counters.items()})
+        for name, counters in after.items()
+    }
 
 
 def simulate(

@@ -236,8 +236,20 @@ class Traffic:
                 if unit.variation_id == variation_id and unit.order_id is None and unit.status == "Available"
             )
 
+    def _free_units_by_variation(self) -> dict[int, list[int]]:
+        """:meth:`_free_units` of every variation, in one pass over the units (a scale account has
+        tens of thousands: one pass per variation was minutes per simulated hour)."""
+        account = self.wholecell.account
+        free: dict[int, list[int]] = {}
+        with account.lock:
+            for unit in account.units.values():
+                if unit.order_id is None and unit.status == "Available":
+                    free.setdefault(unit.variation_id, []).append(unit.id)
+        return {variation_id: sorted(units) for variation_id, units in free.items()}
+
     def _do_other_channel_order(self, at: datetime, payload: Any) -> bool:
-        stocked = [v for v in self._variations() if self._free_units(v["id"])]
+        free = self._free_units_by_variation()
+        stocked = [v for v in self._variations() if free.get(v["id"])]
         if not stocked:
             return False
         variation = self.rng.choice(stocked)
@@ -247,7 +259,7 @@ class Traffic:
             status="Processing",
             customer_name="Other channel buyer",
         )
-        self.wholecell.commit_unit(order["id"], self._free_units(variation["id"])[0])
+        self.wholecell.commit_unit(order["id"], free[variation["id"]][0])
         self.observer.stock_changed(variation.get("sku"), at)
         return True
 
@@ -332,9 +344,16 @@ def _unit_sku(unit: dict[str, Any]) -> str | None:
     return variation.get("sku")
 
 
-def add_catalogue(backmarket: Any, wholecell: Any, rng: random.Random, extra_skus: int) -> list[str]:
+def add_catalogue(
+    backmarket: Any,
+    wholecell: Any,
+    rng: random.Random,
+    extra_skus: int,
+    units_per_variation: tuple[int, int] = (0, 4),
+) -> list[str]:
     """Grow the demo account by ``extra_skus`` SKUs on both sides (a third of them on two WholeCell
-    grades, like the demo's shared SKUs), each with a little stock; the SKUs added."""
+    grades, like the demo's shared SKUs), each variation with ``units_per_variation`` units (uniform,
+    inclusive); the SKUs added."""
     added = []
     for index in range(extra_skus):
         sku = f"SIM-{index:04d}"
@@ -342,7 +361,7 @@ def add_catalogue(backmarket: Any, wholecell: Any, rng: random.Random, extra_sku
         total = 0
         for grade in grades:
             variation = wholecell.add_variation(sku=sku, grade=grade, model=f"Sim phone {index}")
-            count = rng.randint(0, 4)
+            count = rng.randint(*units_per_variation)
             if count:
                 wholecell.receive_units(variation["id"], count)
             total += count

@@ -383,6 +383,11 @@ class WholeCellSandbox:
         with self._state_lock:
             return [dict(call) for call in self._calls]
 
+    def call_count(self) -> int:
+        """How many API calls the log holds (``len(calls())`` without copying it)."""
+        with self._state_lock:
+            return len(self._calls)
+
     def clear_calls(self) -> int:
         with self._state_lock:
             count = len(self._calls)

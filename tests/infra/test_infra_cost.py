@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bmsync.backmarket.limiter import REQUEST_BATCH
 from bmsync.catalog import FUNCTIONS
 from infra.config import REPO
-from infra.cost import DOC_TABLE, MINUTES_PER_MONTH, Volume, estimate, markdown
+from infra.cost import (
+    DOC_TABLE,
+    MINUTES_PER_MONTH,
+    Measured,
+    Volume,
+    estimate,
+    fixed_lines,
+    markdown,
+    measured_estimate,
+    shared_budget_takes,
+)
 
 
 def _line(lines: list[Any], service: str) -> Any:
@@ -40,3 +53,33 @@ def test_estimate_follows_volume_and_schedules(deployed: Any, customized: Any) -
     assert base < busier
     # The customized stack polls every 5 minutes instead of every minute.
     assert sum(line.usd for line in estimate(customized.raw)) < base
+
+
+def test_every_call_counts_its_share_of_the_shared_budgets() -> None:
+    # Back Market's requests by batches of REQUEST_BATCH, each SKU update alone, WholeCell's by twos.
+    assert shared_budget_takes(100, 5, 10) == 100 // REQUEST_BATCH + 5 + 5
+    assert shared_budget_takes(0, 0, 0) == 0
+
+
+def test_a_measured_month_bills_each_connection_and_the_fan_out_of_each_schedule() -> None:
+    month = Measured(
+        connections=3,
+        invocations={"order_import": 3 * MINUTES_PER_MONTH},
+        billed_seconds={"order_import": 3 * MINUTES_PER_MONTH * 2.0},
+        scheduled_runs=MINUTES_PER_MONTH,
+        dynamodb_read_units=2e6,
+        dynamodb_write_units=1e6,
+        stored_gb=0.1,
+        secret_reads=10_000,
+    )
+    lines = measured_estimate(month, fixed_lines())
+    # Each minute: one run that fans out, then one invocation per connection.
+    assert _line(lines, "Lambda requests").usd == pytest.approx(4 * MINUTES_PER_MONTH / 1e6 * 0.20)
+    memory = next(spec.memory_mb for spec in FUNCTIONS if spec.name == "order_import")
+    gb_seconds = 3 * MINUTES_PER_MONTH * 2.0 * memory / 1024 + MINUTES_PER_MONTH * 0.1 * 0.5
+    assert _line(lines, "Lambda compute").usd == pytest.approx(gb_seconds * 0.0000166667)
+    assert _line(lines, "DynamoDB requests (on demand)").usd == pytest.approx(1 * 0.625 + 2 * 0.125)
+    assert _line(lines, "Secrets Manager").arithmetic.startswith("7 secrets")  # the admin's + 2 each
+    # What does not grow with the size is the current stack's, as docs/deploy.md shows it.
+    assert _line(lines, "CloudWatch alarms + dashboard").usd > 0
+    assert _line(lines, "KMS (alarm topic key)").usd == 1.0

@@ -9,7 +9,7 @@ from bmsync.events import ScheduledEvent
 from bmsync.settings import Settings
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
-from bmsync.sync.flow import connections_for, run_flow
+from bmsync.sync.flow import connections_for, lease_for, run_flow
 
 
 class TokenRevoked(IntegrationError):
@@ -108,3 +108,24 @@ def test_a_single_connection_runs_in_the_scheduled_invocation_itself(aws: None, 
 
     assert [s.connection_id for s in connections_for(_scheduled(clock), _Context(), fan_out=never)] == ["eu"]
     assert connections_for(_scheduled(clock, "gone"), _Context(), fan_out=never) == []
+
+
+def test_a_crashed_runs_lock_holds_the_next_runs_only_until_its_functions_timeout(aws: None, clock) -> None:
+    """A run killed mid-way (Lambda's timeout, a crash) never releases its lock; the next minute's runs
+    are skipped while it holds, and run again once the function's timeout (and a margin) has passed."""
+    from bmsync.catalog import by_name
+    from bmsync.sync.flow import LEASE_MARGIN
+
+    state = SyncStateRepository("uk", clock)
+    assert state.acquire_lock("order_import", "a run that died", lease_for("order_import"))
+    timeout = by_name("order_import").timeout_seconds
+    clock.advance(timeout - 1)
+    assert run_flow("order_import", state, clock, lambda run: None).status == "skipped"
+    clock.advance(1 + LEASE_MARGIN.total_seconds() + 1)
+    assert run_flow("order_import", state, clock, lambda run: None).status == "succeeded"
+    # A task's flow has its function's lease; a flow of no function has none to guess.
+    assert lease_for("quantity_sync.drift_check").total_seconds() == (
+        by_name("quantity_sync").timeout_seconds + LEASE_MARGIN.total_seconds()
+    )
+    with pytest.raises(KeyError):
+        lease_for("no_such_function")
