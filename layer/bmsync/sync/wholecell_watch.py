@@ -80,6 +80,10 @@ OUTSTANDING_WINDOW = timedelta(days=90)
 #: Each incremental read starts this much before the cursor: a write that lands late on WholeCell's
 #: side (or a small clock skew) is re-read; re-applying a change is harmless.
 CURSOR_OVERLAP = timedelta(seconds=60)
+#: At most this many changes of the overlap are remembered per list. A bulk change in WholeCell (thousands
+#: of units stamped in one second) would otherwise make the cursor document larger than DynamoDB's 400 KB
+#: item limit and wedge every run; a change not remembered is only applied again (no write: nothing changed).
+SEEN_IN_OVERLAP_LIMIT = 2_000
 #: How long a stock item written by another function (order_import reserves stock the moment it
 #: imports an order) is left alone before the mirror corrects it: the order is in WholeCell by then.
 RESERVATION_GRACE = timedelta(minutes=2)
@@ -668,7 +672,11 @@ def _seen_in_overlap(
     """The changes the next read's overlap will return again: remembered so it skips them."""
     since = cursor - CURSOR_OVERLAP
     merged = {**seen, **{str(change.id): change.updated_at.isoformat() for change in changes}}
-    return {key: stamp for key, stamp in merged.items() if parse_iso(stamp) > since}
+    kept = sorted(
+        ((parse_iso(stamp), key, stamp) for key, stamp in merged.items() if parse_iso(stamp) > since),
+        reverse=True,
+    )[:SEEN_IN_OVERLAP_LIMIT]
+    return {key: stamp for _, key, stamp in kept}
 
 
 def _write_changes(

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from bmsync.sync import wholecell_watch
 from tests.unit.inventory.conftest import Inventory
 from tests.unit.inventory.fakes import Committed, Item, Ref
 
@@ -207,6 +208,29 @@ def test_rereading_the_cursor_overlap_writes_nothing(inventory: Inventory, monke
     run = inventory.watch()
     assert run.counts["units_changed"] == 1 and loads == [1]
     assert calculated(inventory)["1"] == (1, 1, 0)
+
+
+def test_a_bulk_change_in_one_second_keeps_the_cursor_document_small(
+    inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Thousands of units stamped in the same second (a bulk edit in WholeCell) once made the cursor
+    # document outgrow DynamoDB's 400 KB item limit: every later run failed on its PutItem.
+    monkeypatch.setattr(wholecell_watch, "SEEN_IN_OVERLAP_LIMIT", 5)
+    variation = inventory.variation(1, "SKU-1")
+    inventory.watch()
+    inventory.later(1)
+    inventory.receive(variation, 12)
+    run = inventory.watch()
+    assert run.status == "succeeded" and run.counts["units_changed"] == 12
+    document = inventory.state.get_document(wholecell_watch.CURSOR_DOCUMENT) or {}
+    assert len(document["seen_units"]) == 5
+    assert calculated(inventory)["1"] == (12, 0, 12)
+    # The units it could not remember are read again in the overlap: applied again, nothing written.
+    inventory.later(0.5)
+    inventory.stock_stream.read()
+    run = inventory.watch()
+    assert run.status == "succeeded" and run.counts["variations_changed"] == 0
+    assert inventory.stock_stream.read() == [] and calculated(inventory)["1"] == (12, 0, 12)
 
 
 def test_a_wholecell_clock_behind_ours_loses_no_change(inventory: Inventory) -> None:
