@@ -283,34 +283,43 @@ class WholeCellClient:
         self, path: str, filters: dict[str, Any], model: type[ModelT], *, strict: bool = False
     ) -> Iterator[ModelT]:
         """Every item of every page; an unreadable one is quarantined, unless ``strict`` (a lookup
-        that must not miss what it looks for) makes it an :class:`UnexpectedResponse`."""
+        that must not miss what it looks for) makes it an :class:`UnexpectedResponse`. Items are read
+        one at a time: a lookup that stops at what it found never reads the rest of the page."""
         page = 1
         while True:
-            listed = self._page_of_models(path, filters, model, page, strict=strict)
-            yield from listed.items
-            if listed.last:
+            raw_items, pages = self._raw_page(path, filters, page)
+            for item in raw_items:
+                read = self._read_item(path, model, item, strict=strict)
+                if read is not None:
+                    yield read
+            if not raw_items or page >= pages:
                 return
             page += 1
 
     def _page_of_models(
-        self, path: str, filters: dict[str, Any], model: type[ModelT], page: int, *, strict: bool = False
+        self, path: str, filters: dict[str, Any], model: type[ModelT], page: int
     ) -> ListPage[ModelT]:
-        """One page of a list (see :meth:`_iter_models`)."""
+        """One page of a list, its unreadable items quarantined (see :meth:`_iter_models`)."""
+        raw_items, pages = self._raw_page(path, filters, page)
+        items = [read for item in raw_items if (read := self._read_item(path, model, item)) is not None]
+        return ListPage(items=items, page=page, pages=pages, last=not raw_items or page >= pages)
+
+    def _raw_page(self, path: str, filters: dict[str, Any], page: int) -> tuple[list[Any], int]:
         body = self.read_page(path, {**filters, contract.PAGE_PARAM: page})
         try:
             raw_items, _, pages = contract.page_items(body)
         except (TypeError, ValueError) as error:
             raise UnexpectedResponse(f"WholeCell {path} page {page} is not a list envelope") from error
-        items: list[ModelT] = []
-        for item in raw_items:
-            if strict:
-                items.append(self._model(model, item))
-                continue
-            try:
-                items.append(model.model_validate(item))
-            except ValidationError as error:
-                self._quarantine(path, model, item, error)
-        return ListPage(items=items, page=page, pages=pages, last=not raw_items or page >= pages)
+        return raw_items, pages
+
+    def _read_item(self, path: str, model: type[ModelT], item: Any, *, strict: bool = False) -> ModelT | None:
+        if strict:
+            return self._model(model, item)
+        try:
+            return model.model_validate(item)
+        except ValidationError as error:
+            self._quarantine(path, model, item, error)
+            return None
 
     def _quarantine(self, path: str, model: type[BaseModel], item: Any, error: ValidationError) -> None:
         """One unreadable item is left out; the rest of the page and of the list go on."""
