@@ -21,7 +21,7 @@ run: $(STAMP)
 
 ## lint, types, then every test (unit, integration, end-to-end, infra, browser, short simulation)
 test: $(STAMP) lint chromium
-	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 ## the browser tests drive Debian's Chromium (never a downloaded browser): install it when missing
 chromium:

@@ -31,6 +31,27 @@ for _variable, _table_name in local_table_environment().items():
     os.environ.setdefault(_variable, _table_name)
 
 
+#: The files that take minutes (simulations), started first and in this order: ``make test`` hands
+#: files out in collection order (``--dist loadfile --no-loadscope-reorder``), so each worker starts
+#: on one of them and the short files fill in beside them, instead of them running last, one after
+#: the other on one worker while the other idles.
+SLOW_FILES_FIRST = (
+    "tests/chaos/test_sim_short_run.py",
+    "tests/chaos/test_sim_shadow_mode.py",
+    "tests/chaos/test_bench_quick.py",
+    "tests/sandbox/simulator/test_sim_replay.py",
+    "tests/chaos/test_bench_scale.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return SLOW_FILES_FIRST.index(path) if path in SLOW_FILES_FIRST else len(SLOW_FILES_FIRST)
+
+    items.sort(key=rank)  # stable: every other file keeps its place
+
+
 @pytest.fixture
 def aws() -> Iterator[None]:
     """In-process moto with every bmsync table created from the shared definitions."""
