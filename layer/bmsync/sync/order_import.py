@@ -56,7 +56,7 @@ from bmsync.settings import (
     settings_fingerprint,
 )
 from bmsync.store.listings_repo import ListingsRepository
-from bmsync.store.orders_repo import OrderLineRecord, OrderRecord, OrdersRepository
+from bmsync.store.orders_repo import ImportState, OrderLineRecord, OrderRecord, OrdersRepository
 from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync import duplicates, shadow
@@ -602,23 +602,15 @@ def _record_needs_confirmation(
     status: BackMarketOrderStatus | None,
 ) -> None:
     """Never re-create on an unconfirmed lookup: the order waits for a person (alert, console)."""
-    now = context.clock.now()
-    reason = may_exist_reason(order.order_id)
-
-    def wait(record: OrderRecord) -> bool:
-        if record.claim_owner != owner or record.import_state != "creating":
-            return False
-        record.import_state = "needs_confirmation"
-        record.import_status = reason
-        record.claim_owner = None
-        record.claim_until = None
-        record.import_interrupted = False
-        record.lines = lines
-        _copy_backmarket_view(record, order, status)
-        record.add_history(now, reason)
-        return True
-
-    context.orders.update(context.connection_id, order.order_id, wait, writer=WRITER, now=now)
+    _hand_back_claim(
+        context,
+        order,
+        owner,
+        lines,
+        status,
+        import_state="needs_confirmation",
+        reason=may_exist_reason(order.order_id),
+    )
     context.count("needs_confirmation")
     alerts.ORDER_MAY_EXIST.raise_on(context.state, order_id=order.order_id)
 
@@ -650,22 +642,42 @@ def _record_shadowed(
         now,
     )
 
-    def not_created(record: OrderRecord) -> bool:
+    _hand_back_claim(
+        context, order, owner, lines, status, import_state="not_imported", reason=SHADOW_NOT_CREATED
+    )
+    context.count("would_create")
+
+
+def _hand_back_claim(
+    context: _Run,
+    order: BackMarketOrder,
+    owner: str,
+    lines: list[OrderLineRecord],
+    status: BackMarketOrderStatus | None,
+    *,
+    import_state: ImportState,
+    reason: str,
+) -> None:
+    """Our claim on an order nothing was created for ends in ``import_state``, with the lines as
+    resolved and Back Market's view; a reason already last in its history is not repeated."""
+    now = context.clock.now()
+
+    def hand_back(record: OrderRecord) -> bool:
         if record.claim_owner != owner or record.import_state != "creating":
             return False
-        record.import_state = "not_imported"
-        record.import_status = SHADOW_NOT_CREATED
+        record.import_state = import_state
+        record.import_status = reason
         record.claim_owner = None
         record.claim_until = None
+        record.import_interrupted = False
         record.lines = lines
         _copy_backmarket_view(record, order, status)
         _copy_currency(record, order, context.settings.backmarket_account_currency())
-        if not record.history or record.history[-1].event != SHADOW_NOT_CREATED:
-            record.add_history(now, SHADOW_NOT_CREATED)
+        if not record.history or record.history[-1].event != reason:
+            record.add_history(now, reason)
         return True
 
-    context.orders.update(context.connection_id, order.order_id, not_created, writer=WRITER, now=now)
-    context.count("would_create")
+    context.orders.update(context.connection_id, order.order_id, hand_back, writer=WRITER, now=now)
 
 
 def confirm_absent(
