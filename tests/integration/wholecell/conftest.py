@@ -28,7 +28,7 @@ def make_wholecell_client(clock: ManualClock) -> Callable[..., WholeCellClient]:
             lambda force_refresh: WholeCellCredentials(app_id=sandbox.app_id, app_secret=sandbox.app_secret),
         )
         # The ManualClock makes the limiter and backoff instant; real time only passes on the wire.
-        options.setdefault("timeout", (1.0, 0.5))
+        options.setdefault("timeout", (2.0, 5.0))
         return WholeCellClient(
             base_url=sandbox.base_url, credentials_provider=provider, clock=clock, **options
         )
