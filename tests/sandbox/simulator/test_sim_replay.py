@@ -14,7 +14,16 @@ from bmsync_sandbox.simulator.report import render
 from bmsync_sandbox.simulator.simulation import SimulationConfig, simulate
 from bmsync_sandbox.simulator.traffic import TrafficRates
 
-BUSY = TrafficRates(buyer_orders=30, units_received=20, other_channel_orders=8, shipments=20)
+# People act within minutes: a run ends soon after its traffic instead of settling for simulated hours.
+BUSY = TrafficRates(
+    buyer_orders=30,
+    units_received=20,
+    other_channel_orders=8,
+    shipments=20,
+    validation_minutes=(2.0, 10.0),
+    late_validation_share=0.0,
+    grading_minutes=(5.0, 15.0),
+)
 
 
 def _run(tmp_path: Path, name: str, seed: int) -> dict[str, Any]:
