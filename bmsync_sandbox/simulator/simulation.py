@@ -961,6 +961,7 @@ class Simulation:
                 name: {
                     "invocations": self.invoker.invocations[name],
                     "stream_records": self.invoker.records[name],
+                    "reruns": self.invoker.reruns[name],
                     "cpu_seconds": round(self.invoker.cpu_seconds[name], 3),
                     "dynamodb_calls": self.invoker.store_calls[name],
                     "local_aws_cpu_seconds": round(self.invoker.local_aws_cpu_seconds[name], 3),

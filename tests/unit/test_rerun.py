@@ -3,7 +3,6 @@ later (an SQS message with a delay), and receives it as an SQS batch: one rerun 
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
