@@ -268,6 +268,10 @@ class Measured:
     log_kb_per_invocation: float = 2.0
     custom_metrics_per_connection: int = 10
     fan_out_seconds: float = 0.1
+    #: Messages on the rerun queues (one per connection and slot of a rerunning function; their
+    #: invocations are in ``invocations``), and how many queues Lambda long-polls.
+    rerun_messages: float = 0.0
+    rerun_queues: int = 0
 
 
 def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
@@ -289,6 +293,9 @@ def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
         if value
     )
     secrets = 1 + 2 * measured.connections
+    sqs_requests = (
+        measured.rerun_messages * SQS_REQUESTS_PER_RERUN + measured.rerun_queues * SQS_IDLE_RECEIVES_PER_QUEUE
+    )
     metrics = measured.custom_metrics_per_connection * measured.connections
     log_gb = invocations * measured.log_kb_per_invocation / 1024 / 1024
     return [
@@ -308,6 +315,13 @@ def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
             "EventBridge Scheduler",
             f"{measured.scheduled_runs:,.0f} invocations x {_price(SCHEDULER_PER_MILLION)}/M",
             measured.scheduled_runs / 1e6 * SCHEDULER_PER_MILLION,
+        ),
+        Line(
+            "SQS (rerun queues)",
+            f"{sqs_requests:,.0f} requests ({measured.rerun_messages:,.0f} reruns x "
+            f"{SQS_REQUESTS_PER_RERUN}: send, receive, delete; + {measured.rerun_queues} queues x "
+            f"{SQS_IDLE_RECEIVES_PER_QUEUE:,} long polls by Lambda) x {_price(SQS_PER_MILLION_REQUESTS)}/M",
+            sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS,
         ),
         Line(
             "DynamoDB requests (on demand)",

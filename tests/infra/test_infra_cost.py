@@ -94,3 +94,20 @@ def test_the_reruns_are_billed_as_invocations_and_sqs_requests(deployed: Any) ->
     requests = reruns * 3 + 2 * 5 * 3 * MINUTES_PER_MONTH  # send, receive, delete; Lambda's long polls
     assert sqs.arithmetic.startswith(f"{requests:,} requests")
     assert sqs.usd == pytest.approx(requests / 1e6 * 0.40)
+
+
+def test_a_measured_month_bills_the_rerun_queues_requests() -> None:
+    month = Measured(
+        connections=2,
+        invocations={"order_import": 4 * MINUTES_PER_MONTH},
+        billed_seconds={"order_import": 4 * MINUTES_PER_MONTH * 1.5},
+        scheduled_runs=MINUTES_PER_MONTH,
+        dynamodb_read_units=1e6,
+        dynamodb_write_units=1e6,
+        stored_gb=0.1,
+        secret_reads=10_000,
+        rerun_messages=2 * MINUTES_PER_MONTH,
+        rerun_queues=1,
+    )
+    sqs = _line(measured_estimate(month, fixed_lines()), "SQS (rerun queues)")
+    assert sqs.usd == pytest.approx((2 * MINUTES_PER_MONTH * 3 + 15 * MINUTES_PER_MONTH) / 1e6 * 0.40)
