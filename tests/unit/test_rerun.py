@@ -152,6 +152,7 @@ def test_the_sqs_batch_runs_the_same_scheduled_event_as_a_rerun(clock: Any) -> N
         pytest.param({"function": "wholecell_watch"}, id="another function's"),
         pytest.param({"rerun": False}, id="not marked as a rerun"),
         pytest.param({"connection_id": None}, id="without its connection"),
+        pytest.param({"task": "catch_up"}, id="of another schedule"),
     ],
 )
 def test_a_message_that_is_no_rerun_of_this_function_fails_and_runs_nothing(
@@ -161,7 +162,7 @@ def test_a_message_that_is_no_rerun_of_this_function_fails_and_runs_nothing(
     batch = _sqs_batch({**_rerun_body(clock), **body}, clock)
     # Its only message failed, so the invocation fails: the redrive policy takes the message to the
     # failure queue, where a person sees it.
-    with pytest.raises(BatchProcessingError, match="not a rerun of order_import"):
+    with pytest.raises(BatchProcessingError, match="not a rerun of order_import's main schedule"):
         run_reruns(batch, None, by_name("order_import"), lambda scheduled: ran.append(scheduled) or {})
     assert ran == []
 

@@ -241,8 +241,15 @@ def run_reruns(
 
     def run_one(record: RerunRecord) -> None:
         scheduled = record.body
-        if scheduled.function != spec.name or not scheduled.rerun or scheduled.connection_id is None:
-            raise ValueError(f"not a rerun of {spec.name} for one connection: {scheduled.function}")
+        if (
+            scheduled.function != spec.name
+            or not scheduled.rerun
+            or scheduled.connection_id is None
+            or scheduled.task != spec.schedule_task
+        ):
+            raise ValueError(
+                f"not a rerun of {spec.name}'s main schedule for one connection: {scheduled.function}"
+            )
         try:
             run_scheduled(scheduled)
         except Exception:
