@@ -1,9 +1,10 @@
 """wholecell_watch: WholeCell change capture (WholeCell has no webhooks).
 
-Every minute it reads what changed in WholeCell since its cursors (``updated_at_gt`` on inventories and
-on sales orders, re-reading a minute before them), applies what it had not seen yet to the stock
-mirror's memory and writes a ``stock`` item only for the variations whose calculated quantity
-changed; a minute in which nothing changed costs two small reads and no memory. Sales orders on the
+Twice a minute (each slot's run and its rerun 30 s later) it reads what changed in WholeCell since
+its cursors (``updated_at_gt`` on inventories and on sales orders, re-reading a minute before them),
+applies what it had not seen yet to the stock mirror's memory and writes a ``stock`` item only for
+the variations whose calculated quantity changed; a run in which nothing changed costs two small
+reads and no memory. Sales orders on the
 ``Backmarket`` channel go to shipment_export's ``capture_new_shipments``. A full reconciliation runs
 on first start, whenever the available statuses or warehouses change, and every
 ``wholecell_reconcile_minutes``, to heal anything an incremental read missed. The cursors move only
