@@ -217,6 +217,11 @@ def month_cost(results: dict[str, Any], hours: float) -> dict[str, Any]:
         sum(run_summary["size"]["stored_bytes"] for run_summary in measured) * len(PLATFORMS) / len(measured)
     )
     scheduled = sum(MINUTES_PER_MONTH // minutes for spec in FUNCTIONS for _, minutes in spec.schedules)
+    # Each connection's run of a rerunning function's main schedule sends one message.
+    rerunning = [spec for spec in FUNCTIONS if spec.rerun_after_seconds is not None and spec.schedule_minutes]
+    rerun_messages = sum(MINUTES_PER_MONTH // (spec.schedule_minutes or 1) for spec in rerunning) * len(
+        PLATFORMS
+    )
     month = Measured(
         connections=len(PLATFORMS),
         invocations=invocations,
@@ -226,6 +231,8 @@ def month_cost(results: dict[str, Any], hours: float) -> dict[str, Any]:
         dynamodb_write_units=write_units,
         stored_gb=stored / 1e9,
         secret_reads=secret_reads,
+        rerun_messages=rerun_messages,
+        rerun_queues=len(rerunning),
     )
     lines = measured_estimate(month, fixed_lines())
     return {

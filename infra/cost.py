@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bmsync.catalog import FUNCTIONS
+from bmsync.environment import RERUN_QUEUE_VARIABLE
 from infra.config import REPO
 
 MINUTES_PER_MONTH = 30 * 24 * 60
@@ -37,6 +38,12 @@ CUSTOM_METRIC_PER_MONTH = 0.30
 LOGS_PER_GB_INGESTED = 0.50
 XRAY_PER_MILLION_TRACES = 5.00
 KMS_KEY_PER_MONTH = 1.00
+SQS_PER_MILLION_REQUESTS = 0.40
+#: What one rerun costs in SQS requests: its delayed SendMessage, and Lambda's receive and delete.
+SQS_REQUESTS_PER_RERUN = 3
+#: Lambda long-polls each SQS event source all the time, messages or not: up to 5 pollers, each a
+#: 20-second ReceiveMessage (3 a minute), billed like any request.
+SQS_IDLE_RECEIVES_PER_QUEUE = 5 * 3 * MINUTES_PER_MONTH
 
 
 @dataclass(frozen=True)
@@ -110,29 +117,45 @@ def estimate(template: dict[str, Any], volume: Volume = Volume()) -> list[Line]:
             key = payload["function"] + (f":{payload['task']}" if payload.get("task") else "")
             runs[key] = MINUTES_PER_MONTH // _rate_minutes(schedule["ScheduleExpression"])
     scheduled_runs = sum(runs.values())
+    # A function with a rerun queue runs again half a minute after each slot of its main schedule.
+    reruns = {
+        f"{name}:rerun": runs[name]
+        for name in (
+            f["Environment"]["Variables"]["BMSYNC_FUNCTION"]
+            for f in _resources(template, "AWS::Lambda::Function")
+            if RERUN_QUEUE_VARIABLE in f["Environment"]["Variables"]
+        )
+        if name in runs
+    }
+    rerun_count = sum(reruns.values())
+    rerun_queues = len(reruns)
+    sqs_requests = rerun_count * SQS_REQUESTS_PER_RERUN + rerun_queues * SQS_IDLE_RECEIVES_PER_QUEUE
+    polls = scheduled_runs + rerun_count  # runs that each take their lock, record, cursor, settings
     stream_records = volume.stock_changes + volume.listing_changes
     invocations = {
         **runs,
+        **reruns,
         "quantity_sync": stream_records,
         "shipment_export": 2 * volume.orders,  # the shipment, then a retry or the validation it waited for
         "admin": volume.admin_requests,
     }
     total_invocations = sum(invocations.values())
     gb_seconds = sum(
-        count * seconds[key] * functions[key.split(":")[0]] / 1024 for key, count in invocations.items()
+        count * seconds[key.removesuffix(":rerun")] * functions[key.split(":")[0]] / 1024
+        for key, count in invocations.items()
     )
     budget_takes = shared_budget_takes(
         volume.backmarket_requests, volume.sku_updates, volume.wholecell_requests
     )
     writes = (
-        scheduled_runs * volume.writes_per_run
+        polls * volume.writes_per_run
         + volume.orders * volume.writes_per_order
         + stream_records * 2  # last synced state, idempotency record
         + volume.stock_changes
         + budget_takes
     )
     reads = (
-        scheduled_runs * volume.reads_per_run
+        polls * volume.reads_per_run
         + stream_records * volume.reads_per_stream_record
         + volume.admin_requests * volume.reads_per_admin_request
         + budget_takes
@@ -147,10 +170,14 @@ def estimate(template: dict[str, Any], volume: Volume = Volume()) -> list[Line]:
     keys = len(_resources(template, "AWS::KMS::Key"))
     log_gb = total_invocations * volume.log_kb_per_invocation / 1024 / 1024
     run_list = " + ".join(f"{count:,} {key}" for key, count in sorted(runs.items()))
+    rerun_list = " + ".join(
+        f"{count:,} {key.removesuffix(':rerun')}" for key, count in sorted(reruns.items())
+    )
     return [
         Line(
             "Lambda requests",
             f"{total_invocations:,} invocations ({scheduled_runs:,} scheduled: {run_list}; "
+            f"{rerun_count:,} reruns 30 s after a slot: {rerun_list}; "
             f"{stream_records:,} stream records to quantity_sync; {2 * volume.orders:,} shipment_export; "
             f"{volume.admin_requests:,} admin) x {_price(LAMBDA_PER_MILLION_REQUESTS)}/M",
             total_invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
@@ -165,6 +192,13 @@ def estimate(template: dict[str, Any], volume: Volume = Volume()) -> list[Line]:
             "EventBridge Scheduler",
             f"{scheduled_runs:,} invocations x {_price(SCHEDULER_PER_MILLION)}/M",
             scheduled_runs / 1e6 * SCHEDULER_PER_MILLION,
+        ),
+        Line(
+            "SQS (rerun queues)",
+            f"{sqs_requests:,} requests ({rerun_count:,} reruns x {SQS_REQUESTS_PER_RERUN}: send, receive, "
+            f"delete; + {rerun_queues} queues x {SQS_IDLE_RECEIVES_PER_QUEUE:,} long polls by Lambda) x "
+            f"{_price(SQS_PER_MILLION_REQUESTS)}/M",
+            sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS,
         ),
         Line(
             "DynamoDB requests (on demand)",
@@ -234,6 +268,10 @@ class Measured:
     log_kb_per_invocation: float = 2.0
     custom_metrics_per_connection: int = 10
     fan_out_seconds: float = 0.1
+    #: Messages on the rerun queues (one per connection and slot of a rerunning function; their
+    #: invocations are in ``invocations``), and how many queues Lambda long-polls.
+    rerun_messages: float = 0.0
+    rerun_queues: int = 0
 
 
 def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
@@ -255,6 +293,9 @@ def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
         if value
     )
     secrets = 1 + 2 * measured.connections
+    sqs_requests = (
+        measured.rerun_messages * SQS_REQUESTS_PER_RERUN + measured.rerun_queues * SQS_IDLE_RECEIVES_PER_QUEUE
+    )
     metrics = measured.custom_metrics_per_connection * measured.connections
     log_gb = invocations * measured.log_kb_per_invocation / 1024 / 1024
     return [
@@ -274,6 +315,13 @@ def measured_estimate(measured: Measured, fixed: list[Line]) -> list[Line]:
             "EventBridge Scheduler",
             f"{measured.scheduled_runs:,.0f} invocations x {_price(SCHEDULER_PER_MILLION)}/M",
             measured.scheduled_runs / 1e6 * SCHEDULER_PER_MILLION,
+        ),
+        Line(
+            "SQS (rerun queues)",
+            f"{sqs_requests:,.0f} requests ({measured.rerun_messages:,.0f} reruns x "
+            f"{SQS_REQUESTS_PER_RERUN}: send, receive, delete; + {measured.rerun_queues} queues x "
+            f"{SQS_IDLE_RECEIVES_PER_QUEUE:,} long polls by Lambda) x {_price(SQS_PER_MILLION_REQUESTS)}/M",
+            sqs_requests / 1e6 * SQS_PER_MILLION_REQUESTS,
         ),
         Line(
             "DynamoDB requests (on demand)",

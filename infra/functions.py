@@ -3,7 +3,9 @@
 Each function gets its own role holding only what it uses (the DynamoDB actions ``infra.access`` gives
 it on its tables, the secrets of the services it calls, its log group, its failure queue), its own log
 group with retention, JSON logs and X-Ray.
-Stream-triggered functions get their event sources with Lambda's failure handling and filters.
+Stream-triggered functions get their event sources with Lambda's failure handling and filters. A
+function that runs twice a minute (``rerun_after_seconds``) gets its rerun queue: its scheduled runs
+send to it (``bmsync.rerun``), and it is the function's SQS event source.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from constructs import Construct
 from bmsync import connection_secrets
 from bmsync.admin.ports import LISTING_IMPORT_FUNCTION_ENV
 from bmsync.catalog import FUNCTIONS, FunctionSpec
+from bmsync.environment import RERUN_QUEUE_VARIABLE
 from bmsync.observability import SERVICE
 from bmsync.settings import ADMIN_SECRET_NAME
 from infra.access import check_against_the_catalogue, table_actions
@@ -52,8 +55,11 @@ _PYTHON_312 = (
 _LAMBDA_LOG_LEVELS = {"DEBUG": "DEBUG", "INFO": "INFO", "WARNING": "WARN", "ERROR": "ERROR"}
 
 
-def failure_queue(scope: Construct, construct_id: str, purpose: str) -> sqs.Queue:
-    """A queue where what Lambda or Scheduler gave up on waits for a person (alarmed on its depth)."""
+def failure_queue(
+    scope: Construct, construct_id: str, purpose: str, *, redrive_target: bool = False
+) -> sqs.Queue:
+    """A queue where what Lambda or Scheduler gave up on waits for a person (alarmed on its depth).
+    ``redrive_target``: another queue's redrive policy names it too (cdk-nag then sees it as one)."""
     queue = sqs.Queue(
         scope,
         construct_id,
@@ -61,12 +67,13 @@ def failure_queue(scope: Construct, construct_id: str, purpose: str) -> sqs.Queu
         enforce_ssl=True,
         retention_period=FAILURE_RETENTION,
     )
-    acknowledge(
-        queue,
-        "AwsSolutions-SQS3",
-        f"This queue is itself the dead-letter destination ({purpose}); nothing consumes it "
-        "automatically, so it needs no dead-letter queue of its own.",
-    )
+    if not redrive_target:
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            f"This queue is itself the dead-letter destination ({purpose}); nothing consumes it "
+            "automatically, so it needs no dead-letter queue of its own.",
+        )
     acknowledge(queue, "Serverless-SQSRedrivePolicy", f"A dead-letter destination itself ({purpose}).")
     return queue
 
@@ -93,6 +100,7 @@ class Functions(Construct):
         self.by_name: dict[str, lambda_.Function] = {}
         self.log_groups: dict[str, logs.LogGroup] = {}
         self.failure_queues: dict[str, sqs.Queue] = {}
+        self.rerun_queues: dict[str, sqs.Queue] = {}
         self.specs: dict[str, FunctionSpec] = {}
         check_against_the_catalogue()
         self.function_url: lambda_.FunctionUrl | None = None
@@ -114,7 +122,12 @@ class Functions(Construct):
         # What Lambda gives up on (failed scheduled runs, stream batches out of retries) waits here; a
         # function served only by its URL answers its caller and has nothing to keep.
         failures = (
-            failure_queue(scope, "Failures", f"{spec.name}'s failed invocations and stream batches")
+            failure_queue(
+                scope,
+                "Failures",
+                f"{spec.name}'s failed invocations, stream batches and reruns",
+                redrive_target=spec.rerun_after_seconds is not None,
+            )
             if scheduled or spec.streams
             else None
         )
@@ -199,6 +212,9 @@ class Functions(Construct):
                     ],
                 )
             )
+        if spec.rerun_after_seconds is not None:
+            assert failures is not None, "a rerun comes from a schedule"
+            self.rerun_queues[spec.name] = self._rerun_queue(scope, spec, function, failures)
         if spec.function_url:
             self.function_url = self._admin_url(function)
         self.by_name[spec.name] = function
@@ -206,6 +222,46 @@ class Functions(Construct):
         if failures is not None:
             self.failure_queues[spec.name] = failures
         self.specs[spec.name] = spec
+
+    def _rerun_queue(
+        self, scope: Construct, spec: FunctionSpec, function: lambda_.Function, failures: sqs.Queue
+    ) -> sqs.Queue:
+        """The queue of the function's reruns: each scheduled run sends its slot's second run with a
+        delay (``bmsync.sync.flow.request_reruns``), and the queue invokes the function with it."""
+        queue = sqs.Queue(
+            scope,
+            "Reruns",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # Lambda requires at least the function's timeout; a received rerun is not seen again.
+            visibility_timeout=Duration.seconds(spec.timeout_seconds + 30),
+            # A rerun is worth something only within its minute: one delivery, and a rerun that
+            # failed goes to the function's failure queue (where a person sees it, alarmed) instead
+            # of running again a visibility timeout later, into work the next slots have done.
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=1, queue=failures),
+            retention_period=Duration.minutes(15),
+        )
+        function.add_environment(RERUN_QUEUE_VARIABLE, queue.queue_url)
+        # SendMessage on its own queue only (not grant_send_messages, which adds GetQueueUrl and
+        # GetQueueAttributes the code never calls).
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn])
+        )
+        function.add_event_source(
+            event_sources.SqsEventSource(queue, batch_size=1, report_batch_item_failures=True)
+        )
+        (mapping,) = [
+            child
+            for child in function.node.children
+            if isinstance(child, lambda_.EventSourceMapping) and child.node.id.startswith("SqsEventSource")
+        ]
+        acknowledge(
+            mapping,
+            "Serverless-LambdaEventSourceMappingDestination",
+            "An SQS event source takes no on-failure destination: the rerun queue's redrive policy "
+            "(maxReceiveCount 1) moves a failed rerun to the function's failure queue instead.",
+        )
+        return queue
 
     def _grant_secrets(self, spec: FunctionSpec, role: iam.Role, secrets: Secrets) -> None:
         """Each role reaches only the secrets its code names (``bmsync.connection_secrets`` builds the
@@ -261,14 +317,18 @@ def reserved_concurrency(spec: FunctionSpec, config: DeployConfig) -> int:
     The admin's is a cap: its URL is public, and a flood of requests (each sign-in a 600,000-round
     PBKDF2) must not take the account's concurrency from the sync functions or run up the bill.
     Back Market callers get one to stay inside Back Market's rate limits. A stream consumer runs one
-    batch per shard of each stream at a time, and its schedule one more: it never gets less than
+    batch per shard of each stream at a time, its schedule one more, and its rerun queue one more (a
+    throttled rerun would go to the failure queue: its queue delivers once): it never gets less than
     that, or it would throttle itself.
     """
     if spec.function_url:
         return config.admin_reserved_concurrency
     if not spec.calls_backmarket or not config.backmarket_reserved_concurrency:
         return 0
-    return max(config.backmarket_reserved_concurrency, len(spec.streams) + bool(spec.schedules))
+    return max(
+        config.backmarket_reserved_concurrency,
+        len(spec.streams) + bool(spec.schedules) + (spec.rerun_after_seconds is not None),
+    )
 
 
 def _max_event_age(spec: FunctionSpec) -> Duration:

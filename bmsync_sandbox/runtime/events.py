@@ -15,7 +15,7 @@ from bmsync.observability import redact
 class RuntimeEvent:
     at: datetime
     function: str
-    trigger: str  # "schedule", "stream:<table>", "url", "runtime"
+    trigger: str  # "schedule", "rerun", "stream:<table>", "url", "runtime"
     connection: str  # the connection(s) concerned, "*" for all, "-" when none
     outcome: str  # "ok", "error", "partial", "retry", "dead-letter", "skipped"...
     detail: str = ""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import threading
 import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -61,13 +64,48 @@ class Invocation:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class DelayedMessage:
+    """A message on a function's rerun queue (``bmsync.rerun``): delivered once ``due``."""
+
+    due: datetime
+    function: str
+    body: dict[str, Any]
+
+    def sqs_event(self, sent: datetime) -> dict[str, Any]:
+        """The batch Lambda's SQS event source hands the function (batch size 1)."""
+        text = json.dumps(self.body)
+        millis = str(int(sent.timestamp() * 1000))
+        return {
+            "Records": [
+                {
+                    "messageId": str(uuid.uuid4()),
+                    "receiptHandle": f"local-{uuid.uuid4().hex}",
+                    "body": text,
+                    "attributes": {
+                        "ApproximateReceiveCount": "1",
+                        "SentTimestamp": millis,
+                        "SenderId": ACCOUNT_ID,
+                        "ApproximateFirstReceiveTimestamp": str(int(self.due.timestamp() * 1000)),
+                    },
+                    "messageAttributes": {},
+                    "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{self.function}-reruns",
+                    "awsRegion": REGION,
+                }
+            ]
+        }
+
+
 class Invoker:
     """Loads each ``functions/<name>/handler.py`` once (a warm container) and invokes it.
 
     Invocations of one function are serialized, as in one warm Lambda container; different functions
     run side by side. An asynchronous invoke from a handler (a scheduled run's fan-out,
     :meth:`invoke_async`) is queued, as Lambda queues it, and run by :meth:`run_queued` once the
-    invoking call has returned.
+    invoking call has returned. A rerun request (:meth:`request_rerun`, SQS's ``DelaySeconds``) waits
+    on the clock until :meth:`due_reruns` hands it out (the scheduler delivers it).
     """
 
     def __init__(
@@ -85,6 +123,7 @@ class Invoker:
         self._load_lock = threading.Lock()
         self._queued: list[tuple[str, dict[str, Any]]] = []
         self._queue_lock = threading.Lock()
+        self._delayed: list[tuple[datetime, DelayedMessage]] = []  # (sent, message)
 
     def handler_path(self, name: str) -> Path:
         return self.functions_dir / name / "handler.py"
@@ -105,6 +144,32 @@ class Invoker:
             raise ValueError(f"no function {name!r} to invoke")
         with self._queue_lock:
             self._queued.append((name, event))
+
+    def request_rerun(self, event: dict[str, Any], delay_seconds: int) -> None:
+        """``bmsync.rerun``'s port: the message waits ``delay_seconds`` on this invoker's clock."""
+        name = str(event.get("function"))
+        spec = self.specs.get(name)
+        if spec is None or spec.rerun_after_seconds is None:
+            raise ValueError(f"no rerun queue for {name!r}")
+        sent = self.clock.now()
+        with self._queue_lock:
+            self._delayed.append((sent, DelayedMessage(sent + timedelta(seconds=delay_seconds), name, event)))
+
+    def next_rerun_due(self) -> datetime | None:
+        """When the earliest waiting rerun is due (None: none waits)."""
+        with self._queue_lock:
+            return min((message.due for _, message in self._delayed), default=None)
+
+    def take_due_rerun(self, now: datetime) -> tuple[DelayedMessage, dict[str, Any]] | None:
+        """The earliest rerun due at ``now``, taken off its queue, with the SQS event that delivers it."""
+        with self._queue_lock:
+            due = [item for item in self._delayed if item[1].due <= now]
+            if not due:
+                return None
+            earliest = min(due, key=lambda item: item[1].due)
+            self._delayed.remove(earliest)
+        sent, message = earliest
+        return message, message.sqs_event(sent)
 
     def run_queued(self) -> list[tuple[dict[str, Any], Invocation]]:
         """Run what handlers invoked asynchronously, each as its own invocation (and its own failure):

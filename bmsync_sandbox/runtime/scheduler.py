@@ -1,4 +1,5 @@
-"""EventBridge Scheduler, locally: each scheduled function at its rate, with the payload CDK configures."""
+"""EventBridge Scheduler, locally: each scheduled function at its rate, with the payload CDK configures;
+and the functions' rerun queues (SQS with ``DelaySeconds``), whose messages it delivers when due."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ class Scheduler:
 
     A rate schedule fires first at ``start`` (as a schedule created then), then every rate after it.
     Missed slots (the loop was busy, or a simulator jumped ahead) are each fired, oldest first: their
-    ``scheduled_time`` says which slot they stand for.
+    ``scheduled_time`` says which slot they stand for. A rerun a run asked for (``bmsync.rerun``,
+    held by the invoker) is delivered in the same time order once its delay has passed, as the SQS
+    event its queue's event source would send.
     """
 
     def __init__(
@@ -53,13 +56,19 @@ class Scheduler:
         self.next_due: dict[ScheduleKey, datetime] = dict.fromkeys(self.rates, start)
 
     def fire_due(self, now: datetime, *, keep_going: Callable[[], bool] = lambda: True) -> list[Invocation]:
-        """Invoke every slot due at ``now``, oldest first, while ``keep_going()`` (a stop request)."""
+        """Invoke every slot and rerun due at ``now``, oldest first, while ``keep_going()`` (a stop
+        request)."""
         invocations: list[Invocation] = []
         while keep_going():
             due = [(moment, key) for key, moment in self.next_due.items() if moment <= now]
-            if not due:
+            slot = min(due, key=lambda slot: (slot[0], slot[1][0], slot[1][1] or "")) if due else None
+            rerun_at = self.invoker.next_rerun_due()
+            if rerun_at is not None and rerun_at <= now and (slot is None or rerun_at < slot[0]):
+                invocations.append(self._deliver_rerun(now))
+                continue
+            if slot is None:
                 return invocations
-            moment, key = min(due, key=lambda slot: (slot[0], slot[1][0], slot[1][1] or ""))
+            moment, key = slot
             self.next_due[key] = moment + self.rates[key]
             name, task = key
             invocation = self.invoker.invoke(name, scheduled_event(name, moment, task))
@@ -69,14 +78,25 @@ class Scheduler:
                 (child, str(event.get("connection_id"))) for event, child in fanned_out
             ]:
                 invocations.append(ran)
-                self._on_event(
-                    RuntimeEvent(
-                        at=self.invoker.clock.now(),  # when it finished, like the other events
-                        function=name,
-                        trigger=f"schedule:{task}" if task else "schedule",
-                        connection=connection,
-                        outcome="ok" if ran.ok else "error",
-                        detail=summarize(ran.result if ran.ok else ran.error),
-                    )
-                )
+                self._report(name, f"schedule:{task}" if task else "schedule", connection, ran)
         return invocations
+
+    def _deliver_rerun(self, now: datetime) -> Invocation:
+        taken = self.invoker.take_due_rerun(now)
+        assert taken is not None, "a rerun was due"
+        message, event = taken
+        invocation = self.invoker.invoke(message.function, event)
+        self._report(message.function, "rerun", str(message.body.get("connection_id")), invocation)
+        return invocation
+
+    def _report(self, function: str, trigger: str, connection: str, ran: Invocation) -> None:
+        self._on_event(
+            RuntimeEvent(
+                at=self.invoker.clock.now(),  # when it finished, like the other events
+                function=function,
+                trigger=trigger,
+                connection=connection,
+                outcome="ok" if ran.ok else "error",
+                detail=summarize(ran.result if ran.ok else ran.error),
+            )
+        )

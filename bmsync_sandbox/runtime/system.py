@@ -33,6 +33,7 @@ from bmsync.catalog import FUNCTIONS_DIR
 from bmsync.clock import Clock, utc_iso
 from bmsync.fan_out import invoke_async
 from bmsync.observability import logger
+from bmsync.rerun import send_to_rerun_queue
 from bmsync.settings import (
     AutoValidation,
     BackMarketConnection,
@@ -46,7 +47,7 @@ from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.tables import ALL_TABLES
 from bmsync_sandbox.local_admin import seed_local_admin_password
 from bmsync_sandbox.runtime import listing_import_starter
-from bmsync_sandbox.runtime.collaborators import use_clock, use_fan_out
+from bmsync_sandbox.runtime.collaborators import use_clock, use_fan_out, use_request_rerun
 from bmsync_sandbox.runtime.demo_traffic import DemoTraffic
 from bmsync_sandbox.runtime.events import RuntimeEvent, summarize
 from bmsync_sandbox.runtime.function_url import FunctionUrlServer
@@ -187,6 +188,7 @@ class LocalSystem:
         settings = self._store_demo_connection(backmarket, wholecell) if self.demo else None
         invoker = Invoker(self.clock, functions_dir=self.functions_dir)
         use_fan_out(invoker.invoke_async)  # a scheduled run's fan-out goes through this invoker
+        use_request_rerun(invoker.request_rerun)  # its rerun waits there; the scheduler delivers it
         ready = self._ready_functions(invoker)
         self.scheduler = Scheduler(invoker, start=self.clock.now(), functions=ready, on_event=self.console)
         self.pump = StreamPump(
@@ -216,6 +218,7 @@ class LocalSystem:
         listing_import_starter.uninstall()
         sandbox_hosts.installed = None
         use_fan_out(invoke_async)
+        use_request_rerun(send_to_rerun_queue)
         while self._environment_set:
             os.environ.pop(self._environment_set.pop(), None)
 

@@ -37,7 +37,8 @@ from bmsync.settings import (
     WholeCellConnection,
 )
 from bmsync.store.settings_repo import SettingsRepository
-from bmsync_sandbox.runtime.collaborators import use_clock, use_fan_out, use_jitter
+from bmsync.sync.flow import is_rerun_batch
+from bmsync_sandbox.runtime.collaborators import use_clock, use_fan_out, use_jitter, use_request_rerun
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
 from bmsync_sandbox.runtime.streams import DeadLetters, StreamPump
@@ -124,6 +125,14 @@ class SimulationConfig:
         return PROFILES[self.faults]
 
 
+def _scheduled_delivery(event: dict[str, Any]) -> bool:
+    """Scheduler's event, or a rerun queue's message (SQS delivers at least once too): the
+    deliveries the profiles duplicate and run in an overlapping container."""
+    if event.get("source") == "bmsync.schedule":
+        return True
+    return is_rerun_batch(event)
+
+
 class SimulationInvoker(Invoker):
     """The runtime's invoker, plus what the simulation needs around each call: store faults armed
     only inside handlers, crashes reported as Lambda reports them, duplicated scheduled deliveries,
@@ -148,7 +157,8 @@ class SimulationInvoker(Invoker):
         self.overlapping_containers = 0.0
         self.cpu_seconds: dict[str, float] = defaultdict(float)
         self.invocations: dict[str, int] = defaultdict(int)
-        self.records: dict[str, int] = defaultdict(int)
+        self.records: dict[str, int] = defaultdict(int)  # stream records
+        self.reruns: dict[str, int] = defaultdict(int)  # rerun queue messages delivered
         self.store_calls: dict[str, int] = defaultdict(int)
         self.local_aws_cpu_seconds: dict[str, float] = defaultdict(float)
         #: What each handler asked of the local AWS: calls per ``service.Operation`` and DynamoDB's
@@ -167,7 +177,7 @@ class SimulationInvoker(Invoker):
 
     def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
         invocation = self._invoke_once(name, event)
-        if event.get("source") == "bmsync.schedule" and self.rng.random() < self.duplicate_schedules:
+        if _scheduled_delivery(event) and self.rng.random() < self.duplicate_schedules:
             self.duplicated_deliveries += 1
             self._invoke_once(name, event)
         return invocation
@@ -184,7 +194,7 @@ class SimulationInvoker(Invoker):
         overlap = (
             (lambda: self._invoke_once(name, event, second_container=True))
             if not second_container
-            and event.get("source") == "bmsync.schedule"
+            and _scheduled_delivery(event)
             and self.rng.random() < self.overlapping_containers
             else None
         )
@@ -209,7 +219,10 @@ class SimulationInvoker(Invoker):
                 self.wholecell_calls[name] += wholecell_calls - http_before[1]
                 self.simulated_seconds[name] += self.clock.monotonic() - simulated_before
         self.invocations[name] += 1
-        self.records[name] += len(event.get("Records") or [])
+        if is_rerun_batch(event):
+            self.reruns[name] += 1
+        else:
+            self.records[name] += len(event.get("Records") or [])
         if not invocation.ok:
             if injected:
                 self.injected_errors += 1
@@ -298,15 +311,20 @@ def _in_process_aws() -> Iterator[tuple[Any, Any, LocalAwsMeter]]:
 
 def _periodic_specs() -> tuple[FunctionSpec, ...]:
     """The catalogue as periodic-15m runs it: no stream into quantity_sync (its full pass runs on
-    the 15-minute slot instead), shipment_export still reads the orders stream, on the slot only."""
+    the 15-minute slot instead), shipment_export still reads the orders stream, on the slot only;
+    no rerun queues (one run per slot)."""
     specs = []
     for spec in FUNCTIONS:
         if spec.name == "admin":
             continue
         if spec.name == "quantity_sync":
             spec = dataclasses.replace(spec, streams=())
-        specs.append(spec)
+        specs.append(dataclasses.replace(spec, rerun_after_seconds=None))
     return tuple(specs)
+
+
+def _no_rerun_queue(event: dict[str, Any], delay_seconds: int) -> None:
+    """periodic-15m's rerun port: no queue, no second run."""
 
 
 class Simulation:
@@ -419,10 +437,11 @@ class Simulation:
     def running(self) -> Iterator[Simulation]:
         """The whole system up (store, emulators, connection, triggers), the functions' logs in a
         file; everything torn down after. ``run`` uses it, and so does the benchmark."""
-        previous_clock, previous_jitter, previous_fan_out = (
+        previous_clock, previous_jitter, previous_fan_out, previous_request_rerun = (
             process.clock(),
             process.jitter(),
             process.fan_out(),
+            process.request_rerun(),
         )
         previous_level = logger.log_level
         self.function_logs = FunctionLogs(self.work_dir / "functions.log")
@@ -467,6 +486,7 @@ class Simulation:
             use_clock(previous_clock)
             use_jitter(previous_jitter)
             use_fan_out(previous_fan_out)
+            use_request_rerun(previous_request_rerun)
 
     def _stock_up(self, units: int) -> None:
         for variation in sorted(self.wholecell.variations(), key=lambda variation: variation["id"]):
@@ -545,6 +565,9 @@ class Simulation:
             self.clock, store_faults=self.store_faults, local_aws=self.local_aws, rng=fault_rng, specs=specs
         )
         use_fan_out(self.invoker.invoke_async)
+        # periodic-15m is the baseline of one run per slot: it deploys no rerun queue, and what its
+        # runs ask for goes nowhere. bmsync's reruns wait in the invoker; the scheduler delivers them.
+        use_request_rerun(_no_rerun_queue if periodic else self.invoker.request_rerun)
         self.invoker.http_calls = lambda: (len(self.backmarket.calls()), self.wholecell.call_count())
         # The faults start with the measurement: the warm-up brings the system to a synced state.
         self.store_faults.enabled = False
@@ -938,6 +961,7 @@ class Simulation:
                 name: {
                     "invocations": self.invoker.invocations[name],
                     "stream_records": self.invoker.records[name],
+                    "reruns": self.invoker.reruns[name],
                     "cpu_seconds": round(self.invoker.cpu_seconds[name], 3),
                     "dynamodb_calls": self.invoker.store_calls[name],
                     "local_aws_cpu_seconds": round(self.invoker.local_aws_cpu_seconds[name], 3),

@@ -71,6 +71,11 @@ class FunctionSpec:
     #: Further schedules: ``(task, minutes)`` (e.g. order_import's daily catch-up).
     task_schedules: tuple[tuple[str, int], ...] = ()
     calls_wholecell: bool = False
+    #: Each run of the main schedule asks for a second run this many seconds after its slot (an SQS
+    #: message with that delay on the function's rerun queue, ``bmsync.rerun``): EventBridge
+    #: Scheduler's shortest rate is a minute, and WholeCell has no webhooks, so polling twice a
+    #: minute is what brings a change's p95 under a minute. None: once per slot.
+    rerun_after_seconds: int | None = None
 
     @property
     def schedules(self) -> tuple[tuple[str | None, int], ...]:
@@ -89,6 +94,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "Back Market orders -> WholeCell sales orders (and their status)",
         schedule_minutes=1,
         task_schedules=(("catch_up", 24 * 60),),  # daily re-read of recently modified orders
+        rerun_after_seconds=30,  # Back Market orders read twice a minute (not the catch-up)
         timeout_seconds=120,
         calls_backmarket=True,
         calls_wholecell=True,
@@ -109,6 +115,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         "wholecell_watch",
         "WholeCell change capture: stock mirror and new shipments",
         schedule_minutes=1,
+        rerun_after_seconds=30,  # WholeCell's changes read twice a minute (the rerun: no reconciliation)
         timeout_seconds=120,
         calls_wholecell=True,
         # listings: marks them for re-evaluation when the quantity settings change.

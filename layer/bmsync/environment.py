@@ -25,6 +25,10 @@ class MissingEnvironment(RuntimeError):
         self.variable = variable
 
 
+#: The URL of the function's rerun queue (``bmsync.rerun``).
+RERUN_QUEUE_VARIABLE = "BMSYNC_RERUN_QUEUE_URL"
+
+
 def table_variable(logical_name: str) -> str:
     return f"{TABLE_VARIABLE_PREFIX}{logical_name.upper()}"
 
@@ -42,6 +46,8 @@ class Environment(BaseModel):
     metrics_namespace: str = Field(default="bmsync", alias="POWERTOOLS_METRICS_NAMESPACE")
     trace_disabled: bool = Field(default=False, alias="POWERTOOLS_TRACE_DISABLED")
     listing_import_function: str | None = Field(default=None, alias="BMSYNC_LISTING_IMPORT_FUNCTION")
+    #: The function's rerun queue (a function with ``rerun_after_seconds`` in the catalogue).
+    rerun_queue_url: str | None = Field(default=None, alias=RERUN_QUEUE_VARIABLE)
     #: Logical table name (lower case) -> physical name.
     tables: dict[str, str] = Field(default_factory=dict)
 
@@ -60,6 +66,11 @@ class Environment(BaseModel):
         if not name:
             raise MissingEnvironment(table_variable(logical_name), f"the name of the {logical_name} table")
         return name
+
+    def require_rerun_queue_url(self) -> str:
+        if not self.rerun_queue_url:
+            raise MissingEnvironment(RERUN_QUEUE_VARIABLE, "the URL of the function's rerun queue")
+        return self.rerun_queue_url
 
     def require_tables(self, logical_names: Iterable[str]) -> Environment:
         for logical_name in logical_names:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import BaseModel, ConfigDict, Field, Json
 
 
 class ScheduledEvent(BaseModel):
@@ -22,3 +23,12 @@ class ScheduledEvent(BaseModel):
     connection_id: str | None = None
     task: str | None = None
     options: dict[str, object] = Field(default_factory=dict)
+    #: The second run of a slot (``bmsync.rerun``), delivered by the function's rerun queue: it never
+    #: asks for another.
+    rerun: bool = False
+
+
+class RerunRecord(SqsRecordModel):
+    """One message of a function's rerun queue: the scheduled event, as JSON, in its body."""
+
+    body: Json[ScheduledEvent]

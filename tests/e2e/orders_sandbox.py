@@ -19,12 +19,13 @@ from bmsync.admin import credentials
 from bmsync.backmarket import BackMarketClient
 from bmsync.catalog import by_name
 from bmsync.clock import ManualClock, SystemClock
+from bmsync.rerun import send_to_rerun_queue
 from bmsync.settings import BackMarketConnection, Settings, WholeCellConnection
 from bmsync.store.orders_repo import OrderRecord, OrdersRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
-from bmsync_sandbox.runtime.collaborators import use_clock
+from bmsync_sandbox.runtime.collaborators import use_clock, use_request_rerun
 from bmsync_sandbox.runtime.invoker import Invoker
 from bmsync_sandbox.runtime.local_aws import LocalAws
 from bmsync_sandbox.runtime.scheduler import scheduled_event
@@ -78,6 +79,8 @@ class OrdersSystem:
         )
         self.settings = SettingsRepository().save(self.settings)
         self.invoker = Invoker(self.clock, specs=tuple(by_name(name) for name in FUNCTIONS))
+        # A run's rerun waits in the invoker, never delivered: these tests start each run themselves.
+        use_request_rerun(self.invoker.request_rerun)
         self.pump = StreamPump(
             self.invoker,
             self.clock,
@@ -91,6 +94,7 @@ class OrdersSystem:
         for part in (self.wholecell, self.backmarket, self.aws):
             part.stop()
         use_clock(SystemClock())
+        use_request_rerun(send_to_rerun_queue)
 
     # -- the admin
     def configure(self, **changes: Any) -> None:

@@ -17,6 +17,7 @@ import requests
 from bmsync import connection_secrets, secrets
 from bmsync.backmarket.limiter import Budgets, reset_shared_limiters, shared_limiter
 from bmsync.clock import ManualClock
+from bmsync.rerun import send_to_rerun_queue
 from bmsync.settings import (
     BackMarketConnection,
     ListingImportScope,
@@ -30,7 +31,7 @@ from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import SyncStateRepository
 from bmsync.sync import quantity_sync, wholecell_watch
 from bmsync_sandbox.backmarket.server import BackMarketSandbox
-from bmsync_sandbox.runtime.collaborators import use_clock
+from bmsync_sandbox.runtime.collaborators import use_clock, use_request_rerun
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.local_aws import LocalAws
 from bmsync_sandbox.runtime.scheduler import scheduled_event
@@ -72,6 +73,8 @@ class Runtime:
         )
         self.settings = SettingsRepository().save(self.settings)
         self.invoker = Invoker(self.clock)
+        # A run's rerun waits in the invoker, never delivered: these tests start each run themselves.
+        use_request_rerun(self.invoker.request_rerun)
         self.dead_letters = DeadLetters(state_dir / "dead-letters.jsonl")
         self.pump = StreamPump(
             self.invoker,
@@ -87,6 +90,7 @@ class Runtime:
     def stop(self) -> None:
         self.backmarket.stop()
         self.wholecell.stop()
+        use_request_rerun(send_to_rerun_queue)
 
     def configure(self, **changes: Any) -> None:
         self.settings = SettingsRepository().save(self.settings.model_copy(update=changes))

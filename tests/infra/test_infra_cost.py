@@ -83,3 +83,31 @@ def test_a_measured_month_bills_each_connection_and_the_fan_out_of_each_schedule
     # What does not grow with the size is the current stack's, as docs/deploy.md shows it.
     assert _line(lines, "CloudWatch alarms + dashboard").usd > 0
     assert _line(lines, "KMS (alarm topic key)").usd == 1.0
+
+
+def test_the_reruns_are_billed_as_invocations_and_sqs_requests(deployed: Any) -> None:
+    lines = estimate(deployed.raw)
+    reruns = sum(MINUTES_PER_MONTH for spec in FUNCTIONS if spec.rerun_after_seconds is not None)
+    assert reruns == 2 * MINUTES_PER_MONTH  # order_import and wholecell_watch, each slot of a month
+    assert f"{reruns:,} reruns 30 s after a slot" in _line(lines, "Lambda requests").arithmetic
+    sqs = _line(lines, "SQS (rerun queues)")
+    requests = reruns * 3 + 2 * 5 * 3 * MINUTES_PER_MONTH  # send, receive, delete; Lambda's long polls
+    assert sqs.arithmetic.startswith(f"{requests:,} requests")
+    assert sqs.usd == pytest.approx(requests / 1e6 * 0.40)
+
+
+def test_a_measured_month_bills_the_rerun_queues_requests() -> None:
+    month = Measured(
+        connections=2,
+        invocations={"order_import": 4 * MINUTES_PER_MONTH},
+        billed_seconds={"order_import": 4 * MINUTES_PER_MONTH * 1.5},
+        scheduled_runs=MINUTES_PER_MONTH,
+        dynamodb_read_units=1e6,
+        dynamodb_write_units=1e6,
+        stored_gb=0.1,
+        secret_reads=10_000,
+        rerun_messages=2 * MINUTES_PER_MONTH,
+        rerun_queues=1,
+    )
+    sqs = _line(measured_estimate(month, fixed_lines()), "SQS (rerun queues)")
+    assert sqs.usd == pytest.approx((2 * MINUTES_PER_MONTH * 3 + 15 * MINUTES_PER_MONTH) / 1e6 * 0.40)

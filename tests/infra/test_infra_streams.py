@@ -29,7 +29,9 @@ def _mapping(deployed: Any, function: str, table: str) -> dict[str, Any]:
 
 
 def test_every_stream_source_of_the_catalogue_is_deployed_and_nothing_else(deployed: Any) -> None:
-    assert len(deployed.resources("AWS::Lambda::EventSourceMapping")) == len(STREAMED)
+    mappings = deployed.resources("AWS::Lambda::EventSourceMapping").values()
+    # The others are the rerun queues' (test_infra_reruns.py).
+    assert len([m for m in mappings if "StartingPosition" in m["Properties"]]) == len(STREAMED)
 
 
 @pytest.mark.parametrize(

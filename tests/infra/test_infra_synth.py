@@ -32,6 +32,7 @@ def test_every_acknowledged_finding_carries_its_reason_in_the_template(deployed:
         "AwsSolutions-SMG4",
         "AwsSolutions-SQS3",
         "Serverless-LambdaDLQ",
+        "Serverless-LambdaEventSourceMappingDestination",
         "Serverless-LambdaLatestVersion",
         "Serverless-SQSRedrivePolicy",
     }

@@ -8,6 +8,12 @@ of an every-minute flow costs the next minute or two, not five. An :class:`Integ
 needs a person (a revoked token) becomes a critical alert; it clears by itself on the next
 successful run of a flow that talks to that service.
 
+A function with ``rerun_after_seconds`` in the catalogue runs twice a minute: each run of its main
+schedule asks for a rerun of its connection half a minute after its slot (:func:`request_reruns`,
+an SQS message with a delay), which the function receives as an SQS batch (:func:`run_reruns`) and
+runs as the same scheduled event, marked as a rerun. A rerun that finds the slot's run still working
+finds its lock held and is skipped like any overlapping run.
+
 Stream-driven runs (quantity_sync's and shipment_export's batches) take no lock (the stream already
 hands one batch at a time per shard); :func:`record_run` stores their :class:`RunRecord` as the flow's
 last run once the batch is done, so the status page tells the truth about them too. Every run, scheduled
@@ -17,10 +23,11 @@ or stream-driven, is measured by :func:`record_run`: its EMF metrics and its min
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.exceptions import BotoCoreError, ClientError
 
 from bmsync import alerts, process
@@ -28,9 +35,10 @@ from bmsync.catalog import FunctionSpec, by_name
 from bmsync.clock import Clock, utc_iso
 from bmsync.environment import function_environment
 from bmsync.errors import IntegrationError
-from bmsync.events import ScheduledEvent
+from bmsync.events import RerunRecord, ScheduledEvent
 from bmsync.fan_out import FanOut
 from bmsync.observability import emit_run_metrics, logger, take_run_measures
+from bmsync.rerun import RequestRerun
 from bmsync.settings import Settings
 from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.settings_repo import SettingsRepository
@@ -170,6 +178,88 @@ def connections_for(
         extra={"function": event.function, "connections": [s.connection_id for s in connections]},
     )
     return []
+
+
+def request_reruns(
+    spec: FunctionSpec,
+    event: ScheduledEvent,
+    connections: Sequence[Settings],
+    *,
+    request: RequestRerun | None = None,
+) -> None:
+    """Ask for each connection's second run of the slot, ``rerun_after_seconds`` after it.
+
+    Only a run of the main schedule asks (not a task such as order_import's daily catch-up), and
+    never a rerun: one rerun per slot, no chains. Asked before the run's work, so the delay counts
+    from the slot and a run that crashes still has its rerun. A request that fails costs half a
+    minute, not the run: it is logged and the run goes on.
+    """
+    if spec.rerun_after_seconds is None or event.rerun or event.task != spec.schedule_task:
+        return
+    send = request or process.request_rerun()
+    delay = spec.rerun_after_seconds
+    for settings in connections:
+        rerun = event.model_copy(
+            update={
+                "connection_id": settings.connection_id,
+                "scheduled_time": event.scheduled_time + timedelta(seconds=delay),
+                "rerun": True,
+            }
+        )
+        try:
+            send(rerun.model_dump(mode="json"), delay)
+        except (ClientError, BotoCoreError):
+            logger.warning(
+                "rerun not requested: the next slot's run reads what this one misses",
+                extra={"function": spec.name, "connection_id": settings.connection_id},
+                exc_info=True,
+            )
+
+
+def is_rerun_batch(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is a batch of the function's rerun queue (SQS), not Scheduler's event."""
+    records = event.get("Records") or []
+    return bool(records) and all(record.get("eventSource") == "aws:sqs" for record in records)
+
+
+def run_reruns(
+    event: dict[str, Any],
+    context: Any,
+    spec: FunctionSpec,
+    run_scheduled: Callable[[ScheduledEvent], dict[str, Any]],
+) -> dict[str, Any]:
+    """A batch of the rerun queue (one message: batch size 1): each message's scheduled event run by
+    ``run_scheduled``, as the slot's own; a partial batch response.
+
+    A message that fails (its body is not a rerun of this function, or the run raised after its run
+    record captured the failure) is reported failed (a batch whose every message failed fails the
+    invocation: Powertools' default, so the failure shows as one) and is not retried: the rerun
+    queue's redrive policy (``maxReceiveCount`` 1, ``infra/functions.py``) moves it to the function's
+    failure queue, where a person sees it; a retry after the visibility timeout would redo, minutes
+    late, what the next slots' runs have done by then.
+    """
+
+    def run_one(record: RerunRecord) -> None:
+        scheduled = record.body
+        if (
+            scheduled.function != spec.name
+            or not scheduled.rerun
+            or scheduled.connection_id is None
+            or scheduled.task != spec.schedule_task
+        ):
+            raise ValueError(
+                f"not a rerun of {spec.name}'s main schedule for one connection: {scheduled.function}"
+            )
+        try:
+            run_scheduled(scheduled)
+        except Exception:
+            logger.exception("rerun failed", extra={"function": spec.name, "message_id": record.messageId})
+            raise
+
+    processor = BatchProcessor(event_type=EventType.SQS, model=RerunRecord)
+    return dict(
+        process_partial_response(event=event, record_handler=run_one, processor=processor, context=context)
+    )
 
 
 def time_left(context: Any) -> Callable[[], float] | None:

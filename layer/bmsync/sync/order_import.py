@@ -44,6 +44,7 @@ from bmsync.backmarket.states import (
 from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.errors import IntegrationError
+from bmsync.events import ScheduledEvent
 from bmsync.observability import logger, record_latency
 from bmsync.settings import (
     CHANNEL_CUSTOMER_NAME,
@@ -61,7 +62,16 @@ from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync import duplicates, shadow
 from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, record_confirmed
-from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
+from bmsync.sync.flow import (
+    connections_for,
+    is_rerun_batch,
+    request_reruns,
+    run_flow,
+    run_reruns,
+    run_summary,
+    scheduled_event,
+    start_invocation,
+)
 from bmsync.sync.ports import (
     BackMarketAddress,
     BackMarketOrder,
@@ -1221,14 +1231,23 @@ def run_connection(wired: OrderImportWiring, *, catch_up: bool = False) -> RunRe
 
 
 def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
-    """The order_import function: every minute, and daily with ``task: "catch_up"``."""
+    """The order_import function: every minute and each connection's rerun half a minute later (its
+    rerun queue's SQS batch), and daily with ``task: "catch_up"``."""
     start_invocation(FUNCTION)
-    scheduled = scheduled_event(event, FUNCTION)
+    if is_rerun_batch(event):
+        return run_reruns(event, context, FUNCTION, lambda rerun: run_scheduled(rerun, context, clock))
+    return run_scheduled(scheduled_event(event, FUNCTION), context, clock)
+
+
+def run_scheduled(scheduled: ScheduledEvent, context: Any, clock: Clock) -> dict[str, Any]:
+    """A slot's run (the main one asks for its rerun), or its rerun: the same import."""
+    connections = connections_for(scheduled, context)
+    request_reruns(FUNCTION, scheduled, connections)
     catch_up = scheduled.task == CATCH_UP_TASK
     return run_summary(
         FUNCTION,
         (
             (settings.connection_id, run_connection(wire(settings, clock), catch_up=catch_up))
-            for settings in connections_for(scheduled, context)
+            for settings in connections
         ),
     )

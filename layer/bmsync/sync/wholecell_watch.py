@@ -1,9 +1,10 @@
 """wholecell_watch: WholeCell change capture (WholeCell has no webhooks).
 
-Every minute it reads what changed in WholeCell since its cursors (``updated_at_gt`` on inventories and
-on sales orders, re-reading a minute before them), applies what it had not seen yet to the stock
-mirror's memory and writes a ``stock`` item only for the variations whose calculated quantity
-changed; a minute in which nothing changed costs two small reads and no memory. Sales orders on the
+Twice a minute (each slot's run and its rerun 30 s later) it reads what changed in WholeCell since
+its cursors (``updated_at_gt`` on inventories and on sales orders, re-reading a minute before them),
+applies what it had not seen yet to the stock mirror's memory and writes a ``stock`` item only for
+the variations whose calculated quantity changed; a run in which nothing changed costs two small
+reads and no memory. Sales orders on the
 ``Backmarket`` channel go to shipment_export's ``capture_new_shipments``. A full reconciliation runs
 on first start, whenever the available statuses or warehouses change, and every
 ``wholecell_reconcile_minutes``, to heal anything an incremental read missed. The cursors move only
@@ -48,6 +49,7 @@ from bmsync import wholecell
 from bmsync.catalog import by_name
 from bmsync.clock import Clock, parse_iso, utc_iso
 from bmsync.errors import IntegrationError
+from bmsync.events import ScheduledEvent
 from bmsync.observability import logger
 from bmsync.settings import Settings, settings_fingerprint
 from bmsync.store.listings_repo import ListingsRepository
@@ -56,7 +58,10 @@ from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import (
     connections_for,
+    is_rerun_batch,
+    request_reruns,
     run_flow,
+    run_reruns,
     run_summary,
     scheduled_event,
     start_invocation,
@@ -259,6 +264,7 @@ def watch_wholecell(
     capture_shipments: ShipmentSink | None = None,
     listings: ListingsRepository | None = None,
     budget: ChunkBudget | None = None,
+    incremental_only: bool = False,
 ) -> None:
     """One wholecell_watch run for one connection (the body of :func:`bmsync.sync.flow.run_flow`).
 
@@ -266,10 +272,21 @@ def watch_wholecell(
     reconciliation is due or under way, its next chunk within ``budget``. With ``listings``, a change
     of the quantity settings (the sync switch, the safety buffer, the mapping mode) marks every
     listing, so quantity_sync re-evaluates them within the minute.
+
+    ``incremental_only`` (the rerun half a minute after a slot): the incremental read alone, and
+    nothing while a reconciliation is due or under way. WholeCell allows about 2 requests a second
+    per account, shared by every function: a chunk (up to 60 pages) in each rerun too would take
+    nearly all of it, while an incremental read costs two small requests. During a pass the rerun
+    stands aside: its changes would have to be observations of the pass (what a chunk's run keeps),
+    and the slot's runs read them within the minute as before.
     """
     now = clock.now()
     deadline = clock.monotonic() + (budget or ChunkBudget()).seconds
     cursors = state.get_document(CURSOR_DOCUMENT) or {}
+    if incremental_only and Reconciliation.due(cursors, settings, now) is not None:
+        run.progress = "rerun stood aside: a reconciliation is due or under way"
+        run.counts["reconciliation_under_way"] = 1
+        return
     # Endpoints found missing by earlier runs: their alerts change only when that changes.
     missing: set[str] = set(cursors.get("missing_endpoints") or [])
     open_statuses = open_statuses_or_setting(wholecell, settings, state, missing=missing)
@@ -754,9 +771,12 @@ def wire(settings: Settings, clock: Clock) -> WholeCellWatchWiring:
     )
 
 
-def run_connection(wired: WholeCellWatchWiring, budget: ChunkBudget | None = None) -> RunRecord:
+def run_connection(
+    wired: WholeCellWatchWiring, budget: ChunkBudget | None = None, *, incremental_only: bool = False
+) -> RunRecord:
     """One connection's run: :func:`watch_wholecell` under the flow's lock; the sales orders that
-    changed go to shipment_export's :func:`capture_new_shipments`."""
+    changed go to shipment_export's :func:`capture_new_shipments`. ``incremental_only``: a rerun's
+    (see :func:`watch_wholecell`)."""
 
     def capture(changed: list[Any]) -> int:
         return capture_new_shipments(
@@ -778,22 +798,36 @@ def run_connection(wired: WholeCellWatchWiring, budget: ChunkBudget | None = Non
             capture_shipments=capture,
             listings=wired.listings,
             budget=budget,
+            incremental_only=incremental_only,
         )
 
     return run_flow(FLOW, wired.state, wired.clock, body, services=("wholecell",))
 
 
 def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
-    """The wholecell_watch function: every minute, for every connection."""
+    """The wholecell_watch function: every minute for every connection, and each connection's rerun
+    half a minute later (its rerun queue's SQS batch)."""
     start_invocation(FUNCTION)
-    scheduled = scheduled_event(event, FUNCTION)
+    if is_rerun_batch(event):
+        return run_reruns(event, context, FUNCTION, lambda rerun: run_scheduled(rerun, context, clock))
+    return run_scheduled(scheduled_event(event, FUNCTION), context, clock)
+
+
+def run_scheduled(scheduled: ScheduledEvent, context: Any, clock: Clock) -> dict[str, Any]:
+    """A slot's run (which asks for its rerun) or its rerun, for the connections the event names."""
+    connections = connections_for(scheduled, context)
+    request_reruns(FUNCTION, scheduled, connections)
     return run_summary(
         FUNCTION,
         (
             (
                 settings.connection_id,
-                run_connection(wire(settings, clock), ChunkBudget.for_invocation(context)),
+                run_connection(
+                    wire(settings, clock),
+                    ChunkBudget.for_invocation(context),
+                    incremental_only=scheduled.rerun,
+                ),
             )
-            for settings in connections_for(scheduled, context)
+            for settings in connections
         ),
     )

@@ -25,6 +25,7 @@ def test_in_aws_the_import_is_an_async_invoke_of_listing_import(
         "connection_id": "shop-eu",
         "task": None,
         "options": {},
+        "rerun": False,  # an on-demand import, not a scheduled run's rerun
     }
     stubber.add_response(
         "invoke",

@@ -118,7 +118,9 @@ class Inventory:
         self.clock.advance(1)
 
     # -- the flows
-    def watch(self, budget: wholecell_watch.ChunkBudget | None = None) -> RunRecord:
+    def watch(
+        self, budget: wholecell_watch.ChunkBudget | None = None, *, incremental_only: bool = False
+    ) -> RunRecord:
         def body(run: RunRecord) -> None:
             wholecell_watch.watch_wholecell(
                 settings=self.settings,
@@ -130,6 +132,7 @@ class Inventory:
                 capture_shipments=self._capture,
                 listings=self.listings,
                 budget=budget,
+                incremental_only=incremental_only,
             )
 
         return run_flow(wholecell_watch.FLOW, self.state, self.clock, body)

@@ -308,3 +308,37 @@ def test_a_pass_whose_leftovers_outlived_a_crash_does_not_lend_them_to_the_next(
     reconcile_in_chunks(inventory)
     assert inventory.stock.load_mirror() == one_shot_mirror(inventory)
     assert all(lost.id not in entry.units for entry in inventory.stock.load_mirror().values())
+
+
+def test_a_rerun_reads_only_the_changes_and_stands_aside_while_a_pass_is_under_way(
+    inventory: Inventory,
+) -> None:
+    """The rerun half a minute after a slot costs two small WholeCell reads, never a chunk of pages:
+    WholeCell's ~2 requests a second stay with the slots' chunks and the other functions."""
+    skus = seed_large_account(inventory)
+    inventory.wholecell.calls.clear()
+    # The first pass has not started: the rerun reads nothing, writes nothing, and says why.
+    rerun = inventory.watch(CHUNK, incremental_only=True)
+    assert rerun.status == "succeeded" and rerun.progress.startswith("rerun stood aside")
+    assert (
+        inventory.wholecell.calls == []
+        and inventory.state.get_document(wholecell_watch.CURSOR_DOCUMENT) is None
+    )
+    inventory.watch(CHUNK)  # the slot's run: the pass's first chunk
+    inventory.wholecell.calls.clear()
+    under_way = inventory.state.get_document(wholecell_watch.CURSOR_DOCUMENT)
+    inventory.later(0.5)
+    rerun = inventory.watch(CHUNK, incremental_only=True)
+    # Mid-pass: nothing read, the pass's place untouched (its observations are the slots' runs' own).
+    assert inventory.wholecell.calls == []
+    assert inventory.state.get_document(wholecell_watch.CURSOR_DOCUMENT) == under_way
+    reconcile_in_chunks(inventory)
+    # Between passes: the rerun reads what changed and writes it, with no page of a pass.
+    inventory.wholecell.calls.clear()
+    before = counts(inventory)["4"]
+    inventory.receive(skus[3], 2)
+    inventory.later(0.5)
+    rerun = inventory.watch(CHUNK, incremental_only=True)
+    assert rerun.counts["units_changed"] == 2 and rerun.counts["reconciliation_pages"] == 0
+    assert page_reads(inventory) == [] and len(inventory.wholecell.calls) <= 2
+    assert counts(inventory)["4"][0] == before[0] + 2
