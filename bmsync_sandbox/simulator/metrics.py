@@ -28,12 +28,12 @@ POINT_FAULT_REACH = timedelta(seconds=60)
 TAIL_SHARE = 0.05
 TAIL_EXAMPLES = 15
 #: How a slow event's cause is named when several overlapped it: what holds work longest first (a
-#: dead run's lock until its lease expires, a revoked token until someone saves the new one), then
+#: revoked token until someone saves the new one, a dead run's lock until its lease expires), then
 #: what fails one run, then what bmsync's own item said while the event waited.
 CAUSE_ORDER = (
+    "token_rotation",
     "killed_at_timeout",
     "crash",
-    "token_rotation",
     "run_failed",
     "dynamodb_throttle",
     "backmarket_fault",
@@ -41,6 +41,9 @@ CAUSE_ORDER = (
     "run_skipped",
 )
 NO_CAUSE = "none attributed"
+#: An event still waiting this long after the last incident that overlapped it ended waited for
+#: bmsync itself after it (its cause reads "<incident>, then <bmsync's item's status>").
+LINGER = timedelta(seconds=120)
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,8 @@ def explain_tail(
 
     The cause is an attribution, not a proof: the incident overlapped the wait and is one that can
     hold it back; "none attributed" means none did (the wait is then bmsync's own, e.g. its item's
-    states say it was deferred or held)."""
+    states say it was deferred or held); "<incident>, then <status>" means the event still waited
+    :data:`LINGER` or more after the incidents were over, its item in that status."""
     ranked = sorted(latency.events, key=lambda event: (-event.seconds, event.started))
     tail = ranked[: math.ceil(len(ranked) * share)] if ranked else []
     relevant = [
@@ -158,8 +162,11 @@ def explain_tail(
         ]
         kinds = {incident.kind for incident in overlapping}
         cause = next((kind for kind in CAUSE_ORDER if kind in kinds), None)
+        after = event.finished - max((incident.end for incident in overlapping), default=event.finished)
         if cause is None:
             cause = f"state: {event.states[-1]}" if event.states else NO_CAUSE
+        elif after >= LINGER:
+            cause += f", then {event.states[-1].split(':')[0] if event.states else 'waited'}"
         by_cause[cause] += 1
         if len(explained) < examples:
             labels = list(dict.fromkeys(incident.label() for incident in overlapping))
@@ -171,7 +178,8 @@ def explain_tail(
                     "cause": cause,
                     "overlapping": labels[:8] + ([f"... {len(labels) - 8} more"] if len(labels) > 8 else []),
                     "states": list(event.states),
-                    "finished_by": list(event.finished_by),
+                    "waited_after_incidents_s": round(after.total_seconds()) if overlapping else None,
+                    "finished_by": [ran for ran in event.finished_by if ran.split(".")[0] in subjects],
                 }
             )
     return {

@@ -94,7 +94,8 @@ def _tail_case() -> tuple[Latency, list[Incident]]:
     latency.start("crashed", T0)
     latency.finish("crashed", T0 + timedelta(seconds=200))
     latency.start("revoked", T0 + timedelta(hours=1))
-    latency.finish("revoked", T0 + timedelta(hours=1, seconds=400))
+    latency.note_state("revoked", "error: Back Market did not take the quantity: rejected the token")
+    latency.finish("revoked", T0 + timedelta(hours=1, seconds=900), ("order_import", "quantity_sync"))
     latency.start("deferred", T0 + timedelta(hours=2))
     latency.note_state("deferred", "deferred: by the SKU-update budget")
     latency.note_state("deferred", "deferred: by the SKU-update budget")  # the same state: once
@@ -125,22 +126,26 @@ def test_the_tail_names_each_slow_event_with_the_incident_that_overlapped_it() -
     assert tail["from_s"] == 30
     slowest = {event["key"]: event for event in tail["slowest"]}
     assert [event["key"] for event in tail["slowest"][:4]] == [
-        "deferred",
         "revoked",
+        "deferred",
         "crashed",
         "unexplained",
     ]
     assert slowest["crashed"]["cause"] == "crash"
     assert slowest["crashed"]["overlapping"] == ["crash (wholecell_watch)"]
-    assert slowest["revoked"]["cause"] == "token_rotation"  # the longer hold is named first
+    # The token was saved again at 1:06, the listing synced at 1:15: it waited for bmsync after.
+    assert slowest["revoked"]["cause"] == "token_rotation, then error"
+    assert slowest["revoked"]["waited_after_incidents_s"] == 540
     assert slowest["revoked"]["overlapping"] == ["token_rotation", "wholecell_fault"]
+    assert slowest["revoked"]["finished_by"] == ["quantity_sync"]  # order_import is not this direction's
+    assert slowest["crashed"]["waited_after_incidents_s"] == 45
     assert slowest["deferred"]["cause"] == "state: deferred: by the SKU-update budget"
     assert slowest["deferred"]["states"] == ["deferred: by the SKU-update budget"]
     assert slowest["deferred"]["finished_by"] == ["quantity_sync.drift_check"]
     assert slowest["unexplained"]["cause"] == NO_CAUSE
     assert tail["by_cause"] == {
         "state: deferred: by the SKU-update budget": 1,
-        "token_rotation": 1,
+        "token_rotation, then error": 1,
         "crash": 2,  # the fifth, a fast one, ended 10 s into the crashed run's lease
         NO_CAUSE: 1,
     }
