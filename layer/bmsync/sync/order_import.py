@@ -61,7 +61,14 @@ from bmsync.store.stock_repo import StockRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync import duplicates, shadow
 from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, record_confirmed
-from bmsync.sync.flow import connections_for, run_flow, run_summary, scheduled_event, start_invocation
+from bmsync.sync.flow import (
+    connections_for,
+    lease_for,
+    run_flow,
+    run_summary,
+    scheduled_event,
+    start_invocation,
+)
 from bmsync.sync.ports import (
     BackMarketAddress,
     BackMarketOrder,
@@ -80,8 +87,11 @@ FUNCTION = by_name("order_import")
 FLOW = "order_import"
 WRITER = "order_import"
 CATCH_UP_TASK = "catch_up"
-#: How long a run may hold an order's import claim before another run may take it over.
-CLAIM_LEASE = timedelta(minutes=5)
+#: How long a run may hold an order's import claim before another run may take it over: as long
+#: as its lock (the function's timeout and a margin; Lambda has stopped the run by then). The run
+#: that takes over looks the order up in WholeCell before creating it. (Five minutes held an order
+#: whose run crashed mid-create ~3 minutes longer than the crash itself.)
+CLAIM_LEASE = lease_for(FLOW)
 #: Cursor value meaning "import every open order on the next enabled run".
 NO_CURSOR = ""
 IMPORT_DOCUMENT = "order_import"
