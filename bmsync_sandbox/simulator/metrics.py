@@ -162,7 +162,8 @@ def explain_tail(
         ]
         kinds = {incident.kind for incident in overlapping}
         cause = next((kind for kind in CAUSE_ORDER if kind in kinds), None)
-        after = event.finished - max((incident.end for incident in overlapping), default=event.finished)
+        last_end = max((incident.end for incident in overlapping), default=event.finished)
+        after = max(timedelta(0), event.finished - last_end)
         if cause is None:
             cause = f"state: {event.states[-1]}" if event.states else NO_CAUSE
         elif after >= LINGER:
