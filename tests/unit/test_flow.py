@@ -60,43 +60,6 @@ def test_a_revoked_token_becomes_a_critical_alert_cleared_by_the_next_good_run(a
     assert state.alerts() == []
 
 
-def test_once_back_market_answers_again_a_shipment_waiting_for_its_retry_is_due_at_once(
-    aws: None, clock
-) -> None:
-    from datetime import timedelta
-
-    from bmsync.clock import utc_iso
-    from bmsync.store.orders_repo import OrderRecord, OrdersRepository
-
-    state = SyncStateRepository("uk", clock)
-    orders = OrdersRepository()
-
-    def retrying(record: OrderRecord) -> bool:
-        record.export_state = "failed_retrying"
-        record.export_attempts = 4
-        record.export_next_attempt_at = utc_iso(clock.now() + timedelta(minutes=8))
-        return True
-
-    orders.update("uk", "75001", retrying, writer="shipment_export", now=clock.now(), create=True)
-
-    def revoked(run: RunRecord) -> None:
-        raise Unauthorized("Back Market rejected the token (reset?)", status=401)
-
-    run_flow("order_import", state, clock, revoked, services=("backmarket",))
-    clock.advance(60)
-    # A good run of a WholeCell-only flow proves nothing about Back Market: the shipment still waits.
-    run_flow("wholecell_watch", state, clock, lambda run: None, services=("wholecell",))
-    stored = orders.get("uk", "75001")
-    assert stored is not None and stored.export_next_attempt_at == utc_iso(clock.now() + timedelta(minutes=7))
-
-    run_flow("order_import", state, clock, lambda run: None, services=("backmarket",))
-
-    stored = orders.get("uk", "75001")
-    assert stored is not None and stored.export_state == "failed_retrying"
-    assert stored.export_next_attempt_at == utc_iso(clock.now())  # not in 7 minutes
-    assert state.alerts() == []
-
-
 def test_an_unexpected_error_is_recorded_released_and_raised(aws: None, clock) -> None:
     state = SyncStateRepository("uk", clock)
 

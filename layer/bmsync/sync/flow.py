@@ -6,8 +6,8 @@ connection: the second finds the lock held and records a skipped run. A crashed 
 with its lease: its function's timeout and a margin (Lambda has stopped the run by then), so a crash
 of an every-minute flow costs the next minute or two, not five. An :class:`IntegrationError` that
 needs a person (a revoked token) becomes a critical alert; it clears by itself on the next
-successful run of a flow that talks to that service, and what a Back Market one held back goes again
-at once (:func:`clear_attention_alerts`).
+successful run of a flow that talks to that service, and the listing pushes a Back Market one
+failed go again at once (:func:`clear_attention_alerts`).
 
 Stream-driven runs (quantity_sync's and shipment_export's batches) take no lock (the stream already
 hands one batch at a time per shard); :func:`record_run` stores their :class:`RunRecord` as the flow's
@@ -34,7 +34,6 @@ from bmsync.fan_out import FanOut
 from bmsync.observability import emit_run_metrics, logger, take_run_measures
 from bmsync.settings import Settings
 from bmsync.store.listings_repo import ListingsRepository
-from bmsync.store.orders_repo import ConcurrentUpdate, OrderRecord, OrdersRepository
 from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
@@ -84,7 +83,7 @@ def run_flow(
     try:
         body(run)
         outcome = "succeeded"
-        clear_attention_alerts(state, services, clock)
+        clear_attention_alerts(state, services)
     except IntegrationError as error:
         error_text = error.message
         logger.warning(
@@ -102,8 +101,8 @@ def run_flow(
     return state.finish_run(run, outcome, error_text)
 
 
-#: The writer of the listings and orders a Back Market attention alert held back, marked to go again
-#: (a listing written by anyone but quantity_sync is re-evaluated through its stream).
+#: The writer of the listings a Back Market attention alert held back, marked to go again (a
+#: listing written by anyone but quantity_sync is re-evaluated through its stream).
 RECOVERY_WRITER = "backmarket_recovered"
 RESENDING = "Back Market answers again: the quantity is being sent again"
 
@@ -111,35 +110,28 @@ RESENDING = "Back Market answers again: the quantity is being sent again"
 def clear_attention_alerts(
     state: SyncStateRepository,
     services: Iterable[str],
-    clock: Clock,
     *,
     listings: ListingsRepository | None = None,
-    orders: OrdersRepository | None = None,
 ) -> None:
-    """A run that talked to ``services`` succeeded: their attention alerts are resolved (one read when
-    none is raised, every run's case). When a Back Market one was, what it held back goes again now
-    rather than at its next turn: the listings whose push failed (the hourly drift check would send
-    them, up to an hour after the new token was saved) and the shipments waiting for a retry (their
-    doubling backoff)."""
+    """A run of a flow that talks to ``services`` succeeded: their attention alerts are resolved (one
+    read when none is raised, every run's case). When a Back Market one was, the listings whose push
+    it failed go again now (through their stream), not at the next hourly drift check.
+
+    Shipments waiting for a retry are left to their backoff: a run that clears the alert need not
+    have called Back Market (a send_due_retries run with nothing due), and a retry during an outage
+    spends one of a shipment's few attempts (a resent listing just fails again, raising the alert)."""
     raised = state.raised_alerts(
         alert_id for service in services for alert_id in alerts.needs_person_alert_ids(service)
     )
     if set(raised) & set(alerts.needs_person_alert_ids("backmarket")):
-        # Before the alert goes: if this fails, the next good run resumes them.
-        _resume_backmarket_work(state.connection_id, clock, listings, orders)
+        # Before the alert goes: if this fails, the next good run resends them.
+        _resend_failed_pushes(state.connection_id, listings)
     for alert_id in raised:
         state.clear_alert(alert_id)
 
 
-def _resume_backmarket_work(
-    connection_id: str,
-    clock: Clock,
-    listings: ListingsRepository | None,
-    orders: OrdersRepository | None,
-) -> None:
+def _resend_failed_pushes(connection_id: str, listings: ListingsRepository | None) -> None:
     listings = listings or ListingsRepository(connection_id)
-    orders = orders or OrdersRepository()
-    now = clock.now()
     resent = 0
     for listing in listings.all():
         if listing.sync_status == "error":
@@ -150,23 +142,9 @@ def _resume_backmarket_work(
                 writer=RECOVERY_WRITER,
                 expected_sync_seq=listing.sync_seq,
             )
-
-    def due_now(record: OrderRecord) -> bool:
-        if record.export_state != "failed_retrying":
-            return False
-        record.export_next_attempt_at = utc_iso(now)
-        return True
-
-    retried = 0
-    for record in orders.list_by_export_state(connection_id, "failed_retrying"):
-        try:
-            orders.update(connection_id, record.order_id, due_now, writer=RECOVERY_WRITER, now=now)
-        except ConcurrentUpdate:
-            continue  # shipment_export is at it: it needs no nudge
-        retried += 1
     logger.info(
-        "Back Market answers again: held-back work resumed",
-        extra={"connection_id": connection_id, "listings": resent, "shipments": retried},
+        "Back Market answers again: failed pushes resent",
+        extra={"connection_id": connection_id, "listings": resent},
     )
 
 

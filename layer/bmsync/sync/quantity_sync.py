@@ -351,7 +351,7 @@ def _apply(push: _Push, decisions: list[QuantityDecision]) -> None:
             _defer(push, decision)
     if push.run.counts["pushed"] > pushed_before:
         # Back Market took a push: the token works, its alerts are resolved.
-        clear_attention_alerts(push.state, ("backmarket",), push.clock, listings=push.listings)
+        clear_attention_alerts(push.state, ("backmarket",), listings=push.listings)
         record_backmarket_budget(
             push.backmarket.sku_updates_remaining(), push.backmarket.requests_remaining()
         )
