@@ -186,7 +186,7 @@ def explain_tail(
     return {
         "share": share,
         "events": len(tail),
-        "from_s": tail[-1].seconds if tail else None,
+        "from_s": round(tail[-1].seconds) if tail else None,
         "by_cause": dict(by_cause.most_common()),
         "slowest": explained,
     }
