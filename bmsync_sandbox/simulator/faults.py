@@ -17,6 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -143,6 +144,8 @@ class StoreFaults:
         self.timeouts = 0
         self.overlapping_containers = 0
         self.calls = 0
+        #: Each injected fault's kind and simulated time, in order (the report's tail attribution).
+        self.injected: list[tuple[str, datetime]] = []
         self._hooked: Any = None
 
     @property
@@ -190,6 +193,7 @@ class StoreFaults:
             run.crash_pending = False
             self.crashes += 1
             run.injected += 1
+            self.injected.append(("crash", self.clock.now()))
             raise SimulatedCrash(
                 f"the function died before {model.name} (simulated crash between two writes)"
             )
@@ -200,10 +204,12 @@ class StoreFaults:
         if (run.kill_at is not None and run.calls >= run.kill_at) or self.clock.monotonic() > run.deadline:
             self.timeouts += 1
             run.injected += 1
+            self.injected.append(("killed_at_timeout", self.clock.now()))
             raise SimulatedTimeout(f"the function reached its timeout before {model.name} (simulated)")
         if self.profile.dynamodb_throttle and self.rng.random() < self.profile.dynamodb_throttle:
             self.throttled += 1
             run.injected += 1
+            self.injected.append(("dynamodb_throttle", self.clock.now()))
             raise ClientError(
                 {
                     "Error": {

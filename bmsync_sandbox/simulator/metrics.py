@@ -7,9 +7,9 @@ tables: the point is to judge bmsync from the outside), so it is unit-tested wit
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -22,30 +22,102 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[rank - 1]
 
 
+#: How far a fault that hits one call (a throttle, an error page) can push work: the next run.
+POINT_FAULT_REACH = timedelta(seconds=60)
+#: The share of each latency's slowest events the report explains, and how many it names.
+TAIL_SHARE = 0.05
+TAIL_EXAMPLES = 15
+#: How a slow event's cause is named when several overlapped it: what holds work longest first (a
+#: revoked token until someone saves the new one, a dead run's lock until its lease expires), then
+#: what fails one run, then what bmsync's own item said while the event waited.
+CAUSE_ORDER = (
+    "token_rotation",
+    "killed_at_timeout",
+    "crash",
+    "run_failed",
+    "dynamodb_throttle",
+    "backmarket_fault",
+    "wholecell_fault",
+    "run_skipped",
+)
+NO_CAUSE = "none attributed"
+#: An event still waiting this long after the last incident that overlapped it ended waited for
+#: bmsync itself after it (its cause reads "<incident>, then <bmsync's item's status>").
+LINGER = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Something that can hold a change back, and the span it can: a fault the simulator injected (a
+    crash holds its run's lock for the lease, a revoked token lasts until the new one is saved) or a
+    run bmsync reported failed or skipped. ``subject``: the function or flow it hit; empty for one
+    that hits whatever talks to that service next (an error page, a revoked token)."""
+
+    kind: str
+    start: datetime
+    end: datetime
+    subject: str = ""
+
+    def label(self) -> str:
+        return f"{self.kind} ({self.subject})" if self.subject else self.kind
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One measured event: what it was (an order id, a SKU), from when to when, what ran at the
+    moment it finished, and what bmsync's own item said while it waited (its states, in order)."""
+
+    key: Any
+    started: datetime
+    finished: datetime
+    finished_by: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, (self.finished - self.started).total_seconds())
+
+
 @dataclass
 class Latency:
     """Simulated seconds from a cause to its visible effect; unfinished ones are counted apart."""
 
     name: str
     done: list[float] = field(default_factory=list)
+    events: list[Finished] = field(default_factory=list)
     _open: dict[Any, datetime] = field(default_factory=dict)
+    _states: dict[Any, list[str]] = field(default_factory=dict)
 
     def start(self, key: Any, at: datetime) -> None:
         self._open.setdefault(key, at)  # the earliest cause counts
 
-    def finish(self, key: Any, at: datetime) -> None:
+    def finish(self, key: Any, at: datetime, finished_by: tuple[str, ...] = ()) -> None:
         started = self._open.pop(key, None)
+        states = tuple(self._states.pop(key, ()))
         if started is not None:
-            self.done.append(max(0.0, (at - started).total_seconds()))
+            event = Finished(key, started, at, finished_by, states)
+            self.done.append(event.seconds)
+            self.events.append(event)
 
     def cancel(self, key: Any) -> None:
         self._open.pop(key, None)
+        self._states.pop(key, None)
 
     def is_open(self, key: Any) -> bool:
         return key in self._open
 
     def open_keys(self) -> list[Any]:
         return list(self._open)
+
+    def waiting_longer_than(self, now: datetime, seconds: float) -> list[Any]:
+        """The open events older than ``seconds`` (those worth asking bmsync about)."""
+        return [key for key, started in self._open.items() if (now - started).total_seconds() > seconds]
+
+    def note_state(self, key: Any, state: str) -> None:
+        """What bmsync's item said while the event waited (each change once, a few at most)."""
+        states = self._states.setdefault(key, [])
+        if state and (not states or states[-1] != state) and len(states) < 5:
+            states.append(state)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -55,6 +127,69 @@ class Latency:
             "p95_s": percentile(self.done, 0.95),
             "max_s": max(self.done) if self.done else None,
         }
+
+
+def explain_tail(
+    latency: Latency,
+    incidents: list[Incident],
+    subjects: tuple[str, ...],
+    *,
+    share: float = TAIL_SHARE,
+    examples: int = TAIL_EXAMPLES,
+) -> dict[str, Any]:
+    """The slowest ``share`` of ``latency``'s events, each with the incidents that overlapped it and
+    a cause named by :data:`CAUSE_ORDER`; ``subjects``: the functions this direction runs through
+    (an incident of another function's does not count, one without a subject does).
+
+    The cause is an attribution, not a proof: the incident overlapped the wait and is one that can
+    hold it back; "none attributed" means none did (the wait is then bmsync's own, e.g. its item's
+    states say it was deferred or held); "<incident>, then <status>" means the event still waited
+    :data:`LINGER` or more after the incidents were over, its item in that status."""
+    ranked = sorted(latency.events, key=lambda event: (-event.seconds, event.started))
+    tail = ranked[: math.ceil(len(ranked) * share)] if ranked else []
+    relevant = [
+        incident
+        for incident in incidents
+        if not incident.subject or incident.subject.split(".")[0] in subjects
+    ]
+    by_cause: Counter[str] = Counter()
+    explained: list[dict[str, Any]] = []
+    for event in tail:
+        overlapping = [
+            incident
+            for incident in relevant
+            if incident.start <= event.finished and incident.end >= event.started
+        ]
+        kinds = {incident.kind for incident in overlapping}
+        cause = next((kind for kind in CAUSE_ORDER if kind in kinds), None)
+        last_end = max((incident.end for incident in overlapping), default=event.finished)
+        after = max(timedelta(0), event.finished - last_end)
+        if cause is None:
+            cause = f"state: {event.states[-1]}" if event.states else NO_CAUSE
+        elif after >= LINGER:
+            cause += f", then {event.states[-1].split(':')[0] if event.states else 'waited'}"
+        by_cause[cause] += 1
+        if len(explained) < examples:
+            labels = list(dict.fromkeys(incident.label() for incident in overlapping))
+            explained.append(
+                {
+                    "key": str(event.key),
+                    "started_at": event.started.isoformat(),
+                    "seconds": round(event.seconds),
+                    "cause": cause,
+                    "overlapping": labels[:8] + ([f"... {len(labels) - 8} more"] if len(labels) > 8 else []),
+                    "states": list(event.states),
+                    "waited_after_incidents_s": round(after.total_seconds()) if overlapping else None,
+                    "finished_by": [ran for ran in event.finished_by if ran.split(".")[0] in subjects],
+                }
+            )
+    return {
+        "share": share,
+        "events": len(tail),
+        "from_s": round(tail[-1].seconds) if tail else None,
+        "by_cause": dict(by_cause.most_common()),
+        "slowest": explained,
+    }
 
 
 @dataclass

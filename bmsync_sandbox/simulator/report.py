@@ -47,6 +47,7 @@ def render(report: dict[str, Any]) -> str:
             f"  {name.replace('_', ' '):<26} {summary['count']:<7} {_seconds(summary['p50_s']):<8} "
             f"{_seconds(summary['p95_s']):<8} {_seconds(summary['max_s']):<8} {summary['unfinished']}"
         )
+    lines += _tail_lines(report.get("latency_tail", {}))
     api = report["backmarket_api"]
     lines += [
         "",
@@ -67,6 +68,34 @@ def render(report: dict[str, Any]) -> str:
             + ", ".join(f"{kind.replace('_', ' ')} {count}" for kind, count in recorded.items())
         )
     return "\n".join(lines)
+
+
+def _tail_lines(tails: dict[str, Any]) -> list[str]:
+    """Each direction's slowest events, the causes they are attributed to, and a few of them."""
+    lines: list[str] = []
+    for name, tail in tails.items():
+        if not tail["events"]:
+            continue
+        causes = ", ".join(f"{cause} {count}" for cause, count in tail["by_cause"].items())
+        lines += [
+            "",
+            f"slowest {tail['share']:.0%} of {name.replace('_', ' ')}: {tail['events']} event(s) of "
+            f"{_seconds(tail['from_s'])} or more; causes: {causes}",
+        ]
+        for event in tail["slowest"]:
+            detail = "; ".join(
+                part
+                for part in (
+                    "overlapped " + ", ".join(event["overlapping"]) if event["overlapping"] else "",
+                    "bmsync said " + " -> ".join(event["states"]) if event["states"] else "",
+                    "done by " + ", ".join(event["finished_by"]) if event["finished_by"] else "",
+                )
+                if part
+            )
+            lines.append(
+                f"  {_seconds(event['seconds']):>8}  {event['key']:<14} {event['cause']:<20} {detail}"
+            )
+    return lines
 
 
 def _progress_to(stream: TextIO) -> Callable[[str], None]:

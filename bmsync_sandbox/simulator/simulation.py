@@ -37,7 +37,7 @@ from bmsync.settings import (
     WholeCellConnection,
 )
 from bmsync.store.settings_repo import SettingsRepository
-from bmsync.sync.flow import is_rerun_batch
+from bmsync.sync.flow import is_rerun_batch, lease_for
 from bmsync_sandbox.runtime.collaborators import use_clock, use_fan_out, use_jitter, use_request_rerun
 from bmsync_sandbox.runtime.invoker import Invocation, Invoker
 from bmsync_sandbox.runtime.scheduler import Scheduler, scheduled_event
@@ -58,13 +58,16 @@ from bmsync_sandbox.simulator.faults import (
     wholecell_fault,
 )
 from bmsync_sandbox.simulator.metrics import (
+    POINT_FAULT_REACH,
     ApiUse,
     Exposure,
+    Incident,
     Invariants,
     Latency,
     check_orders,
     check_quantities,
     check_shipments,
+    explain_tail,
 )
 from bmsync_sandbox.simulator.options import MODES, STRATEGIES
 from bmsync_sandbox.simulator.stock import WholeCellStock
@@ -81,6 +84,15 @@ STACK_LINES = 30  # of each unhandled exception's traceback, in the report
 #: order_import run reads them again (room left for a Back Market token being replaced meanwhile);
 #: periodic-15m adds its period. Without that re-read they would wait for their validation.
 MAPPED_ORDERS_DEADLINE = timedelta(minutes=45)
+#: An event waiting longer than this has bmsync's item read (its states, for the tail's causes),
+#: at most once a simulated minute.
+STATE_AFTER = timedelta(seconds=60)
+#: The functions each measured direction runs through (the incidents that can hold it back).
+TAIL_SUBJECTS = {
+    "stock_to_backmarket": ("wholecell_watch", "quantity_sync"),
+    "order_to_wholecell_status_mapped": ("order_import",),
+    "shipment_to_backmarket": ("wholecell_watch", "shipment_export"),
+}
 
 
 @dataclass(frozen=True)
@@ -174,6 +186,11 @@ class SimulationInvoker(Invoker):
         self.error_times: list[datetime] = []  # simulated time of each error, to replay up to it
         self.injected_errors = 0
         self.duplicated_deliveries = 0
+        #: What could hold work back (injected store faults, runs bmsync reported failed or
+        #: skipped), for the report's tail; the simulation adds its own (tokens, service faults).
+        self.incidents: list[Incident] = []
+        #: The functions (and tasks) invoked since the simulation last cleared it (each step).
+        self.ran: list[str] = []
 
     def invoke(self, name: str, event: dict[str, Any]) -> Invocation:
         invocation = self._invoke_once(name, event)
@@ -190,6 +207,7 @@ class SimulationInvoker(Invoker):
         local_aws_before = self.local_aws.cpu_seconds
         aws_calls_before = Counter(self.local_aws.calls)
         http_before = self.http_calls() if not second_container else (0, 0)
+        injected_before = len(self.store_faults.injected)
         simulated_before = self.clock.monotonic()
         overlap = (
             (lambda: self._invoke_once(name, event, second_container=True))
@@ -223,6 +241,10 @@ class SimulationInvoker(Invoker):
             self.reruns[name] += 1
         else:
             self.records[name] += len(event.get("Records") or [])
+        task = event.get("task")
+        self.ran.append(f"{name}.{task}" if task else name)
+        if not second_container:  # a second container's faults are in the first's list
+            self._note_incidents(name, injected_before, invocation)
         if not invocation.ok:
             if injected:
                 self.injected_errors += 1
@@ -230,6 +252,23 @@ class SimulationInvoker(Invoker):
                 self.errors.append(invocation)
                 self.error_times.append(self.clock.now())
         return invocation
+
+    def _note_incidents(self, name: str, injected_before: int, invocation: Invocation) -> None:
+        """This invocation's injected faults, failures and skipped runs, as the tail's incidents: a
+        crash or a kill holds a scheduled run's lock for its lease; anything else costs a run."""
+        now = self.clock.now()
+        for kind, at in self.store_faults.injected[injected_before:]:
+            reach = lease_for(name) if kind in ("crash", "killed_at_timeout") else POINT_FAULT_REACH
+            self.incidents.append(Incident(kind, at, at + reach, name))
+        if invocation.error_type not in (None, "Crash"):
+            self.incidents.append(Incident("run_failed", now, now + POINT_FAULT_REACH, name))
+        runs = invocation.result.get("runs") if isinstance(invocation.result, dict) else None
+        for run in (runs or {}).values():
+            status = run.get("status") if isinstance(run, dict) else None
+            if status in ("failed", "skipped"):
+                self.incidents.append(
+                    Incident(f"run_{status}", now, now + POINT_FAULT_REACH, str(run.get("flow") or name))
+                )
 
 
 class SellerPortal:
@@ -358,6 +397,8 @@ class Simulation:
         self.handlers_at_start: dict[str, Counter[str]] = {}
         self.handlers_during_traffic: dict[str, Counter[str]] = {}
         self.shipment_latency = Latency("WholeCell shipment (validated order) -> Back Market shipped")
+        self._token_revoked_at: datetime | None = None
+        self._next_state_read: datetime | None = None
         self.api = ApiUse()
         self.validated: dict[int, datetime] = {}
         #: WholeCell shipments of Back Market orders whose tracking has not reached Back Market yet.
@@ -602,10 +643,16 @@ class Simulation:
         """Someone revokes the Back Market token in the portal and makes a new one."""
         self.token_rotations += 1
         self.backmarket.token = f"sim-bm-token-{self.token_rotations}"
+        self._token_revoked_at = self._token_revoked_at or self.clock.now()
 
     def _replace_token(self) -> None:
         """...and saves it in the admin (Secrets Manager), a few minutes later."""
         connection_secrets.write_backmarket_token(self.connection_id, self.backmarket.token)
+        if self._token_revoked_at is not None:
+            self.invoker.incidents.append(
+                Incident("token_rotation", self._token_revoked_at, self.clock.now())
+            )
+            self._token_revoked_at = None
 
     def _loop(self) -> dict[str, Any]:
         config = self.config
@@ -696,12 +743,15 @@ class Simulation:
     def _step(self, target: datetime) -> None:
         self.traffic.run_due(target, self.clock)
         self.clock.set(target)
+        self.invoker.ran.clear()
         if (
             self.measuring
             and self.store_faults.enabled
             and wholecell_fault(self.wholecell, self.profile, self.rng)
         ):
             self.wholecell_faults += 1
+            now = self.clock.now()
+            self.invoker.incidents.append(Incident("wholecell_fault", now, now + POINT_FAULT_REACH))
         self._trigger()
         self._sample()
 
@@ -738,6 +788,10 @@ class Simulation:
         if not self.measuring:
             self._last_sample = now
             return
+        self.invoker.incidents.extend(
+            Incident("backmarket_fault", now, now + POINT_FAULT_REACH) for call in calls if call.get("fault")
+        )
+        finished_by = tuple(dict.fromkeys(self.invoker.ran))
         if not self.settling:
             hour = int((now - self.config.start).total_seconds() // 3600)
             self.api.record(calls, hour)
@@ -756,7 +810,7 @@ class Simulation:
             self.order_latency.finish(order_id, now)
             for split in (self.order_latency_mapped, self.order_latency_waiting_on_mapping):
                 if split.is_open(order_id):
-                    split.finish(order_id, now)
+                    split.finish(order_id, now, finished_by)
         claimed: dict[str, int] = defaultdict(int)
         for sku, quantity in self.unimported.values():
             claimed[sku] += quantity
@@ -767,7 +821,7 @@ class Simulation:
         self._last_sample = now
         for sku in self.stock_latency.open_keys():
             if offered.get(sku) == expected.get(sku):
-                self.stock_latency.finish(sku, now)
+                self.stock_latency.finish(sku, now, finished_by)
         for external_id, shipped_at in list(self.shipments_pending.items()):
             state, tracking_number = self.backmarket.order_shipping(int(external_id))
             validated_at = self.validated.get(int(external_id))
@@ -776,9 +830,41 @@ class Simulation:
             # Due once both happened: shipped in WholeCell and validated on Back Market.
             self.shipment_latency.start(external_id, max(shipped_at, validated_at))
             if tracking_number:
-                self.shipment_latency.finish(external_id, now)
+                self.shipment_latency.finish(external_id, now, finished_by)
                 del self.shipments_pending[external_id]
                 self.shipments_done.add(external_id)
+        if self._next_state_read is None or now >= self._next_state_read:
+            self._next_state_read = now + STATE_AFTER
+            self._note_states(now)
+
+    def _note_states(self, now: datetime) -> None:
+        """What bmsync's items say about the events waiting longer than :data:`STATE_AFTER` (read
+        from its tables, for the report's tail only: the latencies themselves are measured outside)."""
+        from bmsync.store.listings_repo import ListingsRepository
+        from bmsync.store.orders_repo import OrdersRepository
+
+        waiting = STATE_AFTER.total_seconds()
+        listings = ListingsRepository(CONNECTION)
+        for sku in self.stock_latency.waiting_longer_than(now, waiting):
+            for listing in listings.by_sku(sku):
+                self.stock_latency.note_state(sku, _state(listing.sync_status, listing.reason))
+        orders = OrdersRepository()
+        for order_id in self.order_latency_mapped.waiting_longer_than(now, waiting):
+            record = orders.get(CONNECTION, order_id)
+            self.order_latency_mapped.note_state(
+                order_id,
+                "not read from Back Market yet"
+                if record is None
+                else _state(record.import_state, record.import_status),
+            )
+        for external_id in self.shipment_latency.waiting_longer_than(now, waiting):
+            record = orders.get(CONNECTION, external_id)
+            if record is not None:
+                self.shipment_latency.note_state(
+                    external_id,
+                    _state(record.export_state, record.export_reason)
+                    + (f" (attempt {record.export_attempts})" if record.export_attempts else ""),
+                )
 
     # -- the end
     def _writes(self) -> dict[str, Any]:
@@ -933,6 +1019,14 @@ class Simulation:
                 "order_to_wholecell_placed_before_mapping": self.order_latency_waiting_on_mapping.summary(),
                 "shipment_to_backmarket": self.shipment_latency.summary(),
             },
+            "latency_tail": {
+                name: explain_tail(latency, self.invoker.incidents, TAIL_SUBJECTS[name])
+                for name, latency in (
+                    ("stock_to_backmarket", self.stock_latency),
+                    ("order_to_wholecell_status_mapped", self.order_latency_mapped),
+                    ("shipment_to_backmarket", self.shipment_latency),
+                )
+            },
             "backmarket_api": self.api.summary(measured_hours, budgets.requests_per_window)
             | {
                 "sku_updates_by_hour": [count for _, count in sorted(self.sku_updates_by_hour.items())],
@@ -995,6 +1089,11 @@ class Simulation:
                 if self.wholecell.account.variations[variation_id].sku == sku
             },
         }
+
+
+def _state(status: str, reason: str) -> str:
+    """An item's status and the start of its reason (numbers in a reason would make every read new)."""
+    return f"{status}: {reason[:90]}" if reason else status
 
 
 def _minus(after: dict[str, Counter[str]], before: dict[str, Counter[str]]) -> dict[str, Counter[str]]:

@@ -6,10 +6,12 @@ the long ones)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
 
+from bmsync_sandbox.simulator.report import render
 from bmsync_sandbox.simulator.simulation import SimulationConfig, simulate
 from bmsync_sandbox.simulator.traffic import TrafficRates
 
@@ -48,6 +50,13 @@ def test_six_busy_simulated_hours_with_light_faults_break_no_invariant(tmp_path:
     faults = report["faults"]
     assert faults["dynamodb_throttled"] + faults["crashes_between_writes"] > 0  # the faults did happen
     assert faults["stream_records_duplicated"] > 0 and faults["wholecell_faults"] > 0
+    # The slowest 5% of each direction, each event with its latency and a cause, in both reports.
+    for name, tail in report["latency_tail"].items():
+        count = latency[name]["count"]
+        assert tail["events"] == math.ceil(count * 0.05) and sum(tail["by_cause"].values()) == tail["events"]
+        assert len(tail["slowest"]) == min(tail["events"], 15)
+        assert all(event["cause"] and event["seconds"] >= tail["from_s"] for event in tail["slowest"])
+    assert "slowest 5% of stock to backmarket" in render(report)
     # A long run says where it is: one line per simulated hour, then the settling.
     assert len(progress) == 7 and progress[-1].endswith("traffic done; settling")
     assert progress[2].startswith(f"seed {SEED}: 3 of 6 simulated hours")

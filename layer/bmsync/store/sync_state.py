@@ -193,16 +193,13 @@ class SyncStateRepository:
     def clear_alert(self, alert_id: str) -> None:
         self._table.delete_item(Key=self._key(f"alert#{alert_id}"))
 
-    def clear_alerts(self, alert_ids: Iterable[str]) -> int:
-        """Clear those of ``alert_ids`` that are raised: one read when none is (every run's case)."""
+    def raised_alerts(self, alert_ids: Iterable[str]) -> list[str]:
+        """Those of ``alert_ids`` that are raised: one read (keys only), whatever their number."""
         wanted = set(alert_ids)
         raised = [
             item["state_key"].removeprefix("alert#") for item in self._query_prefix("alert#", keys_only=True)
         ]
-        cleared = [alert_id for alert_id in raised if alert_id in wanted]
-        for alert_id in cleared:
-            self.clear_alert(alert_id)
-        return len(cleared)
+        return [alert_id for alert_id in raised if alert_id in wanted]
 
     def alerts(self) -> list[Alert]:
         order = {"critical": 0, "error": 1, "warning": 2, "info": 3}

@@ -6,7 +6,8 @@ connection: the second finds the lock held and records a skipped run. A crashed 
 with its lease: its function's timeout and a margin (Lambda has stopped the run by then), so a crash
 of an every-minute flow costs the next minute or two, not five. An :class:`IntegrationError` that
 needs a person (a revoked token) becomes a critical alert; it clears by itself on the next
-successful run of a flow that talks to that service.
+successful run of a flow that talks to that service, and the listing pushes a Back Market one
+failed go again at once (:func:`clear_attention_alerts`).
 
 A function with ``rerun_after_seconds`` in the catalogue runs twice a minute: each run of its main
 schedule asks for a rerun of its connection half a minute after its slot (:func:`request_reruns`,
@@ -40,6 +41,7 @@ from bmsync.fan_out import FanOut
 from bmsync.observability import emit_run_metrics, logger, take_run_measures
 from bmsync.rerun import RequestRerun
 from bmsync.settings import Settings
+from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
@@ -89,9 +91,7 @@ def run_flow(
     try:
         body(run)
         outcome = "succeeded"
-        state.clear_alerts(
-            alert_id for service in services for alert_id in alerts.needs_person_alert_ids(service)
-        )
+        clear_attention_alerts(state, services)
     except IntegrationError as error:
         error_text = error.message
         logger.warning(
@@ -107,6 +107,53 @@ def run_flow(
         raise
     state.release_lock(flow, owner)
     return state.finish_run(run, outcome, error_text)
+
+
+#: The writer of the listings a Back Market attention alert held back, marked to go again (a
+#: listing written by anyone but quantity_sync is re-evaluated through its stream).
+RECOVERY_WRITER = "backmarket_recovered"
+RESENDING = "Back Market answers again: the quantity is being sent again"
+
+
+def clear_attention_alerts(
+    state: SyncStateRepository,
+    services: Iterable[str],
+    *,
+    listings: ListingsRepository | None = None,
+) -> None:
+    """A run of a flow that talks to ``services`` succeeded: their attention alerts are resolved (one
+    read when none is raised, every run's case). When a Back Market one was, the listings whose push
+    it failed go again now (through their stream), not at the next hourly drift check.
+
+    Shipments waiting for a retry are left to their backoff: a run that clears the alert need not
+    have called Back Market (a send_due_retries run with nothing due), and a retry during an outage
+    spends one of a shipment's few attempts (a resent listing just fails again, raising the alert)."""
+    raised = state.raised_alerts(
+        alert_id for service in services for alert_id in alerts.needs_person_alert_ids(service)
+    )
+    if set(raised) & set(alerts.needs_person_alert_ids("backmarket")):
+        # Before the alert goes: if this fails, the next good run resends them.
+        _resend_failed_pushes(state.connection_id, listings)
+    for alert_id in raised:
+        state.clear_alert(alert_id)
+
+
+def _resend_failed_pushes(connection_id: str, listings: ListingsRepository | None) -> None:
+    listings = listings or ListingsRepository(connection_id)
+    resent = 0
+    for listing in listings.all():
+        if listing.sync_status == "error":
+            # Only if no push claimed it since it was read (that push decides its status itself).
+            resent += listings.update_fields(
+                listing.listing_id,
+                {"sync_status": "pending", "reason": RESENDING},
+                writer=RECOVERY_WRITER,
+                expected_sync_seq=listing.sync_seq,
+            )
+    logger.info(
+        "Back Market answers again: failed pushes resent",
+        extra={"connection_id": connection_id, "listings": resent},
+    )
 
 
 def stream_run(flow: str, clock: Clock) -> RunRecord:

@@ -65,6 +65,7 @@ from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, rec
 from bmsync.sync.flow import (
     connections_for,
     is_rerun_batch,
+    lease_for,
     request_reruns,
     run_flow,
     run_reruns,
@@ -90,8 +91,11 @@ FUNCTION = by_name("order_import")
 FLOW = "order_import"
 WRITER = "order_import"
 CATCH_UP_TASK = "catch_up"
-#: How long a run may hold an order's import claim before another run may take it over.
-CLAIM_LEASE = timedelta(minutes=5)
+#: How long a run may hold an order's import claim before another run may take it over: as long
+#: as its lock (the function's timeout and a margin; Lambda has stopped the run by then). The run
+#: that takes over looks the order up in WholeCell before creating it. (Five minutes held an order
+#: whose run crashed mid-create ~3 minutes longer than the crash itself.)
+CLAIM_LEASE = lease_for(FLOW)
 #: Cursor value meaning "import every open order on the next enabled run".
 NO_CURSOR = ""
 IMPORT_DOCUMENT = "order_import"

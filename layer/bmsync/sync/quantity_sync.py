@@ -48,6 +48,7 @@ from bmsync.store.stock_repo import StockItem, StockRepository, sku_key
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync import shadow
 from bmsync.sync.flow import (
+    clear_attention_alerts,
     connections_for,
     finish_stream_run,
     record_run,
@@ -350,7 +351,7 @@ def _apply(push: _Push, decisions: list[QuantityDecision]) -> None:
             _defer(push, decision)
     if push.run.counts["pushed"] > pushed_before:
         # Back Market took a push: the token works, its alerts are resolved.
-        push.state.clear_alerts(alerts.needs_person_alert_ids("backmarket"))
+        clear_attention_alerts(push.state, ("backmarket",), listings=push.listings)
         record_backmarket_budget(
             push.backmarket.sku_updates_remaining(), push.backmarket.requests_remaining()
         )

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bmsync_sandbox.simulator.metrics import (
+    NO_CAUSE,
     ApiUse,
     Exposure,
+    Incident,
     Latency,
     check_orders,
     check_quantities,
     check_shipments,
+    explain_tail,
     percentile,
 )
 
@@ -79,3 +82,83 @@ def test_a_shipment_is_lost_only_when_the_order_was_validated() -> None:
 
 def test_quantities_must_match_for_every_connected_listing() -> None:
     assert check_quantities({"A": 2, "B": 0, "X": 5}, {"A": 2, "B": 1}) == ["B: Back Market 0, computed 1"]
+
+
+def _tail_case() -> tuple[Latency, list[Incident]]:
+    """Forty SKUs synced in 30 s, and four slow ones: one under a crashed run's lease, one while the
+    token was revoked (a WholeCell fault overlapping it too), one deferred by bmsync, one unexplained."""
+    latency = Latency("stock")
+    for index in range(40):
+        latency.start(f"fast-{index}", T0)
+        latency.finish(f"fast-{index}", T0 + timedelta(seconds=30), ("quantity_sync",))
+    latency.start("crashed", T0)
+    latency.finish("crashed", T0 + timedelta(seconds=200))
+    latency.start("revoked", T0 + timedelta(hours=1))
+    latency.note_state("revoked", "error: Back Market did not take the quantity: rejected the token")
+    latency.finish("revoked", T0 + timedelta(hours=1, seconds=900), ("order_import", "quantity_sync"))
+    latency.start("deferred", T0 + timedelta(hours=2))
+    latency.note_state("deferred", "deferred: by the SKU-update budget")
+    latency.note_state("deferred", "deferred: by the SKU-update budget")  # the same state: once
+    latency.finish("deferred", T0 + timedelta(hours=2, seconds=900), ("quantity_sync.drift_check",))
+    latency.start("unexplained", T0 + timedelta(hours=3))
+    latency.finish("unexplained", T0 + timedelta(hours=3, seconds=100))
+    incidents = [
+        Incident("crash", T0 + timedelta(seconds=20), T0 + timedelta(seconds=155), "wholecell_watch"),
+        Incident("token_rotation", T0 + timedelta(minutes=58), T0 + timedelta(hours=1, minutes=6)),
+        Incident("wholecell_fault", T0 + timedelta(hours=1, minutes=2), T0 + timedelta(hours=1, minutes=3)),
+        # Another function's crash does not count against this direction.
+        Incident("crash", T0 + timedelta(hours=2), T0 + timedelta(hours=2, minutes=3), "order_import"),
+        # Over before the unexplained event started.
+        Incident(
+            "dynamodb_throttle", T0 + timedelta(hours=2, minutes=58), T0 + timedelta(hours=2, minutes=59)
+        ),
+    ]
+    return latency, incidents
+
+
+def test_the_tail_names_each_slow_event_with_the_incident_that_overlapped_it() -> None:
+    latency, incidents = _tail_case()
+
+    tail = explain_tail(latency, incidents, ("wholecell_watch", "quantity_sync"), share=0.1)
+
+    # 44 events: the slowest 10% are five, the four slow ones and one of the fast.
+    assert tail["events"] == 5
+    assert tail["from_s"] == 30
+    slowest = {event["key"]: event for event in tail["slowest"]}
+    assert [event["key"] for event in tail["slowest"][:4]] == [
+        "revoked",
+        "deferred",
+        "crashed",
+        "unexplained",
+    ]
+    assert slowest["crashed"]["cause"] == "crash"
+    assert slowest["crashed"]["overlapping"] == ["crash (wholecell_watch)"]
+    # The token was saved again at 1:06, the listing synced at 1:15: it waited for bmsync after.
+    assert slowest["revoked"]["cause"] == "token_rotation, then error"
+    assert slowest["revoked"]["waited_after_incidents_s"] == 540
+    assert slowest["revoked"]["overlapping"] == ["token_rotation", "wholecell_fault"]
+    assert slowest["revoked"]["finished_by"] == ["quantity_sync"]  # order_import is not this direction's
+    assert slowest["crashed"]["waited_after_incidents_s"] == 45
+    assert slowest["deferred"]["cause"] == "state: deferred: by the SKU-update budget"
+    assert slowest["deferred"]["states"] == ["deferred: by the SKU-update budget"]
+    assert slowest["deferred"]["finished_by"] == ["quantity_sync.drift_check"]
+    assert slowest["unexplained"]["cause"] == NO_CAUSE
+    assert tail["by_cause"] == {
+        "state: deferred: by the SKU-update budget": 1,
+        "token_rotation, then error": 1,
+        "crash": 2,  # the fifth, a fast one, ended 10 s into the crashed run's lease
+        NO_CAUSE: 1,
+    }
+
+
+def test_the_tail_caps_its_examples_and_is_empty_without_events() -> None:
+    latency, incidents = _tail_case()
+
+    tail = explain_tail(latency, incidents, ("quantity_sync",), share=1.0, examples=3)
+
+    assert tail["events"] == 44
+    assert len(tail["slowest"]) == 3
+    assert sum(tail["by_cause"].values()) == 44
+    # The crash was wholecell_watch's: not this direction's when only quantity_sync is named.
+    assert "crash" not in tail["by_cause"]
+    assert explain_tail(Latency("none"), incidents, ("quantity_sync",))["events"] == 0

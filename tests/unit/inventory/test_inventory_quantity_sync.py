@@ -5,6 +5,7 @@ from __future__ import annotations
 from bmsync.backmarket.errors import ServerError, Unauthorized
 from bmsync.settings import ListingImportScope, ProductVariationMode
 from bmsync.store.stock_repo import StockItem
+from bmsync.sync.flow import run_flow
 from bmsync.sync.quantity_sync import explain_quantity
 from tests.unit.inventory.conftest import Inventory
 
@@ -329,6 +330,35 @@ def test_a_revoked_token_stops_the_batch_raises_one_alert_and_heals_after_the_fi
     assert run.counts["pushed"] == 2
     assert sorted(inventory.backmarket.updates) == [("L-1", 3, None), ("L-2", 4, None)]
     assert inventory.state.alerts() == []
+
+
+def test_after_a_revoked_token_the_first_good_run_resends_the_failed_pushes_without_the_drift_check(
+    inventory: Inventory,
+) -> None:
+    inventory.receive(inventory.variation(1, "SKU-1"), 3)
+    inventory.receive(inventory.variation(2, "SKU-2"), 4)
+    inventory.backmarket.add("L-1", "SKU-1", 1)
+    inventory.backmarket.add("L-2", "SKU-2", 1)
+    inventory.import_listings()
+    inventory.watch()
+    inventory.backmarket.fail_next = [Unauthorized("Back Market rejected the token")]
+    inventory.cycle()
+    assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"error"}
+
+    # The seller saves a new token; order_import's next minute reads Back Market fine. The listings
+    # go again through their stream at once, not at the next hourly drift check.
+    inventory.later(1)
+    good = run_flow(
+        "order_import", inventory.state, inventory.clock, lambda run: None, services=("backmarket",)
+    )
+    assert good.status == "succeeded" and inventory.state.alerts() == []
+    assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"pending"}
+    assert all(response == {"batchItemFailures": []} for response in inventory.cycle())
+    assert sorted(inventory.backmarket.updates) == [("L-1", 3, None), ("L-2", 4, None)]
+    assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"in_sync"}
+    # A good run with no alert raised resends nothing.
+    run_flow("order_import", inventory.state, inventory.clock, lambda run: None, services=("backmarket",))
+    assert inventory.cycle() == []
 
 
 def test_a_stock_write_that_does_not_change_the_calculated_quantity_is_ignored(inventory: Inventory) -> None:

@@ -151,7 +151,9 @@ def test_a_crash_after_creating_is_recovered_by_lookup_not_a_second_order(harnes
     run = harness.run()  # the claim's lease still runs: nothing is done and the cursor stays
     assert run.counts.get("busy_elsewhere") == 1 and len(harness.wholecell.created) == 1
 
-    harness.clock.advance(300)
+    # The crashed run cannot outlive its function's timeout: its claim lasts as long as a run's
+    # lock (120 s + 15 s), not five minutes, and the next run takes over.
+    harness.clock.advance(76)
     run = harness.run()
     assert run.counts["recovered"] == 1 and "imported" not in run.counts
     assert len(harness.wholecell.created) == 1
