@@ -7,6 +7,7 @@ import pytest
 from bmsync.errors import IntegrationError
 from bmsync.events import ScheduledEvent
 from bmsync.settings import Settings
+from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import connections_for, lease_for, run_flow
@@ -56,7 +57,17 @@ def test_a_revoked_token_becomes_a_critical_alert_cleared_by_the_next_good_run(a
     [alert] = state.alerts()
     assert alert.severity == "critical" and alert.action == "Set a new token"
 
-    run_flow("order_import", state, clock, lambda run: None, services=("backmarket",))
+    # A flow that cannot resend the pushes the token failed (shipment_export) leaves it raised.
+    run_flow("shipment_export", state, clock, lambda run: None, services=("backmarket",))
+    assert [alert.severity for alert in state.alerts()] == ["critical"]
+    run_flow(
+        "order_import",
+        state,
+        clock,
+        lambda run: None,
+        services=("backmarket",),
+        listings=ListingsRepository("uk"),
+    )
     assert state.alerts() == []
 
 

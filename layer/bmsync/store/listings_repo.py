@@ -107,6 +107,21 @@ class ListingsRepository:
         return [ListingItem.model_validate(item) for item in items]
 
     # -- writes
+    def resend_failed_pushes(self, *, reason: str, writer: str) -> int:
+        """Mark every listing whose push failed (``error``) ``pending`` again, so that its stream
+        hands it to quantity_sync once more; returns how many. Only a listing no push claimed since
+        it was read is marked (that push decides its status itself)."""
+        return sum(
+            self.update_fields(
+                listing.listing_id,
+                {"sync_status": "pending", "reason": reason},
+                writer=writer,
+                expected_sync_seq=listing.sync_seq,
+            )
+            for listing in self.all()
+            if listing.sync_status == "error"
+        )
+
     def create(self, listing: ListingItem) -> bool:
         """Store a listing seen for the first time; ``False`` if it exists already (a concurrent import)."""
         document = listing.model_dump()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,7 +41,6 @@ from bmsync.fan_out import FanOut
 from bmsync.observability import emit_run_metrics, logger, take_run_measures
 from bmsync.rerun import RequestRerun
 from bmsync.settings import Settings
-from bmsync.store.listings_repo import ListingsRepository
 from bmsync.store.run_aggregates import RunAggregatesRepository
 from bmsync.store.settings_repo import SettingsRepository
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
@@ -70,6 +69,7 @@ def run_flow(
     *,
     services: tuple[str, ...] = (),
     lease: timedelta | None = None,
+    listings: FailedPushes | None = None,
 ) -> RunRecord:
     """Run ``body`` under the flow's lock and record the run; ``body`` fills ``run.counts``.
 
@@ -77,7 +77,8 @@ def run_flow(
     Errors are recorded and re-raised, except integration errors, which are recorded as the run's
     failure (and an alert where a person must act) so that the schedule simply tries again.
     ``services`` names the services ``body`` talks to ("backmarket", "wholecell"): a successful run
-    proves their credentials work, so their attention alerts are cleared.
+    proves their credentials work, so their attention alerts are cleared; a Back Market one only by a
+    flow given the connection's ``listings`` (:func:`clear_attention_alerts`).
     """
     owner = uuid.uuid4().hex
     if not state.acquire_lock(flow, owner, lease or lease_for(flow)):
@@ -91,7 +92,7 @@ def run_flow(
     try:
         body(run)
         outcome = "succeeded"
-        clear_attention_alerts(state, services)
+        clear_attention_alerts(state, services, listings=listings)
     except IntegrationError as error:
         error_text = error.message
         logger.warning(
@@ -115,15 +116,23 @@ RECOVERY_WRITER = "backmarket_recovered"
 RESENDING = "Back Market answers again: the quantity is being sent again"
 
 
+class FailedPushes(Protocol):
+    """The connection's listings (``ListingsRepository``), as far as a recovery needs them."""
+
+    def resend_failed_pushes(self, *, reason: str, writer: str) -> int: ...
+
+
 def clear_attention_alerts(
     state: SyncStateRepository,
     services: Iterable[str],
     *,
-    listings: ListingsRepository | None = None,
+    listings: FailedPushes | None = None,
 ) -> None:
     """A run of a flow that talks to ``services`` succeeded: their attention alerts are resolved (one
     read when none is raised, every run's case). When a Back Market one was, the listings whose push
-    it failed go again now (through their stream), not at the next hourly drift check.
+    it failed go again now (through their stream), not at the next hourly drift check; a flow without
+    ``listings`` (shipment_export, which has no access to that table) leaves a Back Market alert to
+    the flows that have them (order_import clears it within half a minute).
 
     Shipments waiting for a retry are left to their backoff: a run that clears the alert need not
     have called Back Market (a send_due_retries run with nothing due), and a retry during an outage
@@ -131,29 +140,19 @@ def clear_attention_alerts(
     raised = state.raised_alerts(
         alert_id for service in services for alert_id in alerts.needs_person_alert_ids(service)
     )
-    if set(raised) & set(alerts.needs_person_alert_ids("backmarket")):
-        # Before the alert goes: if this fails, the next good run resends them.
-        _resend_failed_pushes(state.connection_id, listings)
+    backmarket = set(alerts.needs_person_alert_ids("backmarket"))
+    if set(raised) & backmarket:
+        if listings is None:
+            raised = [alert_id for alert_id in raised if alert_id not in backmarket]
+        else:
+            # Before the alert goes: if this fails, the next good run resends them.
+            resent = listings.resend_failed_pushes(reason=RESENDING, writer=RECOVERY_WRITER)
+            logger.info(
+                "Back Market answers again: failed pushes resent",
+                extra={"connection_id": state.connection_id, "listings": resent},
+            )
     for alert_id in raised:
         state.clear_alert(alert_id)
-
-
-def _resend_failed_pushes(connection_id: str, listings: ListingsRepository | None) -> None:
-    listings = listings or ListingsRepository(connection_id)
-    resent = 0
-    for listing in listings.all():
-        if listing.sync_status == "error":
-            # Only if no push claimed it since it was read (that push decides its status itself).
-            resent += listings.update_fields(
-                listing.listing_id,
-                {"sync_status": "pending", "reason": RESENDING},
-                writer=RECOVERY_WRITER,
-                expected_sync_seq=listing.sync_seq,
-            )
-    logger.info(
-        "Back Market answers again: failed pushes resent",
-        extra={"connection_id": connection_id, "listings": resent},
-    )
 
 
 def stream_run(flow: str, clock: Clock) -> RunRecord:

@@ -231,7 +231,9 @@ def run_connection(wired: ListingImportWiring) -> RunRecord:
             run=run,
         )
 
-    return run_flow(FLOW, wired.state, wired.clock, body, services=("backmarket", "wholecell"))
+    return run_flow(
+        FLOW, wired.state, wired.clock, body, services=("backmarket", "wholecell"), listings=wired.listings
+    )
 
 
 def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:

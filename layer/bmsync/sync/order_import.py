@@ -1193,7 +1193,7 @@ class OrderImportWiring:
     wholecell: WholeCellOrders
     orders: OrdersRepository
     stock: StockMirror
-    listings: OrderListings
+    listings: ListingsRepository  # the rules see it as OrderListings; run_flow resends failed pushes
     state: SyncStateRepository
     clock: Clock
 
@@ -1231,7 +1231,9 @@ def run_connection(wired: OrderImportWiring, *, catch_up: bool = False) -> RunRe
             catch_up=catch_up,
         )
 
-    return run_flow(FLOW, wired.state, wired.clock, body, services=("backmarket", "wholecell"))
+    return run_flow(
+        FLOW, wired.state, wired.clock, body, services=("backmarket", "wholecell"), listings=wired.listings
+    )
 
 
 def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:

@@ -659,7 +659,9 @@ def run_drift_check(wired: QuantitySyncWiring, time_left: Callable[[], float] | 
             time_left=time_left,
         )
 
-    return run_flow(DRIFT_FLOW, wired.state, wired.clock, body, services=("backmarket",))
+    return run_flow(
+        DRIFT_FLOW, wired.state, wired.clock, body, services=("backmarket",), listings=wired.listings
+    )
 
 
 def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:

@@ -345,11 +345,23 @@ def test_after_a_revoked_token_the_first_good_run_resends_the_failed_pushes_with
     inventory.cycle()
     assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"error"}
 
-    # The seller saves a new token; order_import's next minute reads Back Market fine. The listings
-    # go again through their stream at once, not at the next hourly drift check.
+    # The seller saves a new token. shipment_export's next minute succeeds, but it cannot reach the
+    # listings table: it leaves the alert to a flow that can resend the pushes.
     inventory.later(1)
+    shipments = run_flow(
+        "shipment_export", inventory.state, inventory.clock, lambda run: None, services=("backmarket",)
+    )
+    assert shipments.status == "succeeded" and len(inventory.state.alerts()) == 1
+    assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"error"}
+    # order_import's run reads Back Market fine: the listings go again through their stream at once,
+    # not at the next hourly drift check, and the alert clears.
     good = run_flow(
-        "order_import", inventory.state, inventory.clock, lambda run: None, services=("backmarket",)
+        "order_import",
+        inventory.state,
+        inventory.clock,
+        lambda run: None,
+        services=("backmarket",),
+        listings=inventory.listings,
     )
     assert good.status == "succeeded" and inventory.state.alerts() == []
     assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"pending"}
@@ -357,7 +369,14 @@ def test_after_a_revoked_token_the_first_good_run_resends_the_failed_pushes_with
     assert sorted(inventory.backmarket.updates) == [("L-1", 3, None), ("L-2", 4, None)]
     assert {inventory.listing(listing_id).sync_status for listing_id in ("L-1", "L-2")} == {"in_sync"}
     # A good run with no alert raised resends nothing.
-    run_flow("order_import", inventory.state, inventory.clock, lambda run: None, services=("backmarket",))
+    run_flow(
+        "order_import",
+        inventory.state,
+        inventory.clock,
+        lambda run: None,
+        services=("backmarket",),
+        listings=inventory.listings,
+    )
     assert inventory.cycle() == []
 
 
