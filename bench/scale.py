@@ -166,6 +166,7 @@ def summary(report: dict[str, Any], hours: float) -> dict[str, Any]:
         "size": report["size"],
         "oversell": report["oversell"],
         "latency": report["latency"],
+        "latency_tail": report["latency_tail"],
         "backmarket_calls": api["calls"],
         "backmarket_calls_per_hour": api["calls_per_hour"],
         "throttled_429": api["throttled_429"],
