@@ -64,6 +64,11 @@ RETRY_TASK = "send_due_retries"
 
 #: Transient failures are retried with a doubling delay up to this many attempts, then need a person.
 MAX_EXPORT_ATTEMPTS = 6
+#: A failure only a person can fix (a revoked token, a firewall block) is no attempt of the shipment's:
+#: it is tried again this often, uncounted, so that it goes within a minute of the fix (a doubling
+#: delay would leave it waiting up to half an hour after it, and an outage of an hour or so would
+#: use up its attempts and leave it to a person twice).
+ATTENTION_RETRY = timedelta(minutes=1)
 EXPORT_LEASE = timedelta(minutes=2)
 #: A whole number in a WholeCell order's external id or notes: maybe its Back Market order number.
 WHOLE_NUMBER = re.compile(r"(?<!\d)\d+(?!\d)")
@@ -228,7 +233,8 @@ class _Attempt:
     state: ExportState
     reason: str
     sent_key: str | None = None
-    #: An error only a person can fix (a revoked token): raised as the connection's critical alert.
+    #: An error only a person can fix (a revoked token): raised as the connection's critical alert,
+    #: and retried every :data:`ATTENTION_RETRY` without counting as an attempt.
     attention: IntegrationError | None = None
 
 
@@ -428,14 +434,14 @@ def _failure(record: OrderRecord, error: IntegrationError, *, retryable: bool | 
     transient = error.retryable if retryable is None else retryable
     detail = error.message + (f" ({error.action})" if error.action else "")
     attention = error if error.needs_attention else None
-    if transient or attention:
-        if record.export_attempts + 1 >= MAX_EXPORT_ATTEMPTS:
-            return _Attempt(
-                "failed", f"not sent after {MAX_EXPORT_ATTEMPTS} attempts: {detail}", attention=attention
-            )
+    if attention:
         return _Attempt(
             "failed_retrying", f"Back Market did not take the shipment yet: {detail}", attention=attention
         )
+    if transient:
+        if record.export_attempts + 1 >= MAX_EXPORT_ATTEMPTS:
+            return _Attempt("failed", f"not sent after {MAX_EXPORT_ATTEMPTS} attempts: {detail}")
+        return _Attempt("failed_retrying", f"Back Market did not take the shipment yet: {detail}")
     return _Attempt("rejected", f"Back Market refused the shipment: {detail}")
 
 
@@ -460,6 +466,8 @@ def _record_outcome(
             record.exported_key = outcome.sent_key
             record.export_attempts = 0
             record.export_next_attempt_at = None
+        elif outcome.state == "failed_retrying" and outcome.attention is not None:
+            record.export_next_attempt_at = utc_iso(now + ATTENTION_RETRY)
         elif outcome.state == "failed_retrying":
             record.export_attempts += 1
             record.export_next_attempt_at = utc_iso(now + export_backoff(record.export_attempts))

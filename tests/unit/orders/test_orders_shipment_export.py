@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bmsync.backmarket.errors import Unauthorized
 from bmsync.sync.shipment_export import MAX_EXPORT_ATTEMPTS, capture_new_shipments
 from tests.unit.orders.conftest import SKU, OrdersHarness
 from tests.unit.orders.fakes import FakeLine, FakeShipment, FakeUnit, InvalidTransition, ServerError
@@ -176,6 +177,29 @@ def test_transient_failures_retry_with_backoff_then_need_a_person(harness: Order
     record = harness.record(1002)
     assert record.export_state == "failed" and f"after {MAX_EXPORT_ATTEMPTS} attempts" in record.export_reason
     assert any(alert.alert_id == "shipment-1002" for alert in harness.state.alerts())
+
+
+def test_a_revoked_token_uses_no_attempt_and_the_shipment_goes_within_a_minute_of_the_new_one(
+    harness: OrdersHarness,
+) -> None:
+    harness.order(1001, 3)
+    harness.run()
+    _ship_in_wholecell(harness, 1001)
+    harness.backmarket.fail_next = [Unauthorized("Back Market rejected the token", status=401)]
+    assert harness.export(1001) == "failed_retrying"
+    assert any(alert.severity == "critical" for alert in harness.state.alerts())
+    # An outage far longer than six doubling retries: every minute it is tried again, uncounted.
+    for _ in range(3 * MAX_EXPORT_ATTEMPTS):
+        harness.clock.advance(61)
+        harness.backmarket.fail_next = [Unauthorized("Back Market rejected the token", status=401)]
+        assert harness.send_due_retries().counts.get("retried") == 1
+    record = harness.record(1001)
+    assert record.export_state == "failed_retrying" and record.export_attempts == 0
+    assert not any(alert.alert_id == "shipment-1001" for alert in harness.state.alerts())
+    # The seller saves the new token: the next minute sends it.
+    harness.clock.advance(61)
+    assert harness.send_due_retries().counts == {"retried": 1, "sent": 1}
+    assert harness.record(1001).export_state == "sent" and len(harness.backmarket.sent("ship")) == 1
 
 
 def test_a_crash_after_sending_is_confirmed_by_rereading_not_sent_again(harness: OrdersHarness) -> None:
