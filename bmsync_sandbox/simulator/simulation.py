@@ -678,6 +678,11 @@ class Simulation:
                     f"{len(self.invoker.errors)} unhandled exceptions, "
                     f"{time.perf_counter() - wall_started:.0f} s"
                 )
+        if not self.measuring:
+            # One step carried the clock past the whole window: its runs wait on the simulated clock
+            # (WholeCell's 2 requests a second), and the slots that fell due meanwhile run one after
+            # another. Whatever happened counts from here: an empty window, not a crash.
+            self._start_measuring()
         # Settle: faults off, no new traffic; what people already started still happens, and the
         # system gets `settle_minutes` after the last of it (a unit graded in the last seconds too).
         self.traffic.stop()

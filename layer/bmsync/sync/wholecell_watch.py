@@ -8,7 +8,9 @@ reads and no memory. Sales orders on the
 ``Backmarket`` channel go to shipment_export's ``capture_new_shipments``. A full reconciliation runs
 on first start, whenever the available statuses or warehouses change, and every
 ``wholecell_reconcile_minutes``, to heal anything an incremental read missed. The cursors move only
-after every write succeeded.
+after every write succeeded. A cursor the overlap keeps re-reading at (a bulk of units stamped in one
+second, then quiet) moves on with WholeCell's clock, as far as the stamps seen show it
+(``_clock_offset``).
 
 A reconciliation is a job over several runs (:class:`Reconciliation`): each run does its incremental
 read first, then reads the next chunk of WholeCell's lists within a :class:`ChunkBudget` (pages, and
@@ -312,6 +314,8 @@ def watch_wholecell(
     units: list[InventoryUnitLike] = []
     orders: list[WholeCellSalesOrder] = []
     units_read = orders_read = 0
+    units_in_overlap: list[InventoryUnitLike] = []
+    orders_in_overlap: list[WholeCellSalesOrder] = []
     unit_cursor = sales_cursor = now
     if not first_start:
         unit_cursor = parse_iso(cursors["inventories"])
@@ -358,6 +362,22 @@ def watch_wholecell(
             # The cursors start from WholeCell's own clock where it showed it (ours may run ahead of it).
             unit_cursor = _first_cursor(chunk.latest_unit, now)
             sales_cursor = _first_cursor(max((order.updated_at for order in chunk.orders), default=None), now)
+    # What the reads showed of WholeCell's clock: a cursor the overlap re-reads something at moves
+    # with that clock, past a bulk of changes stamped in one second (see :func:`_clock_offset`).
+    stamps = [unit.updated_at for unit in units_in_overlap] + [
+        order.updated_at for order in [*orders_in_overlap, *(chunk.orders if chunk else [])]
+    ]
+    if chunk is not None and chunk.latest_unit is not None:
+        stamps.append(chunk.latest_unit)
+    offset = _clock_offset(cursors.get("wholecell_clock_offset"), stamps, clock.now())
+    if offset is not None and not first_start:
+        # WholeCell's clock when this run's reads began: a change stamped later is past it, and the
+        # next overlap re-reads it even if it landed on a page this read had already passed.
+        wholecell_now = now + timedelta(seconds=offset)
+        if units_in_overlap:
+            unit_cursor = max(unit_cursor, wholecell_now)
+        if orders_in_overlap:
+            sales_cursor = max(sales_cursor, wholecell_now)
     completed = reconciliation is not None and reconciliation.finished
     gone = (0, 0)
     if completed and reconciliation is not None and chunk is not None:
@@ -399,6 +419,7 @@ def watch_wholecell(
         "quantity_key": _quantity_key(settings),
         "seen_units": _seen_in_overlap(seen_units, units, unit_cursor),
         "seen_orders": _seen_in_overlap(seen_orders, orders, sales_cursor),
+        "wholecell_clock_offset": offset,
         "missing_endpoints": sorted(missing),
         # A reservation checked once is not checked (nor the memory loaded for it) again.
         "reservations_checked": {
@@ -440,6 +461,23 @@ def watch_wholecell(
 def _delete_seen(state: SyncStateRepository) -> None:
     for name in state.documents(SEEN_DOCUMENT_PREFIX):
         state.delete_document(name)
+
+
+def _clock_offset(known: float | None, stamps: Sequence[datetime], read_end: datetime) -> float | None:
+    """How far WholeCell's clock is at least ahead of ours, in seconds (negative: behind), never
+    more than 0; None before any change was seen.
+
+    A change WholeCell stamped was stamped by its clock before our ``read_end``: each stamp minus
+    ``read_end`` is a lower bound of the difference, and the clocks tick alike, so the best bound so
+    far holds for every later read. With it a cursor that stays at the newest change (thousands of
+    units stamped in one second, then quiet) moves on as WholeCell's clock does; otherwise every
+    read's overlap would re-read the whole bulk (20,000 units: 200 pages, longer than the run)."""
+    offsets = [(stamp - read_end).total_seconds() for stamp in stamps]
+    if known is not None:
+        offsets.append(float(known))
+    if not offsets:
+        return None
+    return min(0.0, max(offsets))
 
 
 def _first_cursor(latest: datetime | None, now: datetime) -> datetime:

@@ -70,3 +70,28 @@ def test_an_unhandled_exception_is_reported_with_its_simulated_time_and_stack(
     assert first["at"] >= report["config"]["started_at"]
     assert any("raise RuntimeError" in line for line in first["stack"])
     assert "first unhandled exception, at " in render(report)
+
+
+def test_a_run_that_carries_the_clock_past_the_whole_window_still_gives_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bmsync.sync import order_import
+
+    real_import = order_import.import_orders
+    slow: list[int] = []
+
+    def slow_first(**kwargs: Any) -> None:
+        if not slow:  # the first run waits 10 simulated minutes (a rate limit): past warm-up and traffic
+            slow.append(1)
+            kwargs["clock"].sleep(600)
+        real_import(**kwargs)
+
+    monkeypatch.setattr(order_import, "import_orders", slow_first)
+    config = SimulationConfig(
+        days=2 / 24 / 60, warmup_minutes=1, seed=5, faults="none", extra_skus=1, rates=BUSY, settle_minutes=1
+    )
+    report = simulate(config, work_dir=tmp_path)  # once an AttributeError: the window never started
+
+    assert slow and report["invariants"]["unhandled_exceptions"]["count"] == 0
+    # Nothing ran inside the window (one run jumped it): an empty measurement, said as such.
+    assert all(counters["invocations"] == 0 for counters in report["handlers_during_traffic"].values())

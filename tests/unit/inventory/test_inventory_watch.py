@@ -233,6 +233,36 @@ def test_a_bulk_change_in_one_second_keeps_the_cursor_document_small(
     assert inventory.stock_stream.read() == [] and calculated(inventory)["1"] == (12, 0, 12)
 
 
+def unit_reads_since(inventory: Inventory) -> list[object]:
+    return [call[1]["updated_at_gt"] for call in inventory.wholecell.calls if call[0] == "inventories"]
+
+
+def test_a_bulk_stamped_in_one_second_is_not_reread_once_wholecell_s_clock_passed_it(
+    inventory: Inventory,
+) -> None:
+    # 20,000 units stamped in one second (a new account's import, a bulk edit), then quiet: the cursor
+    # sat at their stamp and every read's overlap re-read all of them (200 pages, longer than a run).
+    variation = inventory.variation(1, "SKU-1")
+    inventory.watch()
+    inventory.later(1)
+    bulk = inventory.receive(variation, 30)
+    stamp = bulk[0].updated_at
+    assert all(unit.updated_at == stamp for unit in bulk)
+    assert inventory.watch().counts["units_changed"] == 30
+    inventory.later(1)
+    again = inventory.watch()  # the overlap still reaches the bulk: read again, nothing new in it
+    assert again.counts["units_read"] == 30 and again.counts["units_changed"] == 0
+    for _ in range(3):  # WholeCell's clock is a minute past the bulk: no read reaches it again
+        inventory.later(1)
+        inventory.wholecell.calls.clear()
+        assert inventory.watch().counts["units_read"] == 0
+        assert unit_reads_since(inventory)[0] >= stamp  # changes stamped after it, only
+    # The cursor moved with WholeCell's clock, not past its changes: the next one is read.
+    inventory.change_unit(bulk[0], status="Sold")
+    assert inventory.watch().counts["units_changed"] == 1
+    assert calculated(inventory)["1"] == (29, 0, 29)
+
+
 def test_a_wholecell_clock_behind_ours_loses_no_change(inventory: Inventory) -> None:
     variation = inventory.variation(1, "SKU-1")
     behind = timedelta(minutes=10)
