@@ -262,6 +262,20 @@ def request_reruns(
             )
 
 
+def handle_scheduled(
+    event: dict[str, Any],
+    context: Any,
+    spec: FunctionSpec,
+    run_scheduled: Callable[[ScheduledEvent], dict[str, Any]],
+) -> dict[str, Any]:
+    """An invocation of a function that runs twice a minute: its slot's scheduled event, or a batch
+    of its rerun queue, each run by ``run_scheduled``."""
+    start_invocation(spec)
+    if is_rerun_batch(event):
+        return run_reruns(event, context, spec, run_scheduled)
+    return run_scheduled(scheduled_event(event, spec))
+
+
 def is_rerun_batch(event: dict[str, Any]) -> bool:
     """Whether ``event`` is a batch of the function's rerun queue (SQS), not Scheduler's event."""
     records = event.get("Records") or []

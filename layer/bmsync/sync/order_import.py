@@ -64,14 +64,11 @@ from bmsync.sync import duplicates, shadow
 from bmsync.sync.contract_confirmed import EXTERNAL_ID_LOOKUP, is_confirmed, record_confirmed
 from bmsync.sync.flow import (
     connections_for,
-    is_rerun_batch,
+    handle_scheduled,
     lease_for,
     request_reruns,
     run_flow,
-    run_reruns,
     run_summary,
-    scheduled_event,
-    start_invocation,
 )
 from bmsync.sync.ports import (
     BackMarketAddress,
@@ -1239,10 +1236,9 @@ def run_connection(wired: OrderImportWiring, *, catch_up: bool = False) -> RunRe
 def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
     """The order_import function: every minute and each connection's rerun half a minute later (its
     rerun queue's SQS batch), and daily with ``task: "catch_up"``."""
-    start_invocation(FUNCTION)
-    if is_rerun_batch(event):
-        return run_reruns(event, context, FUNCTION, lambda rerun: run_scheduled(rerun, context, clock))
-    return run_scheduled(scheduled_event(event, FUNCTION), context, clock)
+    return handle_scheduled(
+        event, context, FUNCTION, lambda scheduled: run_scheduled(scheduled, context, clock)
+    )
 
 
 def run_scheduled(scheduled: ScheduledEvent, context: Any, clock: Clock) -> dict[str, Any]:

@@ -60,13 +60,10 @@ from bmsync.store.stock_repo import MirrorEntry, StockItem, StockRepository, sku
 from bmsync.store.sync_state import RunRecord, SyncStateRepository
 from bmsync.sync.flow import (
     connections_for,
-    is_rerun_batch,
+    handle_scheduled,
     request_reruns,
     run_flow,
-    run_reruns,
     run_summary,
-    scheduled_event,
-    start_invocation,
     time_left,
 )
 from bmsync.sync.ports import (
@@ -845,10 +842,9 @@ def run_connection(
 def handle(event: dict[str, Any], context: Any, clock: Clock) -> dict[str, Any]:
     """The wholecell_watch function: every minute for every connection, and each connection's rerun
     half a minute later (its rerun queue's SQS batch)."""
-    start_invocation(FUNCTION)
-    if is_rerun_batch(event):
-        return run_reruns(event, context, FUNCTION, lambda rerun: run_scheduled(rerun, context, clock))
-    return run_scheduled(scheduled_event(event, FUNCTION), context, clock)
+    return handle_scheduled(
+        event, context, FUNCTION, lambda scheduled: run_scheduled(scheduled, context, clock)
+    )
 
 
 def run_scheduled(scheduled: ScheduledEvent, context: Any, clock: Clock) -> dict[str, Any]:
