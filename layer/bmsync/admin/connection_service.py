@@ -8,7 +8,7 @@ import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from bmsync import connection_secrets
 from bmsync.admin.connection_check import ConnectionReport
@@ -16,7 +16,7 @@ from bmsync.admin.duplicates import refuse_shared_token
 from bmsync.admin.sandbox_hosts import hosts_summary
 from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_service import secrets_state
-from bmsync.admin.web import BadRequest, Caller, Unprocessable
+from bmsync.admin.web import BadRequest, Caller, Unprocessable, require_typed_confirmation
 from bmsync.observability import logger
 from bmsync.settings import Settings, error_fields
 
@@ -96,12 +96,6 @@ def run_test(services: AdminServices, settings: Settings) -> ConnectionReport:
     return services.test_connection(settings, services.clock())
 
 
-class DeleteConnectionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    confirm: str = Field(max_length=64)
-
-
 class DeletedConnection(BaseModel):
     connection_id: str
     #: How many items each table held (the settings item counts under ``settings``).
@@ -125,12 +119,7 @@ def delete_connection(
     ``data["confirm"]`` must repeat the connection id. The settings go first, so no new run starts
     for the connection; a connection only partly deleted (an error mid-way) can be deleted again.
     """
-    try:
-        body = DeleteConnectionBody.model_validate(data)
-    except ValidationError:
-        raise BadRequest("confirm", f"type the connection id {connection_id!r} to confirm") from None
-    if body.confirm != connection_id:
-        raise BadRequest("confirm", f"type the connection id {connection_id!r} to confirm")
+    require_typed_confirmation(data, connection_id)
     settings_repo, connection_data = services.settings(), services.connection_data()
     known = (
         settings_repo.get(connection_id) is not None

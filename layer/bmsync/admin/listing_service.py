@@ -13,9 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bmsync.admin.paging import paged, parse_query
 from bmsync.admin.services import AdminServices
 from bmsync.admin.variations import VariationChoice
-from bmsync.admin.web import BadRequest, Unprocessable
-from bmsync.errors import IntegrationError
-from bmsync.secrets import SecretMissing
+from bmsync.admin.web import BadRequest, Unprocessable, wholecell_answers
 from bmsync.settings import ProductVariationMode, Settings, error_fields
 from bmsync.store.listings_repo import ListingItem, SyncStatus
 from bmsync.store.sync_state import RunRecord
@@ -280,14 +278,8 @@ def listing_document(services: AdminServices, settings: Settings, listing: Listi
 
 def available_variations(services: AdminServices, settings: Settings) -> list[VariationChoice]:
     """WholeCell's product variations, read live; a missing secret or silent WholeCell is a 5xx."""
-    try:
+    with wholecell_answers():
         return services.variations(settings, services.clock())
-    except SecretMissing as missing:
-        raise BadRequest("wholecell", f"{missing}", HTTPStatus.SERVICE_UNAVAILABLE) from None
-    except IntegrationError as error:
-        raise BadRequest(
-            "wholecell", f"WholeCell did not answer: {error.message}; try again", HTTPStatus.BAD_GATEWAY
-        ) from None
 
 
 def chosen_variations(services: AdminServices, settings: Settings, listing: ListingItem) -> set[str]:

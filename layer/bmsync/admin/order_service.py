@@ -11,10 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bmsync.admin.paging import paged, parse_query
 from bmsync.admin.services import AdminServices
-from bmsync.admin.web import BadRequest, Unprocessable
+from bmsync.admin.web import BadRequest, Unprocessable, wholecell_answers
 from bmsync.backmarket.states import LineState
-from bmsync.errors import IntegrationError
-from bmsync.secrets import SecretMissing
 from bmsync.settings import Settings, error_fields
 from bmsync.store.orders_repo import ExportState, OrderRecord
 from bmsync.sync import doctor, order_import, order_link
@@ -202,20 +200,17 @@ def _waiting(services: AdminServices, settings: Settings, order_id: str) -> Orde
 @contextmanager
 def _reading_wholecell(wholecell_order_id: int) -> Iterator[None]:
     """WholeCell's answers and the link's refusals as 4xx/5xx naming the field at fault."""
-    try:
-        yield
-    except order_link.LinkRefused as refused:
-        raise BadRequest("wholecell_order_id", str(refused), HTTPStatus.CONFLICT) from None
-    except NotFound:
-        raise BadRequest(
-            "wholecell_order_id", f"WholeCell has no sales order {wholecell_order_id}", HTTPStatus.NOT_FOUND
-        ) from None
-    except SecretMissing as missing:
-        raise BadRequest("wholecell", f"{missing}", HTTPStatus.SERVICE_UNAVAILABLE) from None
-    except IntegrationError as error:
-        raise BadRequest(
-            "wholecell", f"WholeCell did not answer: {error.message}; try again", HTTPStatus.BAD_GATEWAY
-        ) from None
+    with wholecell_answers():
+        try:
+            yield
+        except order_link.LinkRefused as refused:
+            raise BadRequest("wholecell_order_id", str(refused), HTTPStatus.CONFLICT) from None
+        except NotFound:
+            raise BadRequest(
+                "wholecell_order_id",
+                f"WholeCell has no sales order {wholecell_order_id}",
+                HTTPStatus.NOT_FOUND,
+            ) from None
 
 
 def check_in_wholecell(

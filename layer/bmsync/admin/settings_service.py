@@ -11,9 +11,7 @@ from pydantic import ValidationError
 from bmsync import connection_secrets
 from bmsync.admin.services import AdminServices
 from bmsync.admin.settings_form import merge_changes
-from bmsync.admin.web import BadRequest, Unprocessable, connection_id_from
-from bmsync.errors import IntegrationError
-from bmsync.secrets import SecretMissing
+from bmsync.admin.web import BadRequest, Unprocessable, connection_id_from, wholecell_answers
 from bmsync.settings import Settings, error_fields
 
 
@@ -86,14 +84,8 @@ def save_update(
 
 def refresh_statuses(services: AdminServices, current: Settings) -> Settings:
     """Store the account's sales-order statuses as WholeCell lists them now (the mapping names them)."""
-    try:
+    with wholecell_answers():
         titles = services.order_statuses(current, services.clock())
-    except SecretMissing as missing:
-        raise BadRequest("wholecell", str(missing), HTTPStatus.SERVICE_UNAVAILABLE) from None
-    except IntegrationError as error:
-        raise BadRequest(
-            "wholecell", f"WholeCell did not answer: {error.message}; try again", HTTPStatus.BAD_GATEWAY
-        ) from None
     if not titles:
         raise BadRequest("wholecell", "WholeCell lists no sales-order status", HTTPStatus.BAD_GATEWAY)
     # A mapping to a status WholeCell no longer has would refuse every save: it is unmapped.

@@ -11,10 +11,8 @@ from collections import Counter
 from http import HTTPStatus
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from bmsync.admin.services import AdminServices
-from bmsync.admin.web import BadRequest
+from bmsync.admin.web import BadRequest, require_typed_confirmation
 from bmsync.observability import logger
 from bmsync.settings import ConnectionMode, Settings
 from bmsync.store.orders_repo import OrderRecord
@@ -87,12 +85,6 @@ def shadow_report(services: AdminServices, settings: Settings) -> dict[str, Any]
     }
 
 
-class GoLiveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    confirm: str = Field(max_length=64)
-
-
 def go_live(services: AdminServices, settings: Settings, data: dict[str, Any], *, by: str) -> Settings:
     """Switch the connection from shadow to live; ``data["confirm"]`` repeats the connection id.
 
@@ -104,12 +96,7 @@ def go_live(services: AdminServices, settings: Settings, data: dict[str, Any], *
     read again.
     """
     connection_id = settings.connection_id
-    try:
-        body = GoLiveBody.model_validate(data)
-    except ValidationError:
-        raise BadRequest("confirm", f"type the connection id {connection_id!r} to confirm") from None
-    if body.confirm != connection_id:
-        raise BadRequest("confirm", f"type the connection id {connection_id!r} to confirm")
+    require_typed_confirmation(data, connection_id)
     if settings.mode is ConnectionMode.LIVE:
         raise BadRequest("mode", f"connection {connection_id!r} is live already", HTTPStatus.CONFLICT)
     recorded = Counter(write.kind for write in ShadowRepository(connection_id, services.clock()).list())

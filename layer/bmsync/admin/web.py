@@ -21,10 +21,13 @@ from urllib.parse import parse_qsl
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bmsync.admin.html import csrf_field, esc, layout
 from bmsync.admin.services import AdminServices
 from bmsync.admin.sessions import Session
+from bmsync.errors import IntegrationError
+from bmsync.secrets import SecretMissing
 from bmsync.settings import CONNECTION_ID_PATTERN, ConnectionMode
 
 SECURITY_HEADERS = {
@@ -50,6 +53,38 @@ class BadRequest(Exception):
         super().__init__(f"{field}: {message}")
         self.errors = [{"field": field, "message": message}]
         self.status = status
+
+
+@contextmanager
+def wholecell_answers() -> Iterator[None]:
+    """A request that reads WholeCell live: its missing secret is a 503 and a WholeCell that does not
+    answer a 502, both naming ``wholecell`` (an error the block catches itself goes first)."""
+    try:
+        yield
+    except SecretMissing as missing:
+        raise BadRequest("wholecell", str(missing), HTTPStatus.SERVICE_UNAVAILABLE) from None
+    except IntegrationError as error:
+        raise BadRequest(
+            "wholecell", f"WholeCell did not answer: {error.message}; try again", HTTPStatus.BAD_GATEWAY
+        ) from None
+
+
+class TypedConfirmation(BaseModel):
+    """The body of an action a person confirms by typing the connection's id (delete, go live)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: str = Field(max_length=64)
+
+
+def require_typed_confirmation(data: dict[str, Any], connection_id: str) -> None:
+    """Refuse (400, field ``confirm``) unless ``data["confirm"]`` repeats ``connection_id``."""
+    try:
+        body = TypedConfirmation.model_validate(data)
+    except ValidationError:
+        body = None
+    if body is None or body.confirm != connection_id:
+        raise BadRequest("confirm", f"type the connection id {connection_id!r} to confirm")
 
 
 class Unprocessable(Exception):
